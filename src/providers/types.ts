@@ -1,0 +1,127 @@
+/**
+ * @module providers/types
+ * The contract between the lifecycle core and the backends. The core validates names, orders work,
+ * journals it and rolls it back; a provider only knows how to make, fork, describe and remove one kind
+ * of resource for one env. A provider never prints: it logs at debug level through `ctx.log`.
+ */
+
+export type ResourceKind = "database" | "storage" | "secrets" | "local";
+
+/** An env as a provider sees it: already validated by `core/names.ts`. */
+export interface EnvRef {
+  /** Env name, e.g. `alice`: lowercase `a-z0-9-`. */
+  readonly name: string;
+  /** Project name from the config, e.g. `myapp`. */
+  readonly project: string;
+}
+
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** Given once to a provider factory: where the project lives and where embedded data may go. */
+export interface ProviderContext {
+  /** Project name from the config. */
+  readonly project: string;
+  /** Absolute path of the directory holding `forkstack.config.*`. */
+  readonly projectRoot: string;
+  /** Absolute path of `.forkstack/`. */
+  readonly dataDir: string;
+  /** `.forkstack/envs/<env>`: a per-env directory the core creates before fork and removes after remove. */
+  envDir(env: string): string;
+  readonly log: Logger;
+}
+
+/** Passed to each operation. */
+export interface OpContext {
+  readonly signal?: AbortSignal;
+  readonly log: Logger;
+}
+
+/**
+ * How a resource was forked, reported by `new` and `doctor` so users know what they paid:
+ * - `reflink`: copy-on-write clone of files (XFS, btrfs, APFS, ZFS ≥ 2.2), O(1) in data size
+ * - `copy`: a full copy (the fastest the filesystem offers), O(data)
+ * - `metadata`: a metadata-only fork (the embedded object store), O(1)
+ * - `native`: the backend's own branching API (Turso, Neon, Tigris, Doppler, …)
+ * - `empty`: created empty (root envs)
+ */
+export type ForkMethod = "reflink" | "copy" | "metadata" | "native" | "empty";
+
+/** What a provider knows about one env's resource. Stored in the env's manifest (a 0600 file). */
+export interface ResourceInfo {
+  /** Where the resource lives, for people: a path, a bucket list, a branch id. Never a secret. */
+  readonly location: string;
+  /** How it was made. Absent when describing a resource found in the backend. */
+  readonly method?: ForkMethod;
+  /** New disk the fork consumed, where it can be measured. */
+  readonly bytesAdded?: number;
+  /** Size of the resource's data, where cheap to know. */
+  readonly bytes?: number;
+  /** Variables the app sees (DESIGN.md §3) that are not secret: DATABASE_URL, BUCKET_NAME, … */
+  readonly vars: Readonly<Record<string, string>>;
+  /** Variables that are secret (tokens, keys): masked by `forkstack env` unless `--reveal`. */
+  readonly secretVars?: Readonly<Record<string, string>>;
+  /** Provider-specific, JSON-serialisable data the provider wants back later (ids, versions). */
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+export interface ProviderFlags {
+  /** Forks cost O(1) in data size on this backend (or on this filesystem, for file providers). */
+  readonly copyOnWrite: boolean;
+}
+
+export interface Provider<K extends ResourceKind = ResourceKind> {
+  readonly kind: K;
+  /** Registry name, e.g. `sqlite`; used in errors, `list` and `doctor`. */
+  readonly name: string;
+  readonly flags: ProviderFlags;
+  /**
+   * Problems with the backend names an env would get (e.g. a bucket name over 63 chars), described as
+   * rules the user can act on. The core calls this before creating anything. Empty = fine.
+   */
+  checkName?(env: EnvRef): string[];
+  /** Make the resource of a root env (dev, prod), empty. Refuses if it already exists. */
+  create(env: EnvRef, ctx: OpContext): Promise<ResourceInfo>;
+  /**
+   * Fork `parent` into `child` at one moment: the child sees the parent's data as of the call and
+   * neither sees the other's later writes. Refuses (ProviderError) if the child already exists.
+   */
+  fork(parent: EnvRef, child: EnvRef, ctx: OpContext): Promise<ResourceInfo>;
+  /** Remove an env's resource. Removing a missing resource is a no-op (so rollback can always call it). */
+  remove(env: EnvRef, ctx: OpContext): Promise<void>;
+  /** The env's resource as the backend has it now, or null if it does not exist. */
+  describe(env: EnvRef, ctx: OpContext): Promise<ResourceInfo | null>;
+  /** Names of every env this backend holds a resource for (drift checks and orphan collection). */
+  list(ctx: OpContext): Promise<string[]>;
+  /** Health for `doctor`: one line per finding. */
+  doctor?(ctx: OpContext): Promise<DoctorFinding[]>;
+  dispose?(): Promise<void>;
+}
+
+export interface DoctorFinding {
+  readonly level: "ok" | "warn" | "error";
+  readonly message: string;
+}
+
+export type DatabaseProvider = Provider<"database">;
+export type StorageProvider = Provider<"storage">;
+export type LocalStateProvider = Provider<"local">;
+
+export interface SecretsProvider extends Provider<"secrets"> {
+  /** The env's secrets. */
+  read(env: EnvRef, ctx: OpContext): Promise<Record<string, string>>;
+  /** Replace the env's secrets. Absent on read-only backends. */
+  write?(env: EnvRef, values: Record<string, string>, ctx: OpContext): Promise<void>;
+}
+
+/**
+ * Every provider module default-exports a factory. `options` has been validated by the module's own
+ * `optionsSchema` (a zod schema) before the factory is called, so the factory does no I/O and no checks.
+ */
+export type ProviderFactory<Options, P extends Provider = Provider> = (
+  options: Options,
+  context: ProviderContext,
+) => P;
