@@ -8,6 +8,7 @@ export type ErrorCode =
   | "E_USAGE"
   | "E_CONFIG_NOT_FOUND"
   | "E_CONFIG_INVALID"
+  | "E_CONFIG_EXISTS"
   | "E_INVALID_ENV_NAME"
   | "E_ENV_NOT_FOUND"
   | "E_ENV_EXISTS"

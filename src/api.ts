@@ -1,0 +1,76 @@
+/**
+ * @module forkstack/api
+ * The env lifecycle as a library, for CI scripts and test runners that fork an env per worker without
+ * spawning the CLI. Each call opens the project found from `cwd` (default: `process.cwd()`), does its
+ * work under the same journal and locks as the CLI, and closes it.
+ *
+ * @example
+ * import { createEnv, deleteEnv } from "forkstack/api";
+ * const env = await createEnv(`test-${process.env.VITEST_POOL_ID}`, { from: "dev", switchTo: false });
+ */
+import * as lifecycle from "./core/lifecycle.js";
+import type { CreateEnvOptions, DeleteEnvOptions, EnvSummary, ResetEnvOptions } from "./core/lifecycle.js";
+import type { EnvListing } from "./core/listing.js";
+import { openProject, type Project } from "./core/project.js";
+import type { SwitchResult } from "./core/switch.js";
+import type { EnvVariables } from "./core/variables.js";
+
+export type {
+  CreateEnvOptions,
+  DeleteEnvOptions,
+  EnvListing,
+  EnvSummary,
+  EnvVariables,
+  ResetEnvOptions,
+  SwitchResult,
+};
+export type { StepEvent } from "./core/lifecycle.js";
+export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+
+export interface ApiOptions {
+  /** Directory inside the project. @default process.cwd() */
+  cwd?: string;
+}
+
+async function withProject<T>(options: ApiOptions, fn: (project: Project) => Promise<T>): Promise<T> {
+  const project = await openProject({ cwd: options.cwd });
+  try {
+    return await fn(project);
+  } finally {
+    await project.close();
+  }
+}
+
+/** Fork `options.from` (default: the config's defaultEnv) into a new env. Switches to it unless `switchTo: false`. */
+export function createEnv(name: string, options: CreateEnvOptions & ApiOptions = {}): Promise<EnvSummary> {
+  return withProject(options, (p) => lifecycle.createEnv(p, name, options));
+}
+
+/** Delete an env and its resources. Protected envs need `force: true`. */
+export function deleteEnv(
+  name: string,
+  options: DeleteEnvOptions & ApiOptions = {},
+): Promise<{ name: string }> {
+  return withProject(options, (p) => lifecycle.deleteEnv(p, name, options));
+}
+
+/** Re-fork an env from its parent, keeping its name. */
+export function resetEnv(name: string, options: ResetEnvOptions & ApiOptions = {}): Promise<EnvSummary> {
+  return withProject(options, (p) => lifecycle.resetEnv(p, name, options));
+}
+
+export async function listEnvs(options: ApiOptions = {}): Promise<EnvListing[]> {
+  const { listEnvs: list } = await import("./core/listing.js");
+  return withProject(options, (p) => list(p));
+}
+
+export async function switchEnv(name: string, options: ApiOptions = {}): Promise<SwitchResult> {
+  const { switchEnv: doSwitch } = await import("./core/switch.js");
+  return withProject(options, (p) => doSwitch(p, name));
+}
+
+/** An env's variables: plain ones and secrets, kept apart. */
+export async function envVars(name: string, options: ApiOptions = {}): Promise<EnvVariables> {
+  const { envVariables } = await import("./core/variables.js");
+  return withProject(options, (p) => envVariables(p, name));
+}

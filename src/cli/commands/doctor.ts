@@ -1,0 +1,85 @@
+/**
+ * `forkstack doctor`: config, state directory, fork method per provider, services, and drift between
+ * manifests and what the backends hold. Exits 1 when any check is an error.
+ */
+import { access, constants } from "node:fs/promises";
+import { listEnvs } from "../../core/listing.js";
+import type { DoctorFinding } from "../../providers/types.js";
+import type { CommandDef } from "../command.js";
+
+interface Check extends DoctorFinding {
+  readonly area: string;
+}
+
+const command: CommandDef<{ checks: Check[] }> = {
+  name: "doctor",
+  summary: "Check config, state, services and drift",
+  usage: "forkstack doctor [--json]",
+  options: {},
+  positionals: [],
+  async run(ctx) {
+    const checks: Check[] = [];
+    const project = await ctx.project();
+    checks.push({
+      area: "config",
+      level: "ok",
+      message: `${project.configFile} is valid (project ${project.config.project})`,
+    });
+    try {
+      await access(project.layout.dataDir, constants.W_OK);
+      checks.push({ area: "state", level: "ok", message: `${project.layout.dataDir} is writable` });
+    } catch {
+      checks.push({ area: "state", level: "error", message: `${project.layout.dataDir} is not writable` });
+    }
+    for (const provider of project.providers) {
+      const area = `${provider.kind} (${provider.name})`;
+      try {
+        for (const finding of (await provider.doctor?.(project.op())) ?? [])
+          checks.push({ area, ...finding });
+      } catch (error) {
+        checks.push({ area, level: "error", message: (error as Error).message });
+      }
+    }
+    const envs = await listEnvs(project);
+    for (const env of envs) {
+      if (env.status === "ready") continue;
+      const missing = Object.entries(env.resources)
+        .filter(([, r]) => r.status !== "ok")
+        .map(([kind, r]) => `${kind} ${r.status}`);
+      checks.push({
+        area: `env ${env.name}`,
+        level: env.status === "creating" || env.status === "resetting" ? "warn" : "error",
+        message: [env.status, env.problem, ...missing].filter(Boolean).join(", "),
+      });
+    }
+    const known = new Set(envs.map((e) => e.name));
+    for (const provider of project.providers) {
+      const orphans = (await provider.list(project.op())).filter((name) => !known.has(name));
+      if (orphans.length) {
+        checks.push({
+          area: `${provider.kind} (${provider.name})`,
+          level: "warn",
+          message: `resources without an env: ${orphans.join(", ")} (\`forkstack gc\` removes them)`,
+        });
+      }
+    }
+    if (envs.every((e) => e.status === "ready")) {
+      checks.push({ area: "envs", level: "ok", message: `${envs.length} env(s), all ready` });
+    }
+    return { checks };
+  },
+  render(result, io) {
+    for (const c of result.checks) {
+      const icon =
+        c.level === "ok"
+          ? io.paint("green", "✓")
+          : c.level === "warn"
+            ? io.paint("yellow", "!")
+            : io.paint("red", "✗");
+      io.out(`${icon} ${c.area}: ${c.message}`);
+    }
+  },
+  exitCode: (result) => (result.checks.some((c) => c.level === "error") ? 1 : 0),
+};
+
+export default command;

@@ -1,0 +1,54 @@
+/** `forkstack env [<env>]`: an env's variables, secrets masked unless --reveal. */
+import { UsageError } from "../../errors.js";
+import { checkEnvName } from "../../core/names.js";
+import { currentEnvOf } from "../../core/switch.js";
+import { envVariables, formatDotenv, formatShell } from "../../core/variables.js";
+import { flag, stringValue, type CommandDef } from "../command.js";
+
+const FORMATS = ["dotenv", "json", "shell"] as const;
+type Format = (typeof FORMATS)[number];
+const MASK = "********";
+
+interface EnvResult {
+  readonly env: string;
+  readonly format: Format;
+  readonly revealed: boolean;
+  readonly variables: Record<string, string>;
+}
+
+const command: CommandDef<EnvResult> = {
+  name: "env",
+  summary: "Print an env's variables (dotenv, json or shell)",
+  usage: "forkstack env [<env>] [--format dotenv|json|shell] [--reveal]",
+  description: "Secret values (the secrets provider's, storage keys, tokens) are masked unless --reveal.",
+  options: {
+    format: { type: "string", value: "<format>", description: "dotenv (default), json or shell" },
+    reveal: { type: "boolean", description: "Print secret values instead of masking them" },
+  },
+  positionals: ["env?"],
+  examples: ["forkstack env alice --format json", 'eval "$(forkstack env --format shell --reveal)"'],
+  async run(ctx, args) {
+    const format = (stringValue(args, "format") ?? (ctx.json ? "json" : "dotenv")) as Format;
+    if (!FORMATS.includes(format)) {
+      throw new UsageError(`Unknown format ${JSON.stringify(format)}.`, {
+        hint: `Use one of: ${FORMATS.join(", ")}.`,
+      });
+    }
+    const project = await ctx.project();
+    const env = args.positionals[0] ?? currentEnvOf(project);
+    checkEnvName(env, project.config.project);
+    const reveal = flag(args, "reveal");
+    const { vars, secrets } = await envVariables(project, env);
+    const masked = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, reveal ? v : MASK]));
+    return { env, format, revealed: reveal, variables: { ...vars, ...masked } };
+  },
+  render(result, io) {
+    if (result.format === "json") io.out(JSON.stringify(result.variables, null, 2));
+    else
+      io.stdout.write(
+        result.format === "shell" ? formatShell(result.variables) : formatDotenv(result.variables),
+      );
+  },
+};
+
+export default command;

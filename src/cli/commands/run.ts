@@ -1,0 +1,74 @@
+/**
+ * `forkstack run [--env <env>] -- <cmd> [args…]`: run a command with the env's variables (secrets
+ * included) on top of the current environment. The command's exit code passes through; a command
+ * killed by a signal exits 128+signal, as a shell would report it.
+ */
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+import { UsageError, UserError } from "../../errors.js";
+import { checkEnvName } from "../../core/names.js";
+import { currentEnvOf } from "../../core/switch.js";
+import { envVariables } from "../../core/variables.js";
+import { stringValue, type CommandDef } from "../command.js";
+
+interface RunResult {
+  readonly env: string;
+  readonly command: string[];
+  readonly exitCode: number;
+}
+
+const command: CommandDef<RunResult> = {
+  name: "run",
+  summary: "Run a command with an env's variables",
+  usage: "forkstack run [--env <env>] -- <command> [args…]",
+  description:
+    "Embedded services the env uses (the storage server) are started first if they are not running.",
+  options: { env: { type: "string", value: "<env>", description: "Env to use (default: the current env)" } },
+  positionals: [],
+  passthrough: true,
+  examples: ["forkstack run -- npm run dev", "forkstack run --env pr-42 -- node app.js"],
+  async run(ctx, args) {
+    if (!args.rest.length) {
+      throw new UsageError("No command to run.", {
+        hint: "Usage: forkstack run [--env <env>] -- <command> [args…]",
+      });
+    }
+    const project = await ctx.project();
+    const env = stringValue(args, "env") ?? currentEnvOf(project);
+    checkEnvName(env, project.config.project);
+    const { vars, secrets } = await envVariables(project, env);
+    await Promise.all(project.providers.map((p) => p.prepare?.(project.op())));
+    const [file, ...argv] = args.rest as [string, ...string[]];
+    const child = spawn(file, argv, { stdio: "inherit", env: { ...process.env, ...vars, ...secrets } });
+    // The child gets Ctrl-C from the terminal itself (main's SIGINT handler keeps us alive until it
+    // exits); forward what is sent to us alone.
+    const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
+    const onTerm = forward("SIGTERM");
+    const onHup = forward("SIGHUP");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGHUP", onHup);
+    try {
+      const exitCode = await new Promise<number>((resolve, reject) => {
+        child.once("error", (error: NodeJS.ErrnoException) => {
+          reject(
+            error.code === "ENOENT"
+              ? new UserError(`Command not found: ${file}.`, "E_USAGE", {
+                  hint: "Check the command after `--`.",
+                })
+              : error,
+          );
+        });
+        child.once("exit", (code, signal) => {
+          resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+        });
+      });
+      return { env, command: args.rest, exitCode };
+    } finally {
+      process.removeListener("SIGTERM", onTerm);
+      process.removeListener("SIGHUP", onHup);
+    }
+  },
+  exitCode: (result) => result.exitCode,
+};
+
+export default command;

@@ -1,0 +1,166 @@
+/**
+ * @module cli/main
+ * Entry of the `forkstack` binary: picks the command, parses its argv, runs it, prints its result and
+ * maps every error to one message and an exit code (0 ok, 1 failure, 2 usage, 130 interrupted) — the
+ * only place that happens. Commands are imported lazily so `--help` and `current` stay fast.
+ */
+import { InternalError, UsageError, isForkstackError, type ForkstackError } from "../errors.js";
+import type { Project } from "../core/project.js";
+import { commandHelp, flag, parseCommandArgs, type CommandContext, type CommandDef } from "./command.js";
+import { createIo, createLogger, type Io } from "./output.js";
+
+type Loader = () => Promise<{ default: CommandDef }>;
+
+/** Summaries live here, not in the command modules, so top-level help loads none of them. */
+const COMMANDS: Record<string, { summary: string; load: Loader }> = {
+  init: { summary: "Create forkstack.config.ts and the dev env", load: () => import("./commands/init.js") },
+  new: {
+    summary: "Fork an env (database, buckets, secrets, local state)",
+    load: () => import("./commands/new.js"),
+  },
+  switch: { summary: "Make an env current", load: () => import("./commands/switch.js") },
+  current: { summary: "Print the current env", load: () => import("./commands/current.js") },
+  list: {
+    summary: "List envs with parent, age and resource status",
+    load: () => import("./commands/list.js"),
+  },
+  delete: { summary: "Delete an env and all its resources", load: () => import("./commands/delete.js") },
+  reset: {
+    summary: "Re-fork an env from its parent, keeping its name",
+    load: () => import("./commands/reset.js"),
+  },
+  env: {
+    summary: "Print an env's variables (dotenv, json or shell)",
+    load: () => import("./commands/env.js"),
+  },
+  run: { summary: "Run a command with an env's variables", load: () => import("./commands/run.js") },
+  gc: { summary: "Delete expired envs and orphaned resources", load: () => import("./commands/gc.js") },
+  doctor: { summary: "Check config, state, services and drift", load: () => import("./commands/doctor.js") },
+};
+
+export function registerCommand(name: string, summary: string, load: Loader): void {
+  COMMANDS[name] = { summary, load };
+}
+
+function topHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  return [
+    "forkstack — an isolated copy of your whole stack, forked in well under a second",
+    "",
+    "Usage: forkstack <command> [options]",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Global options: --json, --verbose, --help, --version",
+    "Exit codes: 0 ok, 1 failure, 2 usage error, 130 interrupted; `run` passes its command's code through.",
+    "Run `forkstack <command> --help` for a command's options.",
+  ].join("\n");
+}
+
+async function version(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const pkg = JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function reportError(io: Io, error: unknown, json: boolean, verbose: boolean): number {
+  const known: ForkstackError = isForkstackError(error)
+    ? error
+    : new InternalError(`Unexpected error: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  if (json) {
+    io.out(JSON.stringify({ error: { code: known.code, message: known.message, hint: known.hint ?? null } }));
+  }
+  io.err(`${io.paint("red", "✗")} ${known.message}`);
+  if (known.hint) io.err(`  ${io.paint("dim", known.hint)}`);
+  if (known.code === "E_INTERNAL") {
+    io.err("  This is a bug in forkstack; please report it with the output of `--verbose`.");
+  }
+  if (verbose) {
+    const detail = known.code === "E_INTERNAL" ? known.cause : (known.cause ?? known);
+    if (detail instanceof Error && detail.stack) io.err(io.paint("dim", detail.stack));
+  }
+  return known.exitCode;
+}
+
+export interface MainOptions {
+  cwd?: string;
+  io?: Io;
+}
+
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const io = options.io ?? createIo();
+  const [name, ...rest] = argv;
+  const json = rest.includes("--json");
+  const verbose = rest.includes("--verbose") || rest.includes("-v") || !!process.env.FORKSTACK_DEBUG;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(topHelp());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "-V") {
+    io.out(await version());
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    return reportError(
+      io,
+      new UsageError(`Unknown command ${JSON.stringify(name)}.`, {
+        hint: "Run `forkstack --help` for the commands.",
+      }),
+      json,
+      verbose,
+    );
+  }
+
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once("SIGINT", onSigint);
+  let project: Project | undefined;
+  try {
+    const def = (await entry.load()).default;
+    const args = parseCommandArgs(def, rest);
+    if (flag(args, "help")) {
+      io.out(commandHelp(def));
+      return 0;
+    }
+    const log = createLogger(io, verbose);
+    const interactive = !!process.stdin.isTTY && !!io.stderr.isTTY && !process.env.CI;
+    const ctx: CommandContext = {
+      cwd: options.cwd ?? process.cwd(),
+      io,
+      log,
+      json,
+      interactive,
+      signal: controller.signal,
+      async confirm(question) {
+        if (!interactive) return false;
+        const prompts = await import("@clack/prompts");
+        const answer = await prompts.confirm({ message: question, initialValue: false });
+        return answer === true;
+      },
+      async project() {
+        if (!project) {
+          const { openProject } = await import("../core/project.js");
+          project = await openProject({ cwd: ctx.cwd, log });
+        }
+        return project;
+      },
+    };
+    const result = await def.run(ctx, args);
+    if (json) io.out(JSON.stringify(result, null, 2));
+    else def.render?.(result, io);
+    return def.exitCode?.(result) ?? 0;
+  } catch (error) {
+    if (controller.signal.aborted && !(isForkstackError(error) && error.code === "E_USAGE")) {
+      const { InterruptedError } = await import("../errors.js");
+      return reportError(io, isForkstackError(error) ? error : new InterruptedError(), json, verbose) && 130;
+    }
+    return reportError(io, error, json, verbose);
+  } finally {
+    process.removeListener("SIGINT", onSigint);
+    await project?.close();
+  }
+}

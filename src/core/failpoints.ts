@@ -1,0 +1,17 @@
+/**
+ * @module core/failpoints
+ * Named points in the lifecycle where tests make a real process die (kill -9) or a step fail, to prove
+ * the journal repairs crashes and rollback leaves nothing behind. Set `FORKSTACK_FAILPOINT` to
+ * `<point>` (SIGKILL there) or `<point>=throw` (an error there). Inert unless that variable is set.
+ */
+
+export function failpoint(point: string): void {
+  const spec = process.env.FORKSTACK_FAILPOINT;
+  if (!spec) return;
+  for (const item of spec.split(",")) {
+    const [name, action] = item.split("=");
+    if (name !== point) continue;
+    if (action === "throw") throw new Error(`failpoint ${point}`);
+    process.kill(process.pid, "SIGKILL");
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * @module core/project
+ * An open project: its config, its providers (loaded lazily, only the kinds the config names) and its
+ * state store. Every lifecycle operation takes one; `openProject` is the only place they are built.
+ */
+import { mkdir } from "node:fs/promises";
+import { loadConfig, RESOURCE_KINDS, writeProjectCache, type LoadedConfig } from "../config/load.js";
+import type { ForkstackConfig } from "../config/schema.js";
+import type { ProjectLayout } from "../layout.js";
+import { builtinProviders } from "../providers/registry.js";
+import type { Logger, OpContext, Provider, ProviderContext, ResourceKind } from "../providers/types.js";
+import { stateWriteError } from "./fs-atomic.js";
+import { StateStore } from "./state.js";
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {} };
+
+export interface Project {
+  readonly config: ForkstackConfig;
+  readonly configFile: string;
+  readonly layout: ProjectLayout;
+  /** Providers of the kinds the config uses, in a fixed order (database, storage, secrets, local). */
+  readonly providers: readonly Provider[];
+  readonly state: StateStore;
+  readonly log: Logger;
+  op(signal?: AbortSignal): OpContext;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  cwd?: string;
+  log?: Logger;
+}
+
+async function createProviders(loaded: LoadedConfig, log: Logger): Promise<Provider[]> {
+  const { layout, config } = loaded;
+  const context: ProviderContext = {
+    project: config.project,
+    projectRoot: layout.root,
+    dataDir: layout.dataDir,
+    envDir: layout.envDir,
+    log,
+  };
+  const providers: Provider[] = [];
+  for (const kind of RESOURCE_KINDS) {
+    const chosen = loaded.providerOptions[kind];
+    if (!chosen) continue;
+    const module = await builtinProviders[kind][chosen.name]!();
+    providers.push(module.default(chosen.options as never, context));
+  }
+  return providers;
+}
+
+export async function openProject(options: OpenOptions = {}): Promise<Project> {
+  const log = options.log ?? silentLogger;
+  const loaded = await loadConfig(options.cwd);
+  try {
+    await mkdir(loaded.layout.envsDir, { recursive: true });
+    await writeProjectCache(loaded);
+  } catch (error) {
+    throw stateWriteError(loaded.layout.dataDir, error);
+  }
+  const state = await StateStore.open(loaded.layout);
+  const providers = await createProviders(loaded, log);
+  return {
+    config: loaded.config,
+    configFile: loaded.file,
+    layout: loaded.layout,
+    providers,
+    state,
+    log,
+    op: (signal) => (signal ? { signal, log } : { log }),
+    async close() {
+      await Promise.all(providers.map((p) => p.dispose?.()));
+      state.close();
+    },
+  };
+}
+
+/** The provider of a kind, if the project uses that kind. */
+export function providerOf(project: Project, kind: ResourceKind): Provider | undefined {
+  return project.providers.find((p) => p.kind === kind);
+}

@@ -1,0 +1,63 @@
+/**
+ * @module core/variables
+ * The variables of an env (DESIGN.md §3), split into plain values and secrets so that output can mask
+ * the secrets unless asked to reveal them.
+ */
+import { UserError } from "../errors.js";
+import type { SecretsProvider } from "../providers/types.js";
+import { requireManifest } from "./manifests.js";
+import { providerOf, type Project } from "./project.js";
+
+export interface EnvVariables {
+  /** FORKSTACK_ENV, DATABASE_URL, BUCKET_NAME, … */
+  readonly vars: Record<string, string>;
+  /** Secrets of the secrets provider and secret variables of other providers (storage keys, tokens). */
+  readonly secrets: Record<string, string>;
+}
+
+export async function envVariables(project: Project, name: string): Promise<EnvVariables> {
+  const manifest = await requireManifest(project.layout, name);
+  const vars: Record<string, string> = { FORKSTACK_ENV: name };
+  const secrets: Record<string, string> = {};
+  for (const resource of Object.values(manifest.resources)) {
+    Object.assign(vars, resource.vars);
+    Object.assign(secrets, resource.secretVars);
+  }
+  const secretsProvider = providerOf(project, "secrets") as SecretsProvider | undefined;
+  if (secretsProvider) {
+    Object.assign(
+      secrets,
+      await secretsProvider.read({ name, project: project.config.project }, project.op()),
+    );
+  }
+  return { vars, secrets };
+}
+
+/**
+ * Dotenv lines that `util.parseEnv` (and the dotenv package) read back unchanged. Those parsers have no
+ * escape sequences, so each value gets a quote character it does not contain: single quotes keep
+ * everything literal (newlines too), then backticks, then double quotes when the value has no `\n`
+ * sequence they would expand.
+ */
+export function formatDotenv(values: Record<string, string>): string {
+  return Object.entries(values)
+    .map(([key, value]) => {
+      const quote = ["'", "`", '"'].find((q) => !value.includes(q) && (q !== '"' || !value.includes("\\n")));
+      if (!quote)
+        throw new UserError(
+          `The value of ${key} cannot be written to a dotenv file (it uses every quote character).`,
+          "E_USAGE",
+        );
+      return `${key}=${quote}${value}${quote}`;
+    })
+    .join("\n")
+    .concat("\n");
+}
+
+/** POSIX-shell `export` lines, single-quoted so nothing is expanded. */
+export function formatShell(values: Record<string, string>): string {
+  return Object.entries(values)
+    .map(([key, value]) => `export ${key}='${value.replace(/'/g, "'\\''")}'`)
+    .join("\n")
+    .concat("\n");
+}

@@ -1,0 +1,89 @@
+/**
+ * @module forkstack
+ * The runtime library: what app code calls to find its env's database, buckets, local state and
+ * secrets. It never prints, imports no provider or SDK, and after the first call each function costs a
+ * couple of environment lookups, so it is fine to call on every request.
+ *
+ * A variable already in `process.env` wins (that is how a deployed app is configured); otherwise the
+ * value comes from the current env's manifest in `.forkstack/`.
+ */
+import { join } from "node:path";
+import { UserError } from "./errors.js";
+import { currentEnv, lookup, manifestVars, refresh } from "./runtime/resolve.js";
+
+export { currentEnv, refresh };
+export { defineConfig } from "./config/define.js";
+export type { ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
+export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+
+function required(name: string, what: string): string {
+  const value = lookup(name);
+  if (value === undefined || value === "") {
+    throw new UserError(
+      `The env "${currentEnv()}" has no ${what} (${name} is not set).`,
+      "E_CONFIG_INVALID",
+      {
+        hint: `Configure a ${what} provider in forkstack.config.ts, or set ${name}.`,
+      },
+    );
+  }
+  return value;
+}
+
+/** `DATABASE_URL` of the current env: a `file:` URL for the embedded SQLite provider. */
+export function databaseUrl(): string {
+  return required("DATABASE_URL", "database");
+}
+
+/** `DATABASE_AUTH_TOKEN` where the backend needs one (Turso), else undefined. */
+export function databaseAuthToken(): string | undefined {
+  return lookup("DATABASE_AUTH_TOKEN") || undefined;
+}
+
+/** Bucket name of the current env: the default bucket, or the named one (`bucketName("uploads")`). */
+export function bucketName(key?: string): string {
+  if (key === undefined) return required("BUCKET_NAME", "storage");
+  return required(`BUCKET_NAME_${key.toUpperCase().replace(/-/g, "_")}`, `bucket "${key}"`);
+}
+
+export interface StorageConfig {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  forcePathStyle: boolean;
+}
+
+/** Options ready for `new S3Client(storageConfig())`. */
+export function storageConfig(): StorageConfig {
+  return {
+    endpoint: required("AWS_ENDPOINT_URL_S3", "storage"),
+    region: lookup("AWS_REGION") || "auto",
+    credentials: {
+      accessKeyId: required("AWS_ACCESS_KEY_ID", "storage"),
+      secretAccessKey: required("AWS_SECRET_ACCESS_KEY", "storage"),
+    },
+    // Local endpoints are IP addresses; virtual-host style would need DNS for `bucket.127.0.0.1`.
+    forcePathStyle: true,
+  };
+}
+
+/** Absolute path inside the current env's local state directory. */
+export function localPath(...parts: string[]): string {
+  return join(required("FORKSTACK_LOCAL_PATH", "local state directory"), ...parts);
+}
+
+/** A secret of the current env, or undefined when it has none by that name. */
+export function secret(name: string): string | undefined {
+  return lookup(name);
+}
+
+/** Every variable of the current env (DESIGN.md §3), `process.env` winning for names it already has. */
+export function envVars(): Record<string, string> {
+  const env = currentEnv();
+  const vars = { ...manifestVars(env) };
+  for (const name of Object.keys(vars)) {
+    const fromProcess = process.env[name];
+    if (fromProcess !== undefined) vars[name] = fromProcess;
+  }
+  return vars;
+}

@@ -1,0 +1,89 @@
+/**
+ * @module layout
+ * Where forkstack keeps things inside a project. Shared by the runtime library and the CLI, so it
+ * imports nothing but `node:path`: the runtime must stay tiny.
+ */
+import { join } from "node:path";
+
+export const CONFIG_FILE_NAMES = [
+  "forkstack.config.ts",
+  "forkstack.config.mts",
+  "forkstack.config.mjs",
+  "forkstack.config.js",
+  "forkstack.config.json",
+] as const;
+
+export const DATA_DIR_NAME = ".forkstack";
+export const CURRENT_ENV_FILE = ".current-env";
+export const ENV_LOCAL_FILE = ".env.local";
+export const MANIFEST_VERSION = 1;
+
+export interface ProjectLayout {
+  /** Directory holding the config file. */
+  readonly root: string;
+  /** `.forkstack/` */
+  readonly dataDir: string;
+  /** `.forkstack/envs/` */
+  readonly envsDir: string;
+  /** `.forkstack/state.db`: journal and locks. */
+  readonly stateDb: string;
+  /** `.forkstack/project.json`: the resolved config the runtime reads instead of loading TypeScript. */
+  readonly projectCache: string;
+  readonly currentEnvFile: string;
+  readonly envLocalFile: string;
+  envDir(env: string): string;
+  manifest(env: string): string;
+}
+
+export function projectLayout(root: string): ProjectLayout {
+  const dataDir = join(root, DATA_DIR_NAME);
+  const envsDir = join(dataDir, "envs");
+  return {
+    root,
+    dataDir,
+    envsDir,
+    stateDb: join(dataDir, "state.db"),
+    projectCache: join(dataDir, "project.json"),
+    currentEnvFile: join(root, CURRENT_ENV_FILE),
+    envLocalFile: join(root, ENV_LOCAL_FILE),
+    envDir: (env) => join(envsDir, env),
+    manifest: (env) => join(envsDir, env, "manifest.json"),
+  };
+}
+
+/** What `.forkstack/project.json` holds: enough for `currentEnv()` and `forkstack current`. */
+export interface ProjectCache {
+  readonly project: string;
+  readonly defaultEnv: string;
+  /** mtime (ms) of the config file this was resolved from; a newer config invalidates it. */
+  readonly configMtimeMs: number;
+  readonly configFile: string;
+}
+
+/** Status of an env as its manifest records it. */
+export type EnvStatus = "creating" | "ready" | "resetting" | "deleting" | "broken";
+
+/** One resource of an env as stored in its manifest (a 0600 file: it may hold secret vars). */
+export interface ManifestResource {
+  readonly provider: string;
+  readonly location: string;
+  readonly method?: string;
+  readonly bytesAdded?: number;
+  readonly bytes?: number;
+  readonly vars: Readonly<Record<string, string>>;
+  readonly secretVars?: Readonly<Record<string, string>>;
+  readonly data?: Readonly<Record<string, unknown>>;
+}
+
+export interface EnvManifest {
+  readonly version: number;
+  readonly name: string;
+  readonly parent: string | null;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+  readonly status: EnvStatus;
+  readonly resources: Readonly<Record<string, ManifestResource>>;
+}
+
+/** `ENV` values from the seed's convention that map onto forkstack's root names. */
+export const ENV_ALIASES: Readonly<Record<string, string>> = { production: "prod", development: "dev" };
