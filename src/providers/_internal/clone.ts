@@ -1,0 +1,214 @@
+/**
+ * @module providers/_internal/clone
+ * File and directory clones for the file-backed providers (sqlite, directory).
+ *
+ * A clone is a reflink (copy-on-write, O(1) in data size) where the filesystem supports it, otherwise a
+ * kernel-side copy: `fs.copyFile` ends in libuv's `copy_file_range`/`sendfile`, so file data never passes
+ * through JS memory either way. We ask for the reflink with `COPYFILE_FICLONE_FORCE` rather than
+ * `COPYFILE_FICLONE` because the latter falls back silently and we must report which one happened.
+ *
+ * Disk cost (`bytesAdded`): a reflinked file's `st_blocks` counts its shared extents, so file sizes would
+ * report a full copy that did not happen. The honest number for a reflink is the drop in the
+ * filesystem's free space across the operation (`statfs` `bavail * bsize`); it includes the clone's
+ * metadata and anything that broke sharing (e.g. a checkpoint in the new copy), and, on a busy shared
+ * filesystem, other writers' activity, so it is an upper bound there. A plain copy writes every byte,
+ * so for `copy` we report the bytes copied, which is exact and not disturbed by neighbours.
+ */
+import { constants, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, stat, statfs, symlink } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
+import { errnoCode } from "../../errors.js";
+
+export type CloneMethod = "reflink" | "copy";
+
+export interface CloneResult {
+  readonly method: CloneMethod;
+  /** Logical bytes cloned (sum of file sizes). */
+  readonly bytes: number;
+}
+
+export interface CloneDirResult extends CloneResult {
+  /** Regular files cloned. */
+  readonly files: number;
+}
+
+/**
+ * Reflink support by (source device, destination device). A failed FICLONE costs a syscall and an
+ * open/unlink of the destination, so we pay it once per filesystem pair, not once per file. Keyed by the
+ * pair rather than one device because btrfs subvolumes have distinct `st_dev` yet clone between them.
+ */
+const reflinkSupport = new Map<string, boolean>();
+
+/** errno values meaning "this filesystem (pair) cannot reflink", as opposed to a real I/O failure. */
+const NO_REFLINK = new Set(["ENOTSUP", "EOPNOTSUPP", "EXDEV", "EINVAL", "ENOSYS", "ENOTTY"]);
+
+const FICLONE_FORCE = constants.COPYFILE_FICLONE_FORCE;
+const EXCL = constants.COPYFILE_EXCL;
+
+/**
+ * Clone one regular file. Never overwrites: fails with EEXIST if `dst` exists. The mode is copied by
+ * libuv (fchmod to the source mode).
+ */
+export async function cloneFile(src: string, dst: string): Promise<CloneResult> {
+  const [source, target] = await Promise.all([stat(src), stat(dirname(dst))]);
+  const key = `${source.dev}:${target.dev}`;
+  if (reflinkSupport.get(key) !== false) {
+    try {
+      await copyFile(src, dst, EXCL | FICLONE_FORCE);
+      reflinkSupport.set(key, true);
+      return { method: "reflink", bytes: source.size };
+    } catch (error) {
+      if (!NO_REFLINK.has(errnoCode(error) ?? "")) throw error;
+      reflinkSupport.set(key, false);
+    }
+  }
+  await copyFile(src, dst, EXCL);
+  return { method: "copy", bytes: source.size };
+}
+
+export interface CloneDirOptions {
+  /** Files cloned at once. Reflinks are metadata operations and copies are kernel-side, so a handful suffices. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Clone a directory tree into `dst`, which must not exist. Regular files are cloned with `cloneFile`,
+ * symlinks are recreated as they are (not followed), directory modes are kept. Sockets, FIFOs and
+ * devices are skipped: they are runtime artefacts of a process, not state that can be copied.
+ * Not atomic: callers clone into a temporary name and rename.
+ */
+export async function cloneDir(
+  src: string,
+  dst: string,
+  options: CloneDirOptions = {},
+): Promise<CloneDirResult> {
+  const files: Array<[string, string]> = [];
+  const dirs: Array<[string, number]> = [];
+
+  // Walk and create the directory skeleton first (cheap, sequential), then clone files in parallel.
+  const walk = async (from: string, to: string): Promise<void> => {
+    const st = await stat(from);
+    await mkdir(to, { mode: 0o700 });
+    dirs.push([to, st.mode & 0o7777]);
+    for (const entry of await readdir(from, { withFileTypes: true })) {
+      const a = join(from, entry.name);
+      const b = join(to, entry.name);
+      if (entry.isDirectory()) await walk(a, b);
+      else if (entry.isFile()) files.push([a, b]);
+      else if (entry.isSymbolicLink()) await symlink(await readlink(a), b);
+    }
+  };
+  await walk(src, dst);
+
+  let copied = 0;
+  let bytes = 0;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const [a, b] = files[next++]!;
+      const result = await cloneFile(a, b);
+      bytes += result.bytes;
+      if (result.method === "copy") copied++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
+
+  // Modes last, deepest first: a read-only source directory must not stop us filling its copy.
+  for (const [dir, mode] of dirs.reverse()) await chmod(dir, mode);
+
+  // An empty tree says nothing about the filesystem; ask it, so `new` does not claim a reflink on ext4.
+  const method: CloneMethod =
+    copied > 0 ? "copy" : files.length > 0 || (await probeReflink(dst)) ? "reflink" : "copy";
+  return { method, bytes, files: files.length };
+}
+
+/**
+ * Whether the filesystem under `dir` (or its nearest existing ancestor) can reflink, by cloning a small
+ * scratch file there. Cached per device. Returns false if the directory is not writable.
+ */
+export async function probeReflink(dir: string): Promise<boolean> {
+  const at = await existingAncestor(dir);
+  const { dev } = await stat(at);
+  const key = `${dev}:${dev}`;
+  const known = reflinkSupport.get(key);
+  if (known !== undefined) return known;
+  return probeAt(at, key);
+}
+
+/**
+ * Synchronous `probeReflink`, for `flags.copyOnWrite`, which the contract makes a plain property; providers
+ * call it lazily from a getter so that constructing a provider still does no I/O.
+ */
+export function probeReflinkSync(dir: string): boolean {
+  let at = dir;
+  for (;;) {
+    try {
+      statSync(at);
+      break;
+    } catch {
+      const up = dirname(at);
+      if (up === at) return false;
+      at = up;
+    }
+  }
+  const dev = statSync(at).dev;
+  const key = `${dev}:${dev}`;
+  const known = reflinkSupport.get(key);
+  if (known !== undefined) return known;
+  return probeAt(at, key);
+}
+
+function probeAt(dir: string, key: string): boolean {
+  const base = join(dir, `.forkstack-reflink-probe-${randomBytes(6).toString("hex")}`);
+  let supported = false;
+  try {
+    mkdirSync(base, { mode: 0o700 });
+    // One full block: some filesystems short-circuit clones of empty files.
+    writeFileSync(join(base, "a"), Buffer.alloc(4096, 1));
+    copyFileSync(join(base, "a"), join(base, "b"), EXCL | FICLONE_FORCE);
+    supported = true;
+  } catch (error) {
+    // An unwritable directory tells us nothing about the filesystem: do not cache that answer.
+    if (!NO_REFLINK.has(errnoCode(error) ?? "")) {
+      rmSync(base, { recursive: true, force: true });
+      return false;
+    }
+  }
+  rmSync(base, { recursive: true, force: true });
+  reflinkSupport.set(key, supported);
+  return supported;
+}
+
+async function existingAncestor(dir: string): Promise<string> {
+  let at = dir;
+  for (;;) {
+    try {
+      await lstat(at);
+      return at;
+    } catch (error) {
+      const up = dirname(at);
+      if (errnoCode(error) !== "ENOENT" || up === at) throw error;
+      at = up;
+    }
+  }
+}
+
+/** Free bytes available to us on the filesystem holding `dir`. */
+export async function freeBytes(dir: string): Promise<number> {
+  const s = await statfs(dir);
+  return s.bavail * s.bsize;
+}
+
+/**
+ * What a clone cost on disk, per the rule in this module's header: the free-space drop for reflinks,
+ * the bytes written for copies.
+ */
+export function bytesAdded(
+  method: CloneMethod,
+  copiedBytes: number,
+  freeBefore: number,
+  freeAfter: number,
+): number {
+  return method === "copy" ? copiedBytes : Math.max(0, freeBefore - freeAfter);
+}

@@ -1,0 +1,127 @@
+/**
+ * @module providers/_internal/libsql
+ * The few things the sqlite provider does with the `libsql` package (a better-sqlite3-compatible,
+ * synchronous driver): open a file, hold its write lock without blocking the event loop, check a copy.
+ *
+ * Two libsql quirks shape this file. It ignores better-sqlite3's `fileMustExist`, so we open through a
+ * `file:` URI whose `mode=rw` makes SQLite refuse to create a missing file. And a connection that ran a
+ * prepared statement is only really closed when that statement is garbage-collected, which keeps the
+ * file's locks and its `-wal` alive; so we only use `exec`, which leaves no statement behind, and
+ * `close()` then checkpoints and removes the WAL at once.
+ */
+import type LibsqlDatabase from "libsql";
+import { pathToFileURL } from "node:url";
+import { ProviderError } from "../../errors.js";
+
+export type Connection = LibsqlDatabase.Database;
+
+let loading: Promise<typeof LibsqlDatabase> | undefined;
+
+/** Load the native module on first use, so `list`/`describe` and projects that never fork do not pay for it. */
+export async function loadLibsql(provider: string): Promise<typeof LibsqlDatabase> {
+  loading ??= import("libsql").then((m) => m.default);
+  try {
+    return await loading;
+  } catch (error) {
+    loading = undefined;
+    throw new ProviderError(provider, "The `libsql` package could not be loaded.", "E_PROVIDER_DEP_MISSING", {
+      cause: error,
+      hint: "Reinstall dependencies (`npm install`); libsql ships a native binary per platform.",
+    });
+  }
+}
+
+/** Open an existing (`rw`) or new (`rwc`) database file. `busyMs` bounds each lock wait inside SQLite. */
+export async function openDatabase(
+  provider: string,
+  path: string,
+  mode: "rw" | "rwc",
+  busyMs: number,
+): Promise<Connection> {
+  const Database = await loadLibsql(provider);
+  return new Database(`${pathToFileURL(path).href}?mode=${mode}`, { timeout: busyMs });
+}
+
+/** libsql's error code: `SQLITE_BUSY`, `SQLITE_NOTADB`, … (empty if not a SQLite error). */
+export function sqliteCode(error: unknown): string {
+  return error && typeof error === "object" && "code" in error ? String(error.code) : "";
+}
+
+/**
+ * libsql is synchronous: SQLite's busy handler would block the event loop (and every other resource of
+ * an env being forked in parallel, and any other fork of the same parent in this process, which would
+ * then never release) for the whole timeout. So each attempt waits at most `ATTEMPT_MS` inside SQLite
+ * and we retry on a timer until the deadline.
+ */
+const ATTEMPT_MS = 25;
+const RETRY_DELAY_MS = 5;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface WriteLockOptions {
+  readonly timeoutMs: number;
+  readonly signal?: AbortSignal | undefined;
+  /** The error to throw when the lock stays taken past `timeoutMs`. */
+  readonly onTimeout: (cause: unknown) => Error;
+}
+
+/**
+ * Run `fn` while holding the database's write lock (`BEGIN IMMEDIATE`): in WAL mode the WAL write lock,
+ * in rollback-journal modes SHARED then RESERVED. Getting SHARED is where SQLite rolls back a hot journal
+ * left by a crashed writer, so `fn` sees a consistent file. Released (ROLLBACK) whatever `fn` does.
+ */
+export async function withWriteLock<T>(
+  provider: string,
+  path: string,
+  options: WriteLockOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const db = await openDatabase(provider, path, "rw", ATTEMPT_MS);
+  try {
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      options.signal?.throwIfAborted();
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        break;
+      } catch (error) {
+        if (!/^SQLITE_(BUSY|LOCKED)/.test(sqliteCode(error))) throw error;
+        if (Date.now() >= deadline) throw options.onTimeout(error);
+        await sleep(RETRY_DELAY_MS);
+      }
+    }
+    try {
+      // Fails early (SQLITE_NOTADB, SQLITE_CORRUPT) if the file is not a usable database.
+      db.exec("SELECT count(*) FROM sqlite_schema");
+      return await fn();
+    } finally {
+      db.exec("ROLLBACK");
+    }
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Cheap check of a copied database: opening it and reading the schema validates the header, replays
+ * and (on close) checkpoints a copied WAL, and parses every table definition. `PRAGMA quick_check` would
+ * read every page, O(data), which is exactly what a fork avoids; the tests run the full `integrity_check`.
+ */
+export async function checkDatabase(provider: string, path: string): Promise<void> {
+  const db = await openDatabase(provider, path, "rw", ATTEMPT_MS);
+  try {
+    db.exec("SELECT count(*) FROM sqlite_schema");
+  } finally {
+    db.close();
+  }
+}
+
+/** Make an empty database in WAL mode, which SQLite records in the file header. */
+export async function createDatabase(provider: string, path: string): Promise<void> {
+  const db = await openDatabase(provider, path, "rwc", ATTEMPT_MS);
+  try {
+    // WAL lets the app's readers and writers (and our forks) work at once.
+    db.exec("PRAGMA journal_mode=WAL");
+  } finally {
+    db.close();
+  }
+}

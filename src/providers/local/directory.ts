@@ -1,0 +1,239 @@
+/**
+ * @module providers/local/directory
+ * Per-env local state: a directory per env at a path template relative to the project root (the seed's
+ * `{project}.{env}.db/`), forked by cloning the parent's tree file by file, reflinked where the
+ * filesystem allows. Unlike the database there is no lock to take: a fork copies each file as it is at
+ * the moment it is cloned, so an app should not be writing to the parent's directory during `new`.
+ * The child is built under a hidden temporary name and renamed into place, so it appears whole or not at all.
+ */
+import { lstat, mkdir, readFile, readdir, rename, rm, rmdir } from "node:fs/promises";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { z } from "zod";
+import { ProviderError, errnoCode } from "../../errors.js";
+import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
+import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
+import { exists, fsError, listEnvsWith, tempPath, writeFileDurable } from "../_internal/files.js";
+
+const DEFAULT_TEMPLATE = "{project}.{env}.db";
+
+export const optionsSchema = z.strictObject({
+  path: z
+    .string()
+    .min(1)
+    .refine(
+      (t) => t.split("{env}").length === 2,
+      "must contain {env} exactly once, so each env gets its own directory",
+    )
+    .refine(
+      (t) => !/\{(?!project\}|env\})[^}]*\}/.test(t),
+      "may only use the placeholders {project} and {env}",
+    )
+    .refine((t) => !isAbsolute(t), "must be relative to the project root")
+    .optional(),
+});
+
+export interface DirectoryOptions {
+  /**
+   * Where each env's directory lives, relative to the project root. `{project}` and `{env}` are replaced
+   * by the project and env names; `{env}` must appear exactly once.
+   * @default "{project}.{env}.db"
+   */
+  path?: string;
+}
+
+const PROVIDER_NAME = "directory";
+/** In the core's per-env directory: the absolute path of the directory we made for that env. */
+const MARKER_FILE = "local.path";
+
+const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options, context) => {
+  const template = options.path ?? DEFAULT_TEMPLATE;
+  const root = context.projectRoot;
+  const dirOf = (env: EnvRef) =>
+    resolve(root, template.replaceAll("{project}", env.project).replaceAll("{env}", env.name));
+  let copyOnWrite: boolean | undefined;
+
+  /** Why `path` may not hold an env's state; empty if it may. Pure: the core calls it before any I/O. */
+  const problems = (path: string): string[] => {
+    const rel = relative(root, path);
+    if (template.split("{env}").length !== 2) {
+      return [
+        `local.path "${template}" must contain {env} exactly once, or every env would share one directory`,
+      ];
+    }
+    if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      return [`local.path "${template}" resolves to ${path}, which is not inside the project root ${root}`];
+    }
+    const first = rel.split(sep)[0];
+    const reserved = [basename(context.dataDir), ".git", "node_modules"];
+    if (first !== undefined && reserved.includes(first)) {
+      return [
+        `local.path "${template}" resolves to ${path}, inside ${first}/, which forkstack or your tools own`,
+      ];
+    }
+    return [];
+  };
+
+  /** A guard against writing outside the project because of a bad template. */
+  const checkedDir = (env: EnvRef): string => {
+    const path = dirOf(env);
+    const found = problems(path);
+    if (found.length > 0) throw new ProviderError(PROVIDER_NAME, `${found[0]}.`, "E_CONFIG_INVALID");
+    return path;
+  };
+
+  const alreadyExists = (env: EnvRef, path: string) =>
+    new ProviderError(
+      PROVIDER_NAME,
+      `A local state directory for env "${env.name}" already exists at ${path}.`,
+      "E_ENV_EXISTS",
+    );
+
+  /**
+   * Which directory we made for an env, recorded in the core's per-env directory. A template such as
+   * `{env}` can point at a directory the user already has (env `src` → `./src`): creating refuses it,
+   * and without this record a rollback's `remove` would delete it. So we only ever report, fork into
+   * or delete directories recorded here.
+   */
+  const markerPath = (env: EnvRef) => join(context.envDir(env.name), MARKER_FILE);
+  const ownedPath = async (env: EnvRef): Promise<string | null> => {
+    try {
+      return (await readFile(markerPath(env), "utf8")).trim() || null;
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return null;
+      throw error;
+    }
+  };
+
+  /** Record the directory, then create it (empty) as a claim on the name: EEXIST means it is taken. */
+  const claim = async (env: EnvRef, path: string) => {
+    if (await exists(path)) throw alreadyExists(env, path);
+    try {
+      await mkdir(context.envDir(env.name), { recursive: true });
+      await writeFileDurable(markerPath(env), `${path}\n`, { mode: 0o600, replace: true });
+      await mkdir(dirname(path), { recursive: true });
+      await mkdir(path);
+    } catch (error) {
+      if (errnoCode(error) === "EEXIST") throw alreadyExists(env, path);
+      await rm(markerPath(env), { force: true }).catch(() => undefined);
+      throw fsError(PROVIDER_NAME, `create the local state directory of "${env.name}"`, path, error);
+    }
+  };
+
+  const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo | null> => {
+    const path = dirOf(env);
+    try {
+      if ((await ownedPath(env)) !== path || !(await lstat(path)).isDirectory()) return null;
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return null;
+      throw fsError(PROVIDER_NAME, `read the local state of "${env.name}"`, path, error);
+    }
+    // No `bytes`: summing a tree is O(files), and `list` describes every env.
+    return { location: path, vars: { FORKSTACK_LOCAL_PATH: path }, ...extra };
+  };
+
+  return {
+    kind: "local",
+    name: PROVIDER_NAME,
+    flags: {
+      get copyOnWrite() {
+        return (copyOnWrite ??= probeReflinkSync(root));
+      },
+    },
+
+    checkName: (env) => problems(dirOf(env)),
+
+    async create(env, op) {
+      op.signal?.throwIfAborted();
+      const path = checkedDir(env);
+      await claim(env, path);
+      return (await info(env, { method: "empty", bytesAdded: 0 }))!;
+    },
+
+    async fork(parent, child, op) {
+      op.signal?.throwIfAborted();
+      const path = checkedDir(child);
+      const from = (await info(parent))?.location;
+      if (!from) {
+        throw new ProviderError(
+          PROVIDER_NAME,
+          `Env "${parent.name}" has no local state directory (no ${dirOf(parent)}).`,
+          "E_ENV_NOT_FOUND",
+        );
+      }
+      await claim(child, path);
+      const temp = tempPath(path);
+      try {
+        const before = await freeBytes(dirname(path));
+        const cloned = await cloneDir(from, temp);
+        // Renaming onto our own empty claim is atomic and fails (ENOTEMPTY) if anyone filled it meanwhile.
+        await rename(temp, path);
+        const added = bytesAdded(cloned.method, cloned.bytes, before, await freeBytes(dirname(path)));
+        op.log.debug(
+          `[${PROVIDER_NAME}] forked ${from} -> ${path} (${cloned.method}, ${cloned.files} files)`,
+        );
+        return (await info(child, { method: cloned.method, bytesAdded: added, bytes: cloned.bytes }))!;
+      } catch (error) {
+        await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+        await rmdir(path).catch(() => undefined);
+        await rm(markerPath(child), { force: true }).catch(() => undefined);
+        throw fsError(
+          PROVIDER_NAME,
+          `fork the local state of "${parent.name}" into "${child.name}"`,
+          path,
+          error,
+        );
+      }
+    },
+
+    async remove(env, op) {
+      const current = dirOf(env);
+      try {
+        // The recorded path, not the template's: the config may have changed since we made it.
+        const path = await ownedPath(env);
+        if (path !== null && problems(path).length === 0) {
+          await rm(path, { recursive: true, force: true });
+          // Temp trees of a fork that crashed midway.
+          const prefix = `.${basename(path)}.`;
+          for (const name of await readdir(dirname(path)).catch(() => [] as string[])) {
+            if (name.startsWith(prefix) && name.endsWith(".tmp")) {
+              await rm(join(dirname(path), name), { recursive: true, force: true });
+            }
+          }
+        } else if (await exists(current)) {
+          op.log.warn(`[${PROVIDER_NAME}] left ${current} in place: forkstack did not create it`);
+        }
+        await rm(markerPath(env), { force: true });
+      } catch (error) {
+        throw fsError(PROVIDER_NAME, `remove the local state of "${env.name}"`, current, error);
+      }
+      op.log.debug(`[${PROVIDER_NAME}] removed ${current}`);
+    },
+
+    describe: (env) => info(env),
+
+    async list() {
+      const found: string[] = [];
+      for (const name of await listEnvsWith(context, MARKER_FILE)) {
+        if (await info({ name, project: context.project })) found.push(name);
+      }
+      return found;
+    },
+
+    async doctor() {
+      copyOnWrite = await probeReflink(root);
+      return [
+        copyOnWrite
+          ? {
+              level: "ok" as const,
+              message: `${root} is on a filesystem with reflinks: local state forks are O(1) per file`,
+            }
+          : {
+              level: "warn" as const,
+              message: `${root} is on a filesystem without reflinks: local state forks copy every file`,
+            },
+      ];
+    },
+  };
+};
+
+export default provider;

@@ -1,0 +1,231 @@
+/**
+ * @module providers/secrets/dotenv
+ * The embedded secrets store: one dotenv file per env at `.forkstack/envs/<env>/secrets.env`, mode 0600.
+ *
+ * Files are parsed with Node's own `util.parseEnv`, so what a user writes by hand reads the way Node's
+ * `--env-file` would read it. That parser knows no escape sequences (only `\n` inside double quotes), so
+ * we write each value in the first quote style that cannot end it early: single quotes, else backticks,
+ * else double quotes. A value holding all three quote characters, a carriage return (the parser drops
+ * them) or a NUL cannot round-trip, and `write` refuses it rather than store something else.
+ */
+import { chmod, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { parseEnv } from "node:util";
+import { z } from "zod";
+import { ProviderError, errnoCode } from "../../errors.js";
+import type {
+  DoctorFinding,
+  EnvRef,
+  OpContext,
+  ProviderFactory,
+  ResourceInfo,
+  SecretsProvider,
+} from "../types.js";
+import { fsError, listEnvsWith, writeFileDurable } from "../_internal/files.js";
+
+export const optionsSchema = z.strictObject({
+  strictPermissions: z.boolean().optional(),
+});
+
+export interface DotenvOptions {
+  /**
+   * What to do with a secrets file that others may read (mode wider than 0600, e.g. after a `chmod` or a
+   * copy by hand). `false`: tighten it to 0600 and log a warning, so work goes on and the file is safe
+   * from then on. `true`: refuse to read it until the user fixes it, for shared machines where the
+   * exposure itself must be looked at.
+   * @default false
+   */
+  strictPermissions?: boolean;
+}
+
+const PROVIDER_NAME = "dotenv";
+const SECRETS_FILE = "secrets.env";
+const FILE_MODE = 0o600;
+/** What `process.env` and shells accept as a variable name. */
+const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Quote one value so that `util.parseEnv` gives it back unchanged, or say why that is impossible. */
+export function quoteValue(value: string): string | { problem: string } {
+  if (/[\r\0]/.test(value)) return { problem: "contains a carriage return or NUL character" };
+  if (!value.includes("'")) return `'${value}'`;
+  if (!value.includes("`")) return `\`${value}\``;
+  // Inside double quotes parseEnv turns the two characters `\n` into a newline.
+  if (!value.includes('"') && !value.includes("\\n")) return `"${value}"`;
+  return { problem: "contains single quotes, backticks and double quotes (or `\\n`) at once" };
+}
+
+/** Serialise secrets in dotenv format; throws a ProviderError naming the first key that cannot be stored. */
+export function formatDotenv(values: Record<string, string>): string {
+  let text = "";
+  for (const [key, value] of Object.entries(values)) {
+    if (!KEY_PATTERN.test(key) || key === "__proto__") {
+      throw new ProviderError(
+        PROVIDER_NAME,
+        `Secret name "${key}" is not a valid variable name.`,
+        "E_USAGE",
+        {
+          hint: "Use letters, digits and underscores, not starting with a digit.",
+        },
+      );
+    }
+    if (typeof value !== "string") {
+      throw new ProviderError(PROVIDER_NAME, `Secret ${key} is not a string.`, "E_USAGE");
+    }
+    const quoted = quoteValue(value);
+    if (typeof quoted !== "string") {
+      throw new ProviderError(
+        PROVIDER_NAME,
+        `The value of secret ${key} cannot be stored: it ${quoted.problem}.`,
+        "E_USAGE",
+      );
+    }
+    text += `${key}=${quoted}\n`;
+  }
+  return text;
+}
+
+const provider: ProviderFactory<DotenvOptions, SecretsProvider> = (options, context) => {
+  const filePath = (env: EnvRef | string) =>
+    join(context.envDir(typeof env === "string" ? env : env.name), SECRETS_FILE);
+
+  const notFound = (env: EnvRef, path: string) =>
+    new ProviderError(
+      PROVIDER_NAME,
+      `Env "${env.name}" has no secrets file (no ${path}).`,
+      "E_ENV_NOT_FOUND",
+    );
+
+  const exists = (env: EnvRef, path: string) =>
+    new ProviderError(
+      PROVIDER_NAME,
+      `Secrets for env "${env.name}" already exist at ${path}.`,
+      "E_ENV_EXISTS",
+    );
+
+  /** Read a secrets file, enforcing 0600 per `strictPermissions`. Returns null if it does not exist. */
+  const readChecked = async (env: EnvRef, op: OpContext): Promise<string | null> => {
+    const path = filePath(env);
+    try {
+      const mode = (await stat(path)).mode & 0o777;
+      if (mode & ~FILE_MODE) {
+        const octal = mode.toString(8).padStart(4, "0");
+        if (options.strictPermissions) {
+          throw new ProviderError(
+            PROVIDER_NAME,
+            `${path} has mode ${octal}: others may have read these secrets.`,
+            "E_PROVIDER",
+            {
+              hint: `Check who could read it, rotate what leaked, then \`chmod 600 ${path}\`.`,
+            },
+          );
+        }
+        await chmod(path, FILE_MODE);
+        op.log.warn(`[${PROVIDER_NAME}] ${path} had mode ${octal}; set it to 0600. Others may have read it.`);
+      }
+      return await readFile(path, "utf8");
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return null;
+      throw fsError(PROVIDER_NAME, `read the secrets of "${env.name}"`, path, error);
+    }
+  };
+
+  /** Publish a new secrets file that must not exist yet (create, fork). */
+  const writeNew = async (env: EnvRef, text: string) => {
+    const path = filePath(env);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      await writeFileDurable(path, text, { mode: FILE_MODE, replace: false });
+    } catch (error) {
+      if (errnoCode(error) === "EEXIST") throw exists(env, path);
+      throw fsError(PROVIDER_NAME, `write the secrets of "${env.name}"`, path, error);
+    }
+  };
+
+  const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo | null> => {
+    const path = filePath(env);
+    try {
+      const { size } = await stat(path);
+      // Secrets go to the app through `read`, never through `vars` (which `forkstack env` shows unmasked).
+      return { location: path, bytes: size, vars: {}, ...extra };
+    } catch (error) {
+      if (errnoCode(error) === "ENOENT") return null;
+      throw fsError(PROVIDER_NAME, `read the secrets of "${env.name}"`, path, error);
+    }
+  };
+
+  return {
+    kind: "secrets",
+    name: PROVIDER_NAME,
+    // Secrets files are a few hundred bytes: a copy is as cheap as any clone.
+    flags: { copyOnWrite: false },
+
+    async create(env, op) {
+      op.signal?.throwIfAborted();
+      await writeNew(env, "");
+      return (await info(env, { method: "empty", bytesAdded: 0 }))!;
+    },
+
+    async fork(parent, child, op) {
+      op.signal?.throwIfAborted();
+      const text = await readChecked(parent, op);
+      if (text === null) throw notFound(parent, filePath(parent));
+      // A byte copy keeps the user's comments and layout; the file is small, so reading it is fine.
+      await writeNew(child, text);
+      const made = (await info(child, { method: "copy" }))!;
+      return { ...made, bytesAdded: made.bytes };
+    },
+
+    async read(env, op) {
+      const text = await readChecked(env, op);
+      if (text === null) throw notFound(env, filePath(env));
+      return { ...parseEnv(text) } as Record<string, string>;
+    },
+
+    async write(env, values, op) {
+      op.signal?.throwIfAborted();
+      const path = filePath(env);
+      const text = formatDotenv(values);
+      try {
+        await stat(path);
+        await writeFileDurable(path, text, { mode: FILE_MODE, replace: true });
+      } catch (error) {
+        if (errnoCode(error) === "ENOENT") throw notFound(env, path);
+        throw fsError(PROVIDER_NAME, `write the secrets of "${env.name}"`, path, error);
+      }
+      op.log.debug(`[${PROVIDER_NAME}] wrote ${Object.keys(values).length} secrets to ${path}`);
+    },
+
+    async remove(env) {
+      const path = filePath(env);
+      const dir = dirname(path);
+      try {
+        await rm(path, { force: true });
+        // Temp files of a write that crashed midway hold secrets too.
+        for (const name of await readdir(dir).catch(() => [] as string[])) {
+          if (name.startsWith(`.${SECRETS_FILE}.`)) await rm(join(dir, name), { force: true });
+        }
+      } catch (error) {
+        throw fsError(PROVIDER_NAME, `remove the secrets of "${env.name}"`, path, error);
+      }
+    },
+
+    describe: (env) => info(env),
+
+    list: () => listEnvsWith(context, SECRETS_FILE),
+
+    async doctor() {
+      const findings: DoctorFinding[] = [];
+      for (const name of await listEnvsWith(context, SECRETS_FILE)) {
+        const path = filePath(name);
+        const mode = (await stat(path)).mode & 0o777;
+        if (mode & ~FILE_MODE) {
+          findings.push({ level: "warn", message: `${path} has mode ${mode.toString(8)}; it should be 600` });
+        }
+      }
+      if (findings.length === 0) findings.push({ level: "ok", message: "secrets files are private (0600)" });
+      return findings;
+    },
+  };
+};
+
+export default provider;
