@@ -100,3 +100,31 @@ export function errnoCode(error: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * OS and SQLite errors that reach the top turned into something the user can act on; anything else
+ * is returned unchanged (and reported as a bug).
+ */
+export function friendlySystemError(error: unknown): unknown {
+  if (isForkstackError(error)) return error;
+  const code = errnoCode(error) ?? "";
+  const detail = (error as Error)?.message ?? String(error);
+  if (
+    code === "ENOSPC" ||
+    code === "EDQUOT" ||
+    code === "SQLITE_FULL" ||
+    /disk is full|disk I\/O error/i.test(detail)
+  ) {
+    return new UserError(`The disk is full or failed while writing (${detail}).`, "E_STATE_UNWRITABLE", {
+      cause: error,
+      hint: "Free some space (`forkstack gc` deletes expired envs), then run the command again.",
+    });
+  }
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS" || code.startsWith("SQLITE_READONLY")) {
+    return new UserError(`Permission denied or read-only filesystem (${detail}).`, "E_STATE_UNWRITABLE", {
+      cause: error,
+      hint: "Make the project's .forkstack/ directory writable, then run the command again.",
+    });
+  }
+  return error;
+}

@@ -4,7 +4,13 @@
  * maps every error to one message and an exit code (0 ok, 1 failure, 2 usage, 130 interrupted) — the
  * only place that happens. Commands are imported lazily so `--help` and `current` stay fast.
  */
-import { InternalError, UsageError, isForkstackError, type ForkstackError } from "../errors.js";
+import {
+  InternalError,
+  UsageError,
+  friendlySystemError,
+  isForkstackError,
+  type ForkstackError,
+} from "../errors.js";
 import type { Project } from "../core/project.js";
 import { commandHelp, flag, parseCommandArgs, type CommandContext, type CommandDef } from "./command.js";
 import { createIo, createLogger, type Io } from "./output.js";
@@ -66,7 +72,8 @@ async function version(): Promise<string> {
   return pkg.version;
 }
 
-function reportError(io: Io, error: unknown, json: boolean, verbose: boolean): number {
+function reportError(io: Io, raw: unknown, json: boolean, verbose: boolean): number {
+  const error = friendlySystemError(raw);
   const known: ForkstackError = isForkstackError(error)
     ? error
     : new InternalError(`Unexpected error: ${(error as Error)?.message ?? String(error)}`, { cause: error });

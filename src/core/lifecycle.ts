@@ -244,7 +244,13 @@ async function ensureParent(
       if (!(isForkstackError(error) && error.code === "E_ENV_EXISTS")) throw error;
     });
   }
-  const manifest = await requireManifest(project.layout, parent);
+  let manifest = await requireManifest(project.layout, parent);
+  if (manifest.status === "creating" || manifest.status === "resetting") {
+    // Another process is making the parent (e.g. many `new` at once on a fresh clone): wait for it.
+    (await project.state.lock(parent)).release();
+    await repairJournal(project);
+    manifest = await requireManifest(project.layout, parent);
+  }
   if (manifest.status !== "ready") {
     throw new UserError(
       `Cannot fork from "${parent}": it is ${manifest.status}, not ready.`,
@@ -337,6 +343,8 @@ function refuseProtected(project: Project, name: string, verb: string, force?: b
 }
 
 async function refuseChildren(project: Project, name: string, verb: string): Promise<void> {
+  const pinning = project.providers.filter((p) => p.flags.forksPinParent);
+  if (!pinning.length) return;
   const children = (await readAllManifests(project.layout))
     .filter((r) => r.ok && r.manifest.parent === name)
     .map((r) => (r.ok ? r.manifest.name : ""));
