@@ -71,6 +71,12 @@ export interface ResourceInfo {
 export interface ProviderFlags {
   /** Forks cost O(1) in data size on this backend (or on this filesystem, for file providers). */
   readonly copyOnWrite: boolean;
+  /**
+   * A fork keeps reading through its parent (Tigris buckets), so the parent's resource cannot be
+   * removed or replaced while forks exist. The core then refuses `delete`/`reset` of an env with
+   * children before touching anything. File copies (SQLite, dotenv, directories) are independent.
+   */
+  readonly forksPinParent?: boolean;
 }
 
 export interface Provider<K extends ResourceKind = ResourceKind> {
@@ -96,6 +102,11 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
   describe(env: EnvRef, ctx: OpContext): Promise<ResourceInfo | null>;
   /** Names of every env this backend holds a resource for (drift checks and orphan collection). */
   list(ctx: OpContext): Promise<string[]>;
+  /**
+   * Make the backend reachable before the env is used (e.g. start the embedded storage server).
+   * Called by `new`, `reset` and `run`; must be cheap when already done.
+   */
+  prepare?(ctx: OpContext): Promise<void>;
   /** Health for `doctor`: one line per finding. */
   doctor?(ctx: OpContext): Promise<DoctorFinding[]>;
   dispose?(): Promise<void>;
