@@ -3,8 +3,8 @@
  * The variables of an env (DESIGN.md §3), split into plain values and secrets so that output can mask
  * the secrets unless asked to reveal them.
  */
-import { UserError } from "../errors.js";
 import type { SecretsProvider } from "../providers/types.js";
+export { formatDotenv } from "../providers/secrets/dotenv.js";
 import { requireManifest } from "./manifests.js";
 import { providerOf, type Project } from "./project.js";
 
@@ -31,27 +31,6 @@ export async function envVariables(project: Project, name: string): Promise<EnvV
     );
   }
   return { vars, secrets };
-}
-
-/**
- * Dotenv lines that `util.parseEnv` (and the dotenv package) read back unchanged. Those parsers have no
- * escape sequences, so each value gets a quote character it does not contain: single quotes keep
- * everything literal (newlines too), then backticks, then double quotes when the value has no `\n`
- * sequence they would expand.
- */
-export function formatDotenv(values: Record<string, string>): string {
-  return Object.entries(values)
-    .map(([key, value]) => {
-      const quote = ["'", "`", '"'].find((q) => !value.includes(q) && (q !== '"' || !value.includes("\\n")));
-      if (!quote)
-        throw new UserError(
-          `The value of ${key} cannot be written to a dotenv file (it uses every quote character).`,
-          "E_USAGE",
-        );
-      return `${key}=${quote}${value}${quote}`;
-    })
-    .join("\n")
-    .concat("\n");
 }
 
 /** POSIX-shell `export` lines, single-quoted so nothing is expanded. */

@@ -146,7 +146,8 @@ const provider: ProviderFactory<DotenvOptions, SecretsProvider> = (options, cont
     try {
       const { size } = await stat(path);
       // Secrets go to the app through `read`, never through `vars` (which `forkstack env` shows unmasked).
-      return { location: path, bytes: size, vars: {}, ...extra };
+      // `data.file` lets the runtime library's `secret()` read the file without loading this provider.
+      return { location: path, bytes: size, vars: {}, data: { file: path }, ...extra };
     } catch (error) {
       if (errnoCode(error) === "ENOENT") return null;
       throw fsError(PROVIDER_NAME, `read the secrets of "${env.name}"`, path, error);

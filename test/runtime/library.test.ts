@@ -1,0 +1,115 @@
+/**
+ * The runtime library as app code uses it: a separate Node process in the project directory importing
+ * the built package, resolving its env as DESIGN.md §1 and §3 say.
+ */
+import { createClient } from "@libsql/client";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { beforeAll, afterAll, describe, expect, it } from "vitest";
+import { REPO, cli, removeProject, runProcess, tempProject } from "../helpers/project.js";
+
+const LIB = join(REPO, "dist/index.js");
+
+/** Evaluate `expr` in a fresh process (cwd = project) with the library imported as `fs`. */
+async function evaluate(cwd: string, expr: string, env: Record<string, string> = {}): Promise<unknown> {
+  const script = `const fs = await import(${JSON.stringify(LIB)}); try { console.log(JSON.stringify({ ok: await (${expr}) })); } catch (e) { console.log(JSON.stringify({ error: { code: e.code, message: e.message } })); }`;
+  const result = await runProcess(process.execPath, ["--input-type=module", "-e", script], { cwd, env });
+  if (result.code !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout) as unknown;
+}
+
+describe("runtime library", () => {
+  let cwd: string;
+  afterAll(() => removeProject(cwd));
+  beforeAll(async () => {
+    cwd = await tempProject(undefined, { suite: true });
+    await cli(["new", "alice"], { cwd });
+    await writeFile(join(cwd, ".forkstack/envs/alice/secrets.env"), "STRIPE_KEY='sk_alice'\n", {
+      mode: 0o600,
+    });
+  });
+
+  it("resolves the current env: FORKSTACK_ENV, then ENV (with seed aliases), then .current-env", async () => {
+    expect(await evaluate(cwd, "fs.currentEnv()")).toEqual({ ok: "alice" });
+    expect(await evaluate(cwd, "fs.currentEnv()", { FORKSTACK_ENV: "dev" })).toEqual({ ok: "dev" });
+    expect(await evaluate(cwd, "fs.currentEnv()", { ENV: "production" })).toEqual({ ok: "prod" });
+    expect(await evaluate(cwd, "fs.currentEnv()", { ENV: "development" })).toEqual({ ok: "dev" });
+    expect(await evaluate(cwd, "fs.currentEnv()", { ENV: "staging", FORKSTACK_ENV: "alice" })).toEqual({
+      ok: "alice",
+    });
+  });
+
+  it("finds the project from a subdirectory and falls back to the default env without .current-env", async () => {
+    const sub = join(cwd, "myapp.alice.db");
+    expect(await evaluate(sub, "fs.currentEnv()")).toEqual({ ok: "alice" });
+    await cli(["switch", "dev"], { cwd });
+    expect(await evaluate(cwd, "fs.currentEnv()")).toEqual({ ok: "dev" });
+    await cli(["switch", "alice"], { cwd });
+  });
+
+  it("gives the env's database URL that @libsql/client opens, and its local path", async () => {
+    const result = (await evaluate(
+      cwd,
+      "[fs.databaseUrl(), fs.localPath('graph', 'x.bin'), fs.databaseAuthToken() ?? null]",
+    )) as {
+      ok: [string, string, null];
+    };
+    const [url, local, token] = result.ok;
+    expect(url).toBe(`file:${join(cwd, ".forkstack/envs/alice/db.sqlite")}`);
+    expect(local).toBe(join(cwd, "myapp.alice.db", "graph", "x.bin"));
+    expect(token).toBeNull();
+    const client = createClient({ url });
+    await client.execute("CREATE TABLE t (x)");
+    client.close();
+  });
+
+  it("exposes secrets, and every variable through envVars()", async () => {
+    expect(await evaluate(cwd, "fs.secret('STRIPE_KEY')")).toEqual({ ok: "sk_alice" });
+    expect(await evaluate(cwd, "fs.secret('NOPE') ?? null")).toEqual({ ok: null });
+    const vars = (await evaluate(cwd, "fs.envVars()")) as { ok: Record<string, string> };
+    expect(vars.ok).toMatchObject({
+      FORKSTACK_ENV: "alice",
+      DATABASE_URL: `file:${join(cwd, ".forkstack/envs/alice/db.sqlite")}`,
+      FORKSTACK_LOCAL_PATH: join(cwd, "myapp.alice.db"),
+      STRIPE_KEY: "sk_alice",
+    });
+  });
+
+  it("lets variables already in process.env win (a deployed app)", async () => {
+    const env = { DATABASE_URL: "libsql://prod.example", STRIPE_KEY: "sk_live" };
+    expect(
+      await evaluate(cwd, "[fs.databaseUrl(), fs.secret('STRIPE_KEY'), fs.envVars().DATABASE_URL]", env),
+    ).toEqual({
+      ok: ["libsql://prod.example", "sk_live", "libsql://prod.example"],
+    });
+  });
+
+  it("explains what is missing", async () => {
+    expect(await evaluate(cwd, "fs.databaseUrl()", { FORKSTACK_ENV: "ghost" })).toEqual({
+      error: { code: "E_ENV_NOT_FOUND", message: 'Environment "ghost" does not exist in this project.' },
+    });
+    expect(await evaluate(cwd, "fs.bucketName()")).toMatchObject({
+      error: { message: expect.stringMatching(/has no storage \(BUCKET_NAME/) },
+    });
+    const outside = await tempProject(null);
+    expect(await evaluate(outside, "fs.currentEnv()")).toMatchObject({
+      error: { code: "E_CONFIG_NOT_FOUND" },
+    });
+  });
+
+  it("does not load the config loader, zod, libsql or any SDK", async () => {
+    const hook = join(REPO, "test/helpers/loaded-modules.mjs");
+    const script = `const fs = await import(${JSON.stringify(LIB)}); fs.databaseUrl(); fs.envVars();`;
+    const result = await runProcess(
+      process.execPath,
+      ["--import", hook, "--input-type=module", "-e", script],
+      { cwd },
+    );
+    const loaded = JSON.parse(/LOADED (.*)/.exec(result.stderr)![1]!) as string[];
+    expect(loaded.some((url) => url.endsWith("dist/index.js"))).toBe(true);
+    // config/define.js (the identity `defineConfig`) is fine; the loader and schema are not.
+    expect(
+      loaded.filter((url) => /node_modules|\/config\/(load|schema)|\/core\/|\/providers\//.test(url)),
+    ).toEqual([]);
+  });
+});
