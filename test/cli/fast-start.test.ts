@@ -1,0 +1,29 @@
+/**
+ * `forkstack --help` and `forkstack current` must start fast: they load no config loader, no schema
+ * library, no native SQLite and no cloud SDK.
+ */
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { BIN, REPO, cli, runProcess, tempProject } from "../helpers/project.js";
+
+async function modulesLoadedBy(args: string[], cwd: string): Promise<string[]> {
+  const hook = join(REPO, "test/helpers/loaded-modules.mjs");
+  const result = await runProcess(process.execPath, ["--import", hook, BIN, ...args], { cwd });
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(/LOADED (.*)/.exec(result.stderr)![1]!) as string[];
+}
+
+const HEAVY = /node_modules\/(zod|jiti|libsql|@libsql|@aws-sdk|@smithy|@clack|fast-xml-parser)\//;
+
+describe("cli: fast start", () => {
+  it.each([["--help"], ["current"], ["current", "--json"]])(
+    "`forkstack %s` loads nothing heavy",
+    async (...args) => {
+      const cwd = await tempProject();
+      await cli(["new", "alice"], { cwd });
+      const loaded = await modulesLoadedBy(args, cwd);
+      expect(loaded.filter((url) => HEAVY.test(url))).toEqual([]);
+      expect(loaded.filter((url) => /dist\/(core|providers|storage-server)\//.test(url))).toEqual([]);
+    },
+  );
+});
