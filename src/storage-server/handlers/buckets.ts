@@ -1,0 +1,187 @@
+/**
+ * @module storage-server/handlers/buckets
+ * Bucket-level S3 operations: ListBuckets, CreateBucket (incl. Tigris fork / snapshot-enabled
+ * creation), HeadBucket (with Tigris fork headers), DeleteBucket, location, versioning, CORS, ACL.
+ */
+import { S3Error } from "../errors.js";
+import type { Ctx } from "../http.js";
+import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
+import { validateBucketName } from "../names.js";
+import { versionOfSeq } from "../store/clock.js";
+import { isEmpty } from "../store/listing.js";
+import { isoDate, list, parseXml, text, textList } from "../xml.js";
+import { requireBucket } from "./common.js";
+import { OWNER } from "./list.js";
+
+/** The region the client signed for (any region is accepted; it is only echoed back). */
+function signingRegion(ctx: Ctx): string | undefined {
+  const auth = header(ctx, "authorization") ?? "";
+  const m = /Credential=[^/,\s]+\/\d{8}\/([^/,\s]+)\//.exec(auth);
+  if (m) return m[1];
+  const cred = ctx.query.get("X-Amz-Credential");
+  return cred?.split("/")[2];
+}
+
+export function listBuckets(ctx: Ctx): void {
+  discardBody(ctx);
+  const prefix = ctx.query.get("prefix") ?? "";
+  const after = ctx.query.get("continuation-token") ?? "";
+  const max = Math.min(Number(ctx.query.get("max-buckets") ?? "10000") || 10000, 10000);
+  const all = ctx.store.meta.listBuckets().filter((b) => b.name.startsWith(prefix) && b.name > after);
+  const shown = all.slice(0, max);
+  sendXml(ctx, 200, "ListAllMyBucketsResult", {
+    Owner: OWNER,
+    Buckets: {
+      Bucket: shown.map((b) => ({
+        Name: b.name,
+        CreationDate: isoDate(b.createdMs),
+        BucketRegion: b.region,
+      })),
+    },
+    ...(all.length > max ? { ContinuationToken: shown[shown.length - 1]!.name } : {}),
+    ...(prefix ? { Prefix: prefix } : {}),
+  });
+}
+
+export async function createBucket(ctx: Ctx): Promise<void> {
+  const name = ctx.bucketName!;
+  validateBucketName(name);
+  const body = (await readSmallBody(ctx)).toString("utf8");
+  let location: string | undefined;
+  if (body.trim() !== "") {
+    const doc = parseXml(body, "CreateBucketConfiguration");
+    location = text(doc, "LocationConstraint")?.trim() || undefined;
+  }
+  const forkSource = header(ctx, "x-tigris-fork-source-bucket")?.trim();
+  const forkSnapshot = header(ctx, "x-tigris-fork-source-bucket-snapshot")?.trim();
+  if (forkSnapshot && !forkSource) {
+    throw new S3Error(
+      "InvalidArgument",
+      "X-Tigris-Fork-Source-Bucket-Snapshot needs X-Tigris-Fork-Source-Bucket.",
+      400,
+    );
+  }
+  const bucket = ctx.store.meta.createBucket(name, {
+    region: location ?? signingRegion(ctx) ?? ctx.server.region,
+    snapshotEnabled: header(ctx, "x-tigris-enable-snapshot")?.trim().toLowerCase() === "true",
+    ...(forkSource
+      ? { fork: { source: forkSource, ...(forkSnapshot ? { snapshotVersion: forkSnapshot } : {}) } }
+      : {}),
+  });
+  const extra: Record<string, string> = { Location: `/${bucket.name}` };
+  if (bucket.parentSeq !== null)
+    extra["X-Tigris-Fork-Source-Bucket-Snapshot"] = versionOfSeq(bucket.parentSeq);
+  send(ctx, 200, undefined, extra);
+}
+
+export function headBucket(ctx: Ctx): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  const meta = ctx.store.meta;
+  const h: Record<string, string> = {
+    "x-amz-bucket-region": bucket.region,
+    "X-Tigris-Enable-Snapshot": String(bucket.snapshotEnabled),
+  };
+  if (bucket.parentId !== null) {
+    const parent = meta.getBucketById(bucket.parentId);
+    if (parent) h["X-Tigris-Fork-Source-Bucket"] = parent.name;
+    h["X-Tigris-Fork-Source-Bucket-Snapshot"] = versionOfSeq(bucket.parentSeq ?? 0);
+  }
+  if (meta.hasChildren(bucket.id)) h["X-Tigris-Is-Fork-Parent"] = "true";
+  send(ctx, 200, undefined, h);
+}
+
+export function deleteBucket(ctx: Ctx): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  const meta = ctx.store.meta;
+  const force = header(ctx, "tigris-force-delete")?.trim().toLowerCase() === "true";
+  meta.deleteBucket(bucket, () => isEmpty(meta, meta.chain(bucket)), force);
+  send(ctx, 204);
+}
+
+export function getBucketLocation(ctx: Ctx): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  // S3 reports us-east-1 as an empty constraint; clients map "" back to us-east-1.
+  sendXml(ctx, 200, "LocationConstraint", { "#text": bucket.region === "us-east-1" ? "" : bucket.region });
+}
+
+export function getBucketVersioning(ctx: Ctx): void {
+  discardBody(ctx);
+  requireBucket(ctx);
+  sendXml(ctx, 200, "VersioningConfiguration", {});
+}
+
+export function getBucketAcl(ctx: Ctx): void {
+  discardBody(ctx);
+  requireBucket(ctx);
+  sendXml(ctx, 200, "AccessControlPolicy", {
+    Owner: OWNER,
+    AccessControlList: {
+      Grant: {
+        Grantee: {
+          "@_xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+          "@_xsi:type": "CanonicalUser",
+          ...OWNER,
+        },
+        Permission: "FULL_CONTROL",
+      },
+    },
+  });
+}
+
+type CorsRule = {
+  AllowedOrigin: string[];
+  AllowedMethod: string[];
+  AllowedHeader: string[];
+  ExposeHeader: string[];
+  MaxAgeSeconds?: string;
+  ID?: string;
+};
+
+export async function putBucketCors(ctx: Ctx): Promise<void> {
+  const bucket = requireBucket(ctx);
+  const doc = parseXml((await readSmallBody(ctx)).toString("utf8"), "CORSConfiguration");
+  const rules: CorsRule[] = list(doc, "CORSRule").map((r) => {
+    const maxAge = text(r, "MaxAgeSeconds");
+    const id = text(r, "ID");
+    return {
+      AllowedOrigin: textList(r, "AllowedOrigin"),
+      AllowedMethod: textList(r, "AllowedMethod"),
+      AllowedHeader: textList(r, "AllowedHeader"),
+      ExposeHeader: textList(r, "ExposeHeader"),
+      ...(maxAge !== undefined ? { MaxAgeSeconds: maxAge } : {}),
+      ...(id !== undefined ? { ID: id } : {}),
+    };
+  });
+  if (rules.length === 0 || rules.some((r) => r.AllowedOrigin.length === 0 || r.AllowedMethod.length === 0)) {
+    throw new S3Error("MalformedXML", "Each CORSRule needs AllowedOrigin and AllowedMethod", 400);
+  }
+  ctx.store.meta.setCors(bucket, JSON.stringify(rules));
+  send(ctx, 200);
+}
+
+export function getBucketCors(ctx: Ctx): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  if (!bucket.cors) {
+    throw new S3Error("NoSuchCORSConfiguration", "The CORS configuration does not exist", 404, {
+      BucketName: bucket.name,
+    });
+  }
+  sendXml(ctx, 200, "CORSConfiguration", { CORSRule: JSON.parse(bucket.cors) as CorsRule[] });
+}
+
+export function deleteBucketCors(ctx: Ctx): void {
+  discardBody(ctx);
+  ctx.store.meta.setCors(requireBucket(ctx), null);
+  send(ctx, 204);
+}
+
+/** Bucket sub-resources we do not store: answer like an unconfigured S3 bucket. */
+export function notConfigured(ctx: Ctx, code: string, message: string): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  throw new S3Error(code, message, 404, { BucketName: bucket.name });
+}

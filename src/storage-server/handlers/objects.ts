@@ -1,0 +1,267 @@
+/**
+ * @module storage-server/handlers/objects
+ * PutObject, GetObject, HeadObject, DeleteObject, CopyObject. Uploads stream through the body decoder
+ * into a fsynced blob and are committed to metadata only after the body ended cleanly; downloads
+ * stream from an fd opened in the same tick as the lookup.
+ */
+import { pipeline } from "node:stream/promises";
+import type { ChecksumAlgorithm } from "../auth/index.js";
+import { S3Error } from "../errors.js";
+import type { Ctx } from "../http.js";
+import { baseHeaders, discardBody, header, openBody, send, sendXml } from "../http.js";
+import { deleteObject, putObject, resolveObject } from "../store/objects.js";
+import type { Precondition } from "../store/objects.js";
+import type { Checksums, ObjectVersion } from "../store/types.js";
+import { isoDate } from "../xml.js";
+import {
+  checkConditions,
+  lookupObject,
+  objectHeadersFrom,
+  objectResponseHeaders,
+  parseCopySource,
+  preconditionFailed,
+  readSeq,
+  requireBucket,
+  requireKey,
+  tagsFromHeader,
+} from "./common.js";
+
+export function checksumHeaders(checksums: Checksums): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (const [alg, value] of Object.entries(checksums)) {
+    if (value) h[`x-amz-checksum-${alg}`] = value;
+  }
+  return h;
+}
+
+/** If-None-Match: * (create-only) and If-Match (replace-only) on writes, checked again at commit. */
+function writePrecondition(ctx: Ctx): Precondition | undefined {
+  const inm = header(ctx, "if-none-match");
+  const im = header(ctx, "if-match");
+  if (inm === undefined && im === undefined) return undefined;
+  return (current) => {
+    if (inm !== undefined && inm.trim() === "*" && current) throw preconditionFailed("If-None-Match");
+    if (im !== undefined) {
+      const want = im.trim().replace(/^"(.*)"$/, "$1");
+      if (!current)
+        throw new S3Error("NoSuchKey", "The specified key does not exist.", 404, { Key: ctx.key ?? "" });
+      if (want !== "*" && want !== current.etag.replace(/^"(.*)"$/, "$1"))
+        throw preconditionFailed("If-Match");
+    }
+  };
+}
+
+export async function putObjectHandler(ctx: Ctx): Promise<void> {
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const headers = objectHeadersFrom(ctx);
+  const tags = tagsFromHeader(header(ctx, "x-amz-tagging"));
+  const meta = ctx.store.meta;
+  const check = writePrecondition(ctx);
+  // Fail fast before the upload; the same check runs again atomically with the commit.
+  if (check) check(resolveObject(meta, meta.chain(bucket), key));
+
+  const body = openBody(ctx);
+  const temp = await ctx.store.blobs.writeTemp(body.stream, () => body.result());
+  const result = body.result();
+  await ctx.store.blobs.commit(temp);
+  let v: ObjectVersion;
+  try {
+    v = putObject(
+      meta,
+      bucket,
+      key,
+      {
+        blob: temp.sha256,
+        size: temp.size,
+        etag: `"${temp.md5.toString("hex")}"`,
+        mtimeMs: Date.now(),
+        headers,
+        tags,
+        checksums: result.checksums,
+        parts: null,
+      },
+      check,
+    );
+  } finally {
+    ctx.store.blobs.release(temp.sha256);
+  }
+  send(ctx, 200, undefined, { ETag: v.etag, ...checksumHeaders(v.checksums) });
+}
+
+type RangeSpec = { start: number; end: number };
+
+/** `bytes=a-b`, `bytes=a-`, `bytes=-n`; undefined for syntax S3 ignores (then the whole object). */
+function parseRange(value: string, size: number): RangeSpec | "unsatisfiable" | undefined {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const n = Number(m[2]);
+    if (n === 0 || size === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - n), end: size - 1 };
+  }
+  const start = Number(m[1]);
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (m[2] !== "" && Number(m[2]) < start) return undefined;
+  if (start >= size) return "unsatisfiable";
+  return { start, end };
+}
+
+function invalidRange(size: number): S3Error {
+  return new S3Error("InvalidRange", "The requested range is not satisfiable", 416, {
+    RangeRequested: "",
+    ActualObjectSize: String(size),
+  });
+}
+
+const RESPONSE_OVERRIDES: Record<string, string> = {
+  "response-content-type": "Content-Type",
+  "response-content-language": "Content-Language",
+  "response-expires": "Expires",
+  "response-cache-control": "Cache-Control",
+  "response-content-disposition": "Content-Disposition",
+  "response-content-encoding": "Content-Encoding",
+};
+
+export async function getObjectHandler(ctx: Ctx): Promise<void> {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const layers = ctx.store.meta.chain(bucket, readSeq(ctx));
+  const v = lookupObject(ctx, layers, key, ctx.query.get("versionId"));
+  checkConditions(ctx, v);
+
+  const headers = objectResponseHeaders(v);
+  for (const [param, name] of Object.entries(RESPONSE_OVERRIDES)) {
+    const value = ctx.query.get(param);
+    if (value !== null) headers[name] = value;
+  }
+  let range: RangeSpec | undefined;
+  const partNumber = ctx.query.get("partNumber");
+  const rangeHeader = header(ctx, "range");
+  if (partNumber !== null) {
+    const n = Number(partNumber);
+    const sizes = v.parts ?? [v.size];
+    if (!Number.isInteger(n) || n < 1 || n > sizes.length) {
+      throw new S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", 416, {
+        PartNumberRequested: partNumber,
+        ActualPartCount: String(sizes.length),
+      });
+    }
+    const start = sizes.slice(0, n - 1).reduce((a, b) => a + b, 0);
+    if (v.parts) range = { start, end: start + sizes[n - 1]! - 1 };
+    headers["x-amz-mp-parts-count"] = String(sizes.length);
+  } else if (rangeHeader !== undefined) {
+    const r = parseRange(rangeHeader, v.size);
+    if (r === "unsatisfiable") throw invalidRange(v.size);
+    range = r;
+  }
+  // Stored checksums describe the whole object: only for full reads, and only when asked for.
+  if (!range && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+    Object.assign(headers, checksumHeaders(v.checksums));
+  }
+
+  let status = 200;
+  let length = v.size;
+  if (range) {
+    status = 206;
+    length = range.end - range.start + 1;
+    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${v.size}`;
+  }
+  if (ctx.method === "HEAD" || length === 0 || !v.blob) {
+    send(ctx, status, undefined, { ...headers, "Content-Length": String(length) });
+    return;
+  }
+  // Open now, in the lookup's tick: GC may unlink the file later, the fd keeps the bytes readable.
+  const { fd } = ctx.store.blobs.openSync(v.blob);
+  const stream = ctx.store.blobs.streamFd(fd, range?.start ?? 0, range?.end ?? v.size - 1);
+  ctx.res.writeHead(status, { ...baseHeaders(ctx), ...headers, "Content-Length": String(length) });
+  try {
+    await pipeline(stream, ctx.res);
+  } catch {
+    // The client went away mid-download; nothing to clean up beyond the stream itself.
+    stream.destroy();
+  }
+}
+
+export function deleteObjectHandler(ctx: Ctx): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const versionId = ctx.query.get("versionId");
+  if (versionId !== null && versionId !== "null" && /^\d{1,16}$/.test(versionId)) {
+    // Permanently drop that version from this bucket's own layer (never from a parent).
+    ctx.store.meta
+      .prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?")
+      .run(bucket.id, key, Number(versionId));
+  } else {
+    deleteObject(ctx.store.meta, bucket, key);
+  }
+  send(ctx, 204);
+}
+
+export function copyObjectHandler(ctx: Ctx, copySource: string): void {
+  discardBody(ctx);
+  const bucket = requireBucket(ctx);
+  const key = requireKey(ctx);
+  const src = parseCopySource(copySource);
+  const meta = ctx.store.meta;
+  const srcBucket = meta.requireBucket(src.bucket);
+  const source = lookupObject(ctx, meta.chain(srcBucket, readSeq(ctx)), src.key, src.versionId);
+  checkConditions(ctx, source, "x-amz-copy-source-");
+
+  const directive = (header(ctx, "x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  const tagDirective = (header(ctx, "x-amz-tagging-directive") ?? "COPY").toUpperCase();
+  if (!["COPY", "REPLACE"].includes(directive) || !["COPY", "REPLACE"].includes(tagDirective)) {
+    throw new S3Error("InvalidArgument", "Unknown metadata or tagging directive.", 400);
+  }
+  const sameObject = srcBucket.id === bucket.id && src.key === key;
+  if (sameObject && directive === "COPY" && tagDirective === "COPY" && !header(ctx, "x-amz-storage-class")) {
+    throw new S3Error(
+      "InvalidRequest",
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+      400,
+    );
+  }
+  const headers = directive === "REPLACE" ? objectHeadersFrom(ctx) : source.headers;
+  const tags = tagDirective === "REPLACE" ? tagsFromHeader(header(ctx, "x-amz-tagging")) : source.tags;
+  // Zero-copy: the new version points at the source's blob. Lookup and insert happen in this same
+  // synchronous call, so GC cannot drop the blob in between.
+  const v = putObject(
+    meta,
+    bucket,
+    key,
+    {
+      blob: source.blob!,
+      size: source.size,
+      etag: source.etag,
+      mtimeMs: Date.now(),
+      headers,
+      tags,
+      checksums: source.checksums,
+      parts: source.parts,
+    },
+    writePrecondition(ctx),
+  );
+  sendXml(ctx, 200, "CopyObjectResult", {
+    ETag: v.etag,
+    LastModified: isoDate(v.mtimeMs),
+    ...checksumElements(v.checksums),
+  });
+}
+
+/** `ChecksumCRC32` etc. elements for XML results. */
+export function checksumElements(checksums: Checksums): Record<string, string> {
+  const names: Record<ChecksumAlgorithm, string> = {
+    crc32: "ChecksumCRC32",
+    crc32c: "ChecksumCRC32C",
+    crc64nvme: "ChecksumCRC64NVME",
+    sha1: "ChecksumSHA1",
+    sha256: "ChecksumSHA256",
+  };
+  const out: Record<string, string> = {};
+  for (const [alg, value] of Object.entries(checksums) as [ChecksumAlgorithm, string][]) {
+    if (value) out[names[alg]] = value;
+  }
+  return out;
+}

@@ -1,0 +1,195 @@
+/**
+ * @module storage-server/store/blobs
+ * Content-addressed object bytes: `<root>/blobs/ab/cd/<sha256>`. A blob is immutable once renamed into
+ * place, so forks, copies and snapshots share it freely and object keys never become file paths.
+ *
+ * Write protocol (crash safety): stream to `<root>/tmp/<random>` while hashing → fsync the file →
+ * hold the hash as "pending" (GC must not touch it) → rename into place → fsync the directory → the
+ * caller commits metadata → release. A kill -9 before the metadata commit leaves at worst an
+ * unreferenced blob (GC sweeps it) or a temp file (removed at startup); never a visible partial object.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, createReadStream, fstatSync, openSync, unlinkSync } from "node:fs";
+import type { ReadStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+
+export interface TempBlob {
+  readonly tempPath: string;
+  readonly sha256: string;
+  readonly md5: Buffer;
+  readonly size: number;
+}
+
+const SHA_RE = /^[0-9a-f]{64}$/;
+
+export class BlobStore {
+  readonly blobDir: string;
+  readonly tmpDir: string;
+  /** sha → number of in-flight writers/readers that need the file to stay (GC skips these). */
+  private readonly pending = new Map<string, number>();
+  private readonly knownDirs = new Set<string>();
+
+  constructor(root: string) {
+    this.blobDir = join(root, "blobs");
+    this.tmpDir = join(root, "tmp");
+  }
+
+  /** Creates the folders and drops temp files a previous process left behind (never visible objects). */
+  async init(): Promise<void> {
+    await mkdir(this.blobDir, { recursive: true });
+    await rm(this.tmpDir, { recursive: true, force: true });
+    await mkdir(this.tmpDir, { recursive: true });
+  }
+
+  pathOf(sha: string): string {
+    return join(this.blobDir, sha.slice(0, 2), sha.slice(2, 4), sha);
+  }
+
+  /**
+   * Streams `source` into a fsynced temp file, hashing as it goes. Removes the temp file on failure.
+   * `digests` lets a caller whose stream already hashed exactly these bytes (the request body
+   * decoder) supply SHA-256/MD5 instead of computing them twice.
+   */
+  async writeTemp(
+    source: AsyncIterable<Uint8Array> | Readable,
+    digests?: () => { sha256Hex: string; md5Hex: string },
+  ): Promise<TempBlob> {
+    const tempPath = join(this.tmpDir, `${randomBytes(12).toString("hex")}.part`);
+    const sha = digests ? undefined : createHash("sha256");
+    const md5 = digests ? undefined : createHash("md5");
+    let size = 0;
+    const fh = await open(tempPath, "wx", 0o600);
+    try {
+      for await (const chunk of source as AsyncIterable<Uint8Array>) {
+        sha?.update(chunk);
+        md5?.update(chunk);
+        size += chunk.byteLength;
+        // Awaiting each write is the backpressure: we never read faster than the disk takes it.
+        await fh.write(chunk);
+      }
+      await fh.sync();
+      await fh.close();
+      if (digests) {
+        const d = digests();
+        return { tempPath, sha256: d.sha256Hex, md5: Buffer.from(d.md5Hex, "hex"), size };
+      }
+      return { tempPath, sha256: sha!.digest("hex"), md5: md5!.digest(), size };
+    } catch (error) {
+      await fh.close().catch(() => undefined);
+      await unlink(tempPath).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async discard(temp: TempBlob): Promise<void> {
+    await unlink(temp.tempPath).catch(() => undefined);
+  }
+
+  /**
+   * Moves a temp blob into place durably and holds it as pending. The caller must `release(sha)` after
+   * its metadata commit (or failure). Renaming over an existing identical blob is harmless.
+   */
+  async commit(temp: TempBlob): Promise<void> {
+    this.hold(temp.sha256);
+    try {
+      const target = this.pathOf(temp.sha256);
+      await this.ensureDir(dirname(target));
+      await rename(temp.tempPath, target);
+      await fsyncDir(dirname(target));
+    } catch (error) {
+      this.release(temp.sha256);
+      await unlink(temp.tempPath).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  hold(sha: string): void {
+    this.pending.set(sha, (this.pending.get(sha) ?? 0) + 1);
+  }
+
+  release(sha: string): void {
+    const n = (this.pending.get(sha) ?? 0) - 1;
+    if (n <= 0) this.pending.delete(sha);
+    else this.pending.set(sha, n);
+  }
+
+  isPending(sha: string): boolean {
+    return this.pending.has(sha);
+  }
+
+  /**
+   * Opens a blob synchronously, in the same tick as the metadata lookup that found it: an open fd keeps
+   * the bytes readable even if GC unlinks the file a moment later.
+   */
+  openSync(sha: string): { fd: number; size: number } {
+    const fd = openSync(this.pathOf(sha), "r");
+    return { fd, size: fstatSync(fd).size };
+  }
+
+  /** A stream over [start, end] (inclusive) of an fd from `openSync`; it closes the fd when done. */
+  streamFd(fd: number, start?: number, end?: number): ReadStream {
+    return createReadStream("", { fd, start, end, autoClose: true, highWaterMark: 256 * 1024 });
+  }
+
+  closeFd(fd: number): void {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed by a stream
+    }
+  }
+
+  /** Synchronous on purpose: GC decides and unlinks in one tick so no writer can interleave. */
+  unlinkSync(sha: string): void {
+    try {
+      unlinkSync(this.pathOf(sha));
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Every blob file on disk (for the orphan sweep). */
+  async *listAll(): AsyncGenerator<string> {
+    for (const a of await readdirSafe(this.blobDir)) {
+      for (const b of await readdirSafe(join(this.blobDir, a))) {
+        for (const name of await readdirSafe(join(this.blobDir, a, b))) {
+          if (SHA_RE.test(name)) yield name;
+        }
+      }
+    }
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const created = await mkdir(dir, { recursive: true });
+    if (created !== undefined) {
+      // New directory entries must be durable too, or a crash could lose the whole subtree.
+      await fsyncDir(dirname(dir));
+      await fsyncDir(dirname(dirname(dir)));
+    }
+    this.knownDirs.add(dir);
+  }
+}
+
+async function readdirSafe(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** fsync a directory so a rename/creation in it survives power loss (a no-op where unsupported). */
+async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, "r");
+    await fh.sync();
+  } catch {
+    // Some platforms (Windows) cannot open/fsync directories; the file itself was already fsynced.
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}

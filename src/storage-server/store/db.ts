@@ -1,0 +1,108 @@
+/**
+ * @module storage-server/store/db
+ * The metadata database: one SQLite file (WAL, synchronous=FULL) under the store root, opened with
+ * libsql's synchronous API. All metadata changes happen inside one synchronous JS call, so the event
+ * loop itself serialises writers and no transaction ever spans an `await`.
+ */
+import Database from "libsql";
+
+export type Db = Database.Database;
+export type Stmt = Database.Statement<unknown[]>;
+
+/*
+ * Schema notes (why it looks like this):
+ * - `seq` is one store-wide, strictly increasing number (microseconds since the epoch, bumped on
+ *   collisions). Every version row, snapshot and fork point takes one. Because a fork is created at
+ *   `parent_seq` and every later write anywhere gets a larger seq, "the newest row visible in the chain"
+ *   is simply the row with the largest seq among (own rows) ∪ (parent rows with seq <= fork point) ∪ …
+ *   which lets one ordered UNION ALL resolve a whole chain.
+ * - `versions` is WITHOUT ROWID with (bucket_id, key, seq DESC) as its key, so each layer can be read in
+ *   (key, newest first) order straight from the primary key and SQLite merges the layers without sorting.
+ * - `blobs` lists the content-addressed files the metadata knows about; files on disk that are not in
+ *   it are leftovers of a crash between rename and commit and are swept by GC.
+ */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS buckets (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  created_ms INTEGER NOT NULL,
+  snapshot_enabled INTEGER NOT NULL DEFAULT 0,
+  parent_id INTEGER REFERENCES buckets(id),
+  parent_seq INTEGER,
+  fork_created_ms INTEGER,
+  region TEXT NOT NULL DEFAULT 'auto',
+  cors TEXT
+);
+CREATE INDEX IF NOT EXISTS buckets_parent ON buckets(parent_id, parent_seq);
+
+CREATE TABLE IF NOT EXISTS snapshots (
+  bucket_id INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  name TEXT,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (bucket_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS versions (
+  bucket_id INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  blob TEXT,
+  size INTEGER NOT NULL DEFAULT 0,
+  etag TEXT,
+  mtime_ms INTEGER NOT NULL,
+  headers TEXT,
+  tags TEXT,
+  checksums TEXT,
+  parts TEXT,
+  PRIMARY KEY (bucket_id, key, seq DESC)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS versions_blob ON versions(blob) WHERE blob IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS blobs (
+  sha TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket_id INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  initiated_ms INTEGER NOT NULL,
+  headers TEXT,
+  tags TEXT,
+  checksum_alg TEXT
+);
+CREATE INDEX IF NOT EXISTS uploads_bucket ON uploads(bucket_id, key, initiated_ms);
+
+CREATE TABLE IF NOT EXISTS parts (
+  upload_id TEXT NOT NULL,
+  part_number INTEGER NOT NULL,
+  blob TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  checksums TEXT,
+  mtime_ms INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob);
+`;
+
+export function openDb(file: string): Db {
+  const db = new Database(file);
+  // WAL lets readers proceed during a commit; FULL makes every commit durable before we answer 200.
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = FULL");
+  db.exec("PRAGMA foreign_keys = ON");
+  db.exec("PRAGMA busy_timeout = 5000");
+  db.exec(SCHEMA);
+  return db;
+}
+
+/** Runs `fn` in an IMMEDIATE transaction (takes the write lock up front, so no upgrade deadlocks). */
+export function tx<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}

@@ -1,0 +1,101 @@
+/**
+ * @module storage-server/store/gc
+ * Garbage collection, mark-and-sweep over the metadata:
+ *  1. drop version rows no reader can reach any more: rows shadowed by a newer row of the same layer
+ *     with no snapshot or fork point inside their lifetime, and delete markers of root buckets that
+ *     hide nothing;
+ *  2. delete blobs no version row and no multipart part references;
+ *  3. sweep blob files the metadata never learned about (a crash between rename and commit).
+ * Blobs held as pending (being written or read right now) are never touched, and every
+ * decide-then-unlink step runs synchronously in one tick so no request can interleave with it.
+ */
+import type { BlobStore } from "./blobs.js";
+import { tx } from "./db.js";
+import type { Metadata } from "./metadata.js";
+
+export interface GcReport {
+  readonly prunedVersions: number;
+  readonly deletedBlobs: number;
+  readonly freedBytes: number;
+  readonly orphanFiles: number;
+}
+
+const SHADOWED_UNPINNED = `
+WITH pins(bucket_id, seq) AS (
+  SELECT bucket_id, seq FROM snapshots
+  UNION ALL SELECT parent_id, parent_seq FROM buckets WHERE parent_id IS NOT NULL
+),
+v AS (
+  SELECT bucket_id, key, seq, LEAD(seq) OVER (PARTITION BY bucket_id, key ORDER BY seq) AS next
+  FROM versions
+)
+SELECT bucket_id, key, seq FROM v
+WHERE next IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM pins p WHERE p.bucket_id = v.bucket_id AND p.seq >= v.seq AND p.seq < v.next)`;
+
+const USELESS_ROOT_MARKERS = `
+SELECT bucket_id, key, seq FROM (
+  SELECT bucket_id, key, seq, deleted,
+         LAG(seq) OVER (PARTITION BY bucket_id, key ORDER BY seq) AS prev
+  FROM versions
+) WHERE deleted = 1 AND prev IS NULL
+  AND bucket_id IN (SELECT id FROM buckets WHERE parent_id IS NULL)`;
+
+const UNREFERENCED_BLOBS = `
+SELECT sha, size FROM blobs b
+WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob = b.sha)
+  AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.blob = b.sha)`;
+
+interface Key {
+  bucket_id: number;
+  key: string;
+  seq: number;
+}
+
+function pruneVersions(meta: Metadata): number {
+  return tx(meta.db, () => {
+    const del = meta.prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?");
+    let n = 0;
+    for (const sql of [SHADOWED_UNPINNED, USELESS_ROOT_MARKERS]) {
+      for (const r of meta.prep(sql).all() as Key[]) {
+        n += del.run(r.bucket_id, r.key, r.seq).changes;
+      }
+    }
+    return n;
+  });
+}
+
+/** One synchronous pass: decide and unlink without yielding, so no writer can slip in between. */
+function deleteUnreferenced(meta: Metadata, blobs: BlobStore): { count: number; bytes: number } {
+  return tx(meta.db, () => {
+    let count = 0;
+    let bytes = 0;
+    const del = meta.prep("DELETE FROM blobs WHERE sha = ?");
+    for (const r of meta.prep(UNREFERENCED_BLOBS).all() as { sha: string; size: number }[]) {
+      if (blobs.isPending(r.sha)) continue;
+      del.run(r.sha);
+      blobs.unlinkSync(r.sha);
+      count++;
+      bytes += r.size;
+    }
+    return { count, bytes };
+  });
+}
+
+export async function collectGarbage(meta: Metadata, blobs: BlobStore): Promise<GcReport> {
+  const prunedVersions = pruneVersions(meta);
+  const { count, bytes } = deleteUnreferenced(meta, blobs);
+
+  const onDisk: string[] = [];
+  for await (const sha of blobs.listAll()) onDisk.push(sha);
+  // Re-check each file against the table *now* (synchronously): a writer may have committed it while
+  // we were reading directories, or may still hold it as pending.
+  const known = meta.prep("SELECT 1 FROM blobs WHERE sha = ?");
+  let orphanFiles = 0;
+  for (const sha of onDisk) {
+    if (blobs.isPending(sha) || known.get(sha) !== undefined) continue;
+    blobs.unlinkSync(sha);
+    orphanFiles++;
+  }
+  return { prunedVersions, deletedBlobs: count, freedBytes: bytes, orphanFiles };
+}

@@ -1,0 +1,95 @@
+/**
+ * @module storage-server/store
+ * The object store behind the HTTP API: blobs on disk + metadata in SQLite, under one root directory
+ * that a single process owns at a time (a pid lock file guards against two servers on one root).
+ */
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { BlobStore } from "./blobs.js";
+import { openDb } from "./db.js";
+import { collectGarbage } from "./gc.js";
+import type { GcReport } from "./gc.js";
+import { Metadata } from "./metadata.js";
+
+export type { GcReport } from "./gc.js";
+export { LATEST } from "./metadata.js";
+
+export class Store {
+  readonly root: string;
+  readonly meta: Metadata;
+  readonly blobs: BlobStore;
+  private readonly lockFile: string;
+  private gcRunning: Promise<GcReport> | undefined;
+
+  private constructor(root: string, meta: Metadata, blobs: BlobStore, lockFile: string) {
+    this.root = root;
+    this.meta = meta;
+    this.blobs = blobs;
+    this.lockFile = lockFile;
+  }
+
+  static async open(root: string): Promise<Store> {
+    await mkdir(root, { recursive: true, mode: 0o700 });
+    const lockFile = join(root, "server.pid");
+    takeLock(lockFile);
+    try {
+      const blobs = new BlobStore(root);
+      await blobs.init();
+      const meta = new Metadata(openDb(join(root, "meta.sqlite")));
+      return new Store(root, meta, blobs, lockFile);
+    } catch (error) {
+      releaseLock(lockFile);
+      throw error;
+    }
+  }
+
+  /** Runs one GC pass (concurrent calls share it). */
+  gc(): Promise<GcReport> {
+    this.gcRunning ??= collectGarbage(this.meta, this.blobs).finally(() => {
+      this.gcRunning = undefined;
+    });
+    return this.gcRunning;
+  }
+
+  close(): void {
+    this.meta.db.close();
+    releaseLock(this.lockFile);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One process per root: a second server on the same data would break the single-writer assumptions
+ * (pending blobs, in-memory seq). A lock left by a killed process (dead pid) is taken over.
+ */
+function takeLock(file: string): void {
+  try {
+    writeFileSync(file, String(process.pid), { flag: "wx", mode: 0o600 });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  const pid = Number(readFileSync(file, "utf8").trim());
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    throw new Error(`The storage root ${file} is in use by process ${pid}.`);
+  }
+  if (pid === process.pid) throw new Error(`The storage root of ${file} is already open in this process.`);
+  writeFileSync(file, String(process.pid), { mode: 0o600 });
+}
+
+function releaseLock(file: string): void {
+  try {
+    if (readFileSync(file, "utf8").trim() === String(process.pid)) unlinkSync(file);
+  } catch {
+    // already gone
+  }
+}
