@@ -10,6 +10,8 @@
  * `close()` then checkpoints and removes the WAL at once.
  */
 import type LibsqlDatabase from "libsql";
+import { open } from "node:fs/promises";
+import { endianness } from "node:os";
 import { pathToFileURL } from "node:url";
 import { ProviderError } from "../../errors.js";
 
@@ -64,24 +66,53 @@ export interface WriteLockOptions {
   readonly onTimeout: (cause: unknown) => Error;
 }
 
+export interface WriteLock {
+  /** Release the lock (ROLLBACK; nothing was written). Idempotent. */
+  unlock(): void;
+  /** Release the lock if held, and close the connection. */
+  close(): void;
+}
+
 /**
- * Run `fn` while holding the database's write lock (`BEGIN IMMEDIATE`): in WAL mode the WAL write lock,
- * in rollback-journal modes SHARED then RESERVED. Getting SHARED is where SQLite rolls back a hot journal
- * left by a crashed writer, so `fn` sees a consistent file. Released (ROLLBACK) whatever `fn` does.
+ * Take the database's write lock (`BEGIN IMMEDIATE`): in WAL mode the WAL write lock, in rollback-journal
+ * modes SHARED then RESERVED. Getting SHARED is where SQLite rolls back a hot journal left by a crashed
+ * writer, so the file is consistent once this resolves.
+ *
+ * Unlocking and closing are separate because closing has side effects on disk that are not ours: closing
+ * a descriptor of a file that was being appended to makes XFS give back its speculative preallocation
+ * (often megabytes for a WAL), which would otherwise land inside a fork's free-space measurement.
  */
-export async function withWriteLock<T>(
+export async function lockForWrite(
   provider: string,
   path: string,
   options: WriteLockOptions,
-  fn: () => Promise<T>,
-): Promise<T> {
+): Promise<WriteLock> {
   const db = await openDatabase(provider, path, "rw", ATTEMPT_MS);
+  let locked = false;
+  const lock: WriteLock = {
+    unlock() {
+      if (locked) db.exec("ROLLBACK");
+      locked = false;
+    },
+    close() {
+      try {
+        lock.unlock();
+      } finally {
+        db.close();
+      }
+    },
+  };
   try {
+    // Backfill what we can first (PASSIVE: never waits, never blocks writers), so that usually the
+    // db file alone holds every commit and the WAL need not be cloned (see `walIsCheckpointed`).
+    // A no-op in rollback-journal modes.
+    db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     const deadline = Date.now() + options.timeoutMs;
     for (;;) {
       options.signal?.throwIfAborted();
       try {
         db.exec("BEGIN IMMEDIATE");
+        locked = true;
         break;
       } catch (error) {
         if (!/^SQLITE_(BUSY|LOCKED)/.test(sqliteCode(error))) throw error;
@@ -89,16 +120,43 @@ export async function withWriteLock<T>(
         await sleep(RETRY_DELAY_MS);
       }
     }
-    try {
-      // Fails early (SQLITE_NOTADB, SQLITE_CORRUPT) if the file is not a usable database.
-      db.exec("SELECT count(*) FROM sqlite_schema");
-      return await fn();
-    } finally {
-      db.exec("ROLLBACK");
-    }
-  } finally {
-    db.close();
+    // Fails early (SQLITE_NOTADB, SQLITE_CORRUPT) if the file is not a usable database.
+    db.exec("SELECT count(*) FROM sqlite_schema");
+    return lock;
+  } catch (error) {
+    lock.close();
+    throw error;
   }
+}
+
+/**
+ * Whether every committed frame of the WAL is already in the db file, read from the wal-index header in
+ * the `-shm` file (layout: https://sqlite.org/walformat.html §2.1: `mxFrame` at 16, a second copy of the
+ * 48-byte header at 48, `nBackfill` at 96, native byte order). Only meaningful while holding the write
+ * lock, which freezes `mxFrame`; `nBackfill` can only grow. A WAL stays on disk at its largest size
+ * after a big transaction until the next write restarts it, and cloning it would make the child replay
+ * (and, on a reflink filesystem, un-share) all of it again, so when it is fully backfilled the fork
+ * skips it. Anything unexpected in the header answers false: cloning the WAL is always correct.
+ */
+export async function walIsCheckpointed(path: string): Promise<boolean> {
+  const header = Buffer.alloc(136);
+  let read: number;
+  try {
+    const handle = await open(`${path}-shm`, "r");
+    try {
+      ({ bytesRead: read } = await handle.read(header, 0, header.length, 0));
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return false;
+  }
+  const u32 = (offset: number) =>
+    endianness() === "LE" ? header.readUInt32LE(offset) : header.readUInt32BE(offset);
+  const consistent = header.subarray(0, 48).equals(header.subarray(48, 96));
+  return (
+    read === header.length && consistent && u32(0) === 3007000 && header[12] === 1 && u32(96) === u32(16)
+  );
 }
 
 /**

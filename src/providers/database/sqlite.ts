@@ -24,7 +24,15 @@ import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, Resource
 import { bytesAdded, cloneFile, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import type { CloneMethod } from "../_internal/clone.js";
 import { exists, fsError, listEnvsWith, publishNoClobber, tempPath } from "../_internal/files.js";
-import { checkDatabase, createDatabase, loadLibsql, sqliteCode, withWriteLock } from "../_internal/libsql.js";
+import {
+  checkDatabase,
+  createDatabase,
+  loadLibsql,
+  lockForWrite,
+  sqliteCode,
+  walIsCheckpointed,
+} from "../_internal/libsql.js";
+import type { WriteLock } from "../_internal/libsql.js";
 
 export const optionsSchema = z.strictObject({
   busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),
@@ -160,36 +168,45 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
       }
       const path = await prepareTarget(child);
       const temp = tempPath(path);
+      let lock: WriteLock | undefined;
       try {
-        const before = await freeBytes(dirname(path));
-        const lock = {
+        lock = await lockForWrite(PROVIDER_NAME, from, {
           timeoutMs: busyTimeoutMs,
           signal: op.signal,
-          onTimeout: (cause: unknown) =>
+          onTimeout: (cause) =>
             new ProviderError(
               PROVIDER_NAME,
               `The database of "${parent.name}" stayed locked by another writer for ${busyTimeoutMs} ms.`,
               "E_ENV_BUSY",
               { cause, hint: "Let long transactions on it finish, or raise `database.busyTimeoutMs`." },
             ),
-        };
-        const cloned = await withWriteLock(PROVIDER_NAME, from, lock, async () => {
+        });
+        const before = await freeBytes(dirname(path));
+        let method: CloneMethod;
+        let copied: number;
+        try {
           const db = await cloneFile(from, temp);
           // Only under the lock is the WAL complete and safe from being restarted.
-          const wal = (await exists(`${from}-wal`))
-            ? await cloneFile(`${from}-wal`, `${temp}-wal`)
-            : undefined;
-          const method: CloneMethod = db.method === "copy" || wal?.method === "copy" ? "copy" : "reflink";
-          return { method, bytes: db.bytes + (wal?.bytes ?? 0) };
-        });
+          const wal =
+            (await exists(`${from}-wal`)) && !(await walIsCheckpointed(from))
+              ? await cloneFile(`${from}-wal`, `${temp}-wal`)
+              : undefined;
+          method = db.method === "copy" || wal?.method === "copy" ? "copy" : "reflink";
+          copied = db.bytes + (wal?.bytes ?? 0);
+        } finally {
+          lock.unlock();
+        }
         await checkDatabase(PROVIDER_NAME, temp);
         await publish(temp, path);
-        const added = bytesAdded(cloned.method, cloned.bytes, before, await freeBytes(dirname(path)));
-        op.log.debug(`[${PROVIDER_NAME}] forked ${from} -> ${path} (${cloned.method}, ${added} bytes added)`);
-        return (await info(child, { method: cloned.method, bytesAdded: added }))!;
+        // Measured before the parent's connection closes: see `lockForWrite`.
+        const added = bytesAdded(method, copied, before, await freeBytes(dirname(path)));
+        op.log.debug(`[${PROVIDER_NAME}] forked ${from} -> ${path} (${method}, ${added} bytes added)`);
+        return (await info(child, { method, bytesAdded: added }))!;
       } catch (error) {
         await removeFiles(temp).catch(() => undefined);
         throw failure(child, `fork the database of "${parent.name}" into "${child.name}"`, path, error);
+      } finally {
+        lock?.close();
       }
     },
 
