@@ -178,7 +178,12 @@ export async function readSmallBody(ctx: Ctx, limit = 2 * 1024 * 1024): Promise<
 export function openBody(ctx: Ctx, options?: DecodeOptions): DecodedBody {
   ctx.bodyUsed = true;
   if (ctx.expectContinue) ctx.res.writeContinue();
-  return decodeBody(ctx.req, ctx.head, ctx.auth, options);
+  const body = decodeBody(ctx.req, ctx.head, ctx.auth, options);
+  // The decoder may fail (bad digest, short body) before the consumer starts iterating, e.g. while
+  // it awaits opening a temp file. Without a listener that 'error' would crash the process; the
+  // consumer still sees the error, because iterating an errored stream rejects with it.
+  body.stream.on("error", () => undefined);
+  return body;
 }
 
 /** Drains and discards a body a handler does not use, so the connection stays usable. */
