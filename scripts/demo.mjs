@@ -15,11 +15,19 @@ import Database from "libsql";
 import { mountReflinkFs } from "./reflink-fs.mjs";
 
 const { values } = parseArgs({
-  options: { mb: { type: "string", default: "200" }, keep: { type: "boolean" }, dir: { type: "string" }, "no-reflink": { type: "boolean" } },
+  options: {
+    mb: { type: "string", default: "200" },
+    keep: { type: "boolean" },
+    dir: { type: "string" },
+    "no-reflink": { type: "boolean" },
+  },
 });
 const BIN = resolve(import.meta.dirname, "../bin/forkstack.mjs");
 // Show the real thing where we can: a copy-on-write filesystem (as on a Mac's APFS or Linux's XFS/btrfs).
-const reflink = values.dir || values["no-reflink"] || values.keep ? { dir: null, reason: "not asked for" } : mountReflinkFs({ sizeGb: 4 });
+const reflink =
+  values.dir || values["no-reflink"] || values.keep
+    ? { dir: null, reason: "not asked for" }
+    : mountReflinkFs({ sizeGb: 4 });
 if (reflink.dir) console.log(`Running on a loop-mounted XFS filesystem with reflinks (${reflink.dir}).`);
 else console.log(`Running on the working filesystem (no reflink filesystem: ${reflink.reason}).`);
 const project = mkdtempSync(join(values.dir ?? reflink.dir ?? tmpdir(), "forkstack-demo-"));
@@ -27,7 +35,11 @@ const say = (text) => process.stdout.write(`\n\x1b[1m${text}\x1b[0m\n`);
 
 function forkstack(args, { quiet = false } = {}) {
   if (!quiet) process.stdout.write(`$ forkstack ${args.join(" ")}\n`);
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: project, encoding: "utf8", stdio: ["ignore", "pipe", quiet ? "pipe" : "inherit"] });
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: project,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", quiet ? "pipe" : "inherit"],
+  });
   if (result.status !== 0) {
     process.stderr.write(result.stderr ?? "");
     throw new Error(`forkstack ${args.join(" ")} exited ${result.status}`);
@@ -53,10 +65,15 @@ try {
   db.exec(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows})
            INSERT INTO events (kind, payload) SELECT 'seed', randomblob(4096) FROM n`);
   db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  const { size } = db.prepare("SELECT page_count * page_size AS size FROM pragma_page_count, pragma_page_size").get();
+  const { size } = db
+    .prepare("SELECT page_count * page_size AS size FROM pragma_page_count, pragma_page_size")
+    .get();
   db.close();
-  for (let i = 0; i < 10; i++) writeFileSync(join(dev.FORKSTACK_LOCAL_PATH, `chunk-${i}.bin`), Buffer.alloc(1024 * 1024, i));
-  console.log(`dev: ${rows.toLocaleString()} rows, database ${mb(size)}, ${readdirSync(dev.FORKSTACK_LOCAL_PATH).length} local files`);
+  for (let i = 0; i < 10; i++)
+    writeFileSync(join(dev.FORKSTACK_LOCAL_PATH, `chunk-${i}.bin`), Buffer.alloc(1024 * 1024, i));
+  console.log(
+    `dev: ${rows.toLocaleString()} rows, database ${mb(size)}, ${readdirSync(dev.FORKSTACK_LOCAL_PATH).length} local files`,
+  );
 
   say("3. Fork dev into alice");
   const started = performance.now();
@@ -67,7 +84,9 @@ try {
   say("4. Write to the fork");
   const alice = vars("alice");
   const adb = openDb(alice.DATABASE_URL);
-  adb.exec("DELETE FROM events WHERE id % 2 = 0; INSERT INTO events (kind, payload) VALUES ('only-in-alice', x'00')");
+  adb.exec(
+    "DELETE FROM events WHERE id % 2 = 0; INSERT INTO events (kind, payload) VALUES ('only-in-alice', x'00')",
+  );
   const aliceCount = adb.prepare("SELECT count(*) AS n FROM events").get().n;
   adb.close();
   writeFileSync(join(alice.FORKSTACK_LOCAL_PATH, "chunk-0.bin"), "rewritten in alice");
@@ -78,16 +97,24 @@ try {
   const devCount = ddb.prepare("SELECT count(*) AS n FROM events").get().n;
   const leaked = ddb.prepare("SELECT count(*) AS n FROM events WHERE kind = 'only-in-alice'").get().n;
   ddb.close();
-  console.log(`dev: ${devCount.toLocaleString()} rows (was ${rows.toLocaleString()}), rows from alice: ${leaked}`);
+  console.log(
+    `dev: ${devCount.toLocaleString()} rows (was ${rows.toLocaleString()}), rows from alice: ${leaked}`,
+  );
   if (devCount !== rows || leaked !== 0) throw new Error("the parent changed: isolation is broken");
   process.stdout.write(forkstack(["list"]));
 
   say("Result");
-  const methods = Object.entries(summary.resources).map(([kind, r]) => `${kind}: ${r.method}`).join(", ");
-  console.log(`Forked a ${mb(size)} database + local state in ${summary.ms.toFixed(0)} ms (${wall.toFixed(0)} ms for the whole \`forkstack new\` process).`);
+  const methods = Object.entries(summary.resources)
+    .map(([kind, r]) => `${kind}: ${r.method}`)
+    .join(", ");
+  console.log(
+    `Forked a ${mb(size)} database + local state in ${summary.ms.toFixed(0)} ms (${wall.toFixed(0)} ms for the whole \`forkstack new\` process).`,
+  );
   console.log(`Bytes added on disk by the fork: ${added.toLocaleString()} (${methods}).`);
   if (summary.resources.database?.method === "copy") {
-    console.log("This filesystem has no reflinks, so files were copied; on XFS, btrfs, APFS or ZFS ≥ 2.2 the fork is copy-on-write (see `npm run bench`).");
+    console.log(
+      "This filesystem has no reflinks, so files were copied; on XFS, btrfs, APFS or ZFS ≥ 2.2 the fork is copy-on-write (see `npm run bench`).",
+    );
   }
 } finally {
   if (values.keep) console.log(`\nKept ${project}`);

@@ -24,7 +24,10 @@ export function mountReflinkFs({ sizeGb = 8, base = tmpdir() } = {}) {
     execFileSync("mount", ["-o", "loop", image, dir]);
   } catch (error) {
     rmSync(work, { recursive: true, force: true });
-    return { dir: null, reason: `could not mount an XFS image: ${String(error.stderr ?? error.message).trim()}` };
+    return {
+      dir: null,
+      reason: `could not mount an XFS image: ${String(error.stderr ?? error.message).trim()}`,
+    };
   }
   return {
     dir,

@@ -7,7 +7,8 @@
  * Precedence is simple on purpose: the config file is the only source; the nearest one up the tree wins.
  */
 import { statSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
@@ -26,6 +27,9 @@ export interface LoadedConfig {
   /** Provider options per kind, validated by each provider's schema. */
   readonly providerOptions: Partial<Record<ResourceKind, { name: string; options: unknown }>>;
 }
+
+/** This package's runtime entry, found by self-reference so it is right both bundled and not. */
+const SELF = fileURLToPath(import.meta.resolve("forkstack"));
 
 export const RESOURCE_KINDS: readonly ResourceKind[] = ["database", "storage", "secrets", "local"];
 
@@ -47,7 +51,8 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
       },
     );
   }
-  const raw = await importConfigFile(file);
+  const layout = projectLayout(root);
+  const raw = await importConfigFile(file, join(layout.dataDir, "cache"));
   const config = validate(file, raw);
   const providerOptions: LoadedConfig["providerOptions"] = {};
   for (const kind of RESOURCE_KINDS) {
@@ -55,25 +60,63 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
     if (block === false) continue;
     providerOptions[kind] = await validateProviderBlock(file, kind, block as ProviderBlock);
   }
-  const layout = projectLayout(root);
   return { file, layout, config, providerOptions };
 }
 
-async function importConfigFile(file: string): Promise<unknown> {
+async function importConfigFile(file: string, cacheDir: string): Promise<unknown> {
   try {
     if (file.endsWith(".json")) return JSON.parse(await readFile(file, "utf8")) as unknown;
-    // jiti loads .ts/.mts/.mjs/.js alike (no build step for users) and lets the config import
-    // `forkstack` even where it is not resolvable from the project (e.g. a global install).
-    const { createJiti } = await import("jiti");
-    const self = fileURLToPath(new URL("../index.js", import.meta.url));
-    const jiti = createJiti(import.meta.url, { moduleCache: false, alias: { forkstack: self } });
-    return await jiti.import(pathToFileURL(file).href, { default: true });
+    const compiled = await compiledConfig(file, cacheDir);
+    const module = (await import(compiled)) as { default?: unknown };
+    return module.default;
   } catch (error) {
     throw new UserError(`Could not load ${basename(file)}: ${(error as Error).message}`, "E_CONFIG_INVALID", {
       cause: error,
-      hint: `Fix the syntax error in ${file}.`,
+      hint: `Fix the error in ${file}.`,
     });
   }
+}
+
+/**
+ * The config as an ES module Node can import. It is bundled once per change of the file (esbuild, only
+ * loaded then) into `.forkstack/cache/`, and imported from there on every later run, so commands pay
+ * no TypeScript loader. The config may import `forkstack` even where the package is not resolvable
+ * from the project (npx, a global install): that import is pointed at this very copy.
+ */
+async function compiledConfig(file: string, cacheDir: string): Promise<string> {
+  const { mtimeMs, size } = await stat(file);
+  const key = createHash("sha256").update(`${file}\0${mtimeMs}\0${size}\0${SELF}`).digest("hex").slice(0, 16);
+  const out = join(cacheDir, `config-${key}.mjs`);
+  if (!statSync(out, { throwIfNoEntry: false })) {
+    const { build } = await import("esbuild");
+    const result = await build({
+      entryPoints: [file],
+      bundle: true,
+      format: "esm",
+      platform: "node",
+      target: "node20",
+      packages: "external",
+      write: false,
+      logLevel: "silent",
+      plugins: [
+        {
+          name: "forkstack-self",
+          setup(b) {
+            b.onResolve({ filter: /^forkstack$/ }, () => ({
+              path: pathToFileURL(SELF).href,
+              external: true,
+            }));
+          },
+        },
+      ],
+    });
+    await mkdir(cacheDir, { recursive: true });
+    for (const stale of (await readdir(cacheDir)).filter((f) => f.startsWith("config-"))) {
+      await rm(join(cacheDir, stale), { force: true });
+    }
+    await writeFileAtomic(out, result.outputFiles[0]!.contents, 0o644);
+  }
+  return pathToFileURL(out).href;
 }
 
 function describeIssues(file: string, issues: readonly z.core.$ZodIssue[], prefix: string[] = []): string {
