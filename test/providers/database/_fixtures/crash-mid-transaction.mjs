@@ -8,4 +8,5 @@ const db = new Database(path, { timeout: 10_000 });
 db.exec("PRAGMA journal_mode=DELETE; PRAGMA cache_size=2; PRAGMA cache_spill=1");
 db.exec("BEGIN IMMEDIATE; UPDATE t SET pad = randomblob(3000), n = n + 1000000");
 process.stdout.write("spilled\n");
-setInterval(() => {}, 1000);
+// Stay alive, holding the transaction open, until the test kills us.
+globalThis.setInterval(() => {}, 1000);
