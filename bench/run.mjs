@@ -1,0 +1,69 @@
+// `npm run bench`: every benchmark, same machine, same run, each side by side with its baseline, and
+// the results written into the README between `<!-- bench:<name> -->` markers.
+//
+//   npm run bench                     # everything
+//   npm run bench -- database cli     # some sections
+//   BENCH_QUICK=1 npm run bench       # smaller sizes, for a quick look (README is not updated)
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, totalmem, tmpdir } from "node:os";
+import { resolve } from "node:path";
+import { mountReflinkFs } from "../scripts/reflink-fs.mjs";
+
+const root = resolve(import.meta.dirname, "..");
+const quick = !!process.env.BENCH_QUICK;
+const wanted = process.argv.slice(2);
+const log = (line) => process.stderr.write(`${line}\n`);
+
+const sections = {
+  database: async () => {
+    const { run } = await import("./database.mjs");
+    return run({ sizesMb: quick ? [10, 100] : [10, 100, 1024], log });
+  },
+  cli: async () => {
+    const { run } = await import("./cli.mjs");
+    const reflink = mountReflinkFs({ sizeGb: 8 });
+    const bases = [{ label: "working fs", dir: tmpdir() }];
+    if (reflink.dir) bases.push({ label: "XFS (reflink)", dir: reflink.dir });
+    else log(`cli: no reflink filesystem (${reflink.reason})`);
+    try {
+      return await run({ bases, log, bigMb: quick ? 100 : 1024 });
+    } finally {
+      reflink.cleanup?.();
+    }
+  },
+  storage: async () => {
+    const { run } = await import("./storage.mjs");
+    return run({ quick, log });
+  },
+};
+
+function machine() {
+  return `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GB RAM, Node ${process.version}`;
+}
+
+function writeSection(name, markdown) {
+  const readme = resolve(root, "README.md");
+  const text = readFileSync(readme, "utf8");
+  const start = `<!-- bench:${name} -->`;
+  const end = `<!-- /bench:${name} -->`;
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i < 0 || j < i) {
+    log(`README has no ${start} … ${end} markers; not updated`);
+    return;
+  }
+  const stamp = `_Measured ${new Date().toISOString().slice(0, 10)} on ${machine()}._`;
+  writeFileSync(readme, `${text.slice(0, i + start.length)}\n${stamp}\n\n${markdown}\n${text.slice(j)}`);
+}
+
+for (const [name, section] of Object.entries(sections)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  if (!existsSync(resolve(import.meta.dirname, `${name}.mjs`))) {
+    log(`skip ${name}: bench/${name}.mjs is missing`);
+    continue;
+  }
+  log(`\n== ${name} ==`);
+  const { markdown } = await section();
+  process.stdout.write(`\n## ${name}\n\n${markdown}\n`);
+  if (!quick) writeSection(name, markdown);
+}
