@@ -75,8 +75,9 @@ async function snapshot(bucket: string, name?: string): Promise<string> {
   });
   cmd.middlewareStack.add(
     (next) => async (args) => {
-      const out = (await next(args)) as { response: { headers: Record<string, string> } };
-      version = out.response.headers["x-tigris-snapshot-version"] ?? "";
+      const out = await next(args);
+      const headers = (out.response as { headers: Record<string, string> }).headers;
+      version = headers["x-tigris-snapshot-version"] ?? "";
       return out;
     },
     { step: "build" },

@@ -156,18 +156,21 @@ export function insertVersion(
  * object was visible before.
  */
 export function deleteObject(meta: Metadata, bucket: Bucket, key: string): boolean {
-  return tx(meta.db, () => {
-    const layers = meta.chain(bucket);
-    const existed = resolveObject(meta, layers, key) !== undefined;
-    if (!existed) return false;
-    pruneOwnNewest(meta, bucket, key);
-    if (resolveObject(meta, layers, key)) {
-      meta
-        .prep("INSERT INTO versions (bucket_id, key, seq, deleted, size, mtime_ms) VALUES (?, ?, ?, 1, 0, ?)")
-        .run(bucket.id, key, meta.clock.next(), Date.now());
-    }
-    return true;
-  });
+  return tx(meta.db, () => removeKey(meta, bucket, key));
+}
+
+/** The body of `deleteObject`, for callers that already hold a transaction. */
+export function removeKey(meta: Metadata, bucket: Bucket, key: string): boolean {
+  const layers = meta.chain(bucket);
+  const existed = resolveObject(meta, layers, key) !== undefined;
+  if (!existed) return false;
+  pruneOwnNewest(meta, bucket, key);
+  if (resolveObject(meta, layers, key)) {
+    meta
+      .prep("INSERT INTO versions (bucket_id, key, seq, deleted, size, mtime_ms) VALUES (?, ?, ?, 1, 0, ?)")
+      .run(bucket.id, key, meta.clock.next(), Date.now());
+  }
+  return true;
 }
 
 function bucketGone(name: string): S3Error {
