@@ -2,7 +2,8 @@
  * @module core/failpoints
  * Named points in the lifecycle where tests make a real process die (kill -9) or a step fail, to prove
  * the journal repairs crashes and rollback leaves nothing behind. Set `FORKSTACK_FAILPOINT` to
- * `<point>` (SIGKILL there) or `<point>=throw` (an error there). Inert unless that variable is set.
+ * `<point>` (SIGKILL there), `<point>=throw` (an error there) or `<point>=sigint` (as if the user
+ * pressed Ctrl-C there). Inert unless that variable is set.
  */
 
 export function failpoint(point: string): void {
@@ -12,6 +13,10 @@ export function failpoint(point: string): void {
     const [name, action] = item.split("=");
     if (name !== point) continue;
     if (action === "throw") throw new Error(`failpoint ${point}`);
+    if (action === "sigint") {
+      process.kill(process.pid, "SIGINT");
+      continue;
+    }
     process.kill(process.pid, "SIGKILL");
   }
 }

@@ -62,27 +62,25 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
         };
       }
       const m = read.manifest;
-      const resources: EnvListing["resources"] = {};
-      await Promise.all(
-        project.providers.map(async (provider) => {
+      const states = await Promise.all(
+        project.providers.map(async (provider): Promise<ResourceState> => {
           const recorded = m.resources[provider.kind];
           try {
             const info = await provider.describe(envRef(project, m.name), project.op());
-            resources[provider.kind] = {
+            return {
               provider: provider.name,
               status: info ? "ok" : "missing",
               location: info?.location ?? recorded?.location,
               method: recorded?.method,
             };
           } catch (error) {
-            resources[provider.kind] = {
-              provider: provider.name,
-              status: "error",
-              detail: (error as Error).message,
-            };
+            return { provider: provider.name, status: "error", detail: (error as Error).message };
           }
         }),
       );
+      // Built in provider order (database, storage, secrets, local) so output is stable.
+      const resources: EnvListing["resources"] = {};
+      project.providers.forEach((provider, i) => (resources[provider.kind] = states[i]));
       const allOk = Object.values(resources).every((r) => r.status === "ok");
       const status = m.status === "ready" && !allOk ? "degraded" : m.status;
       const expired = m.expiresAt !== null && Date.parse(m.expiresAt) <= now;

@@ -113,3 +113,18 @@ describe("guarantee: parallel-safe", () => {
     ]);
   });
 });
+
+describe("interruption", () => {
+  it("Ctrl-C during `new` rolls back and exits 130", async () => {
+    const cwd = await tempProject();
+    await cli(["new", "alice", "--no-switch"], { cwd });
+    const result = await runCli(["new", "bob"], {
+      cwd,
+      env: { FORKSTACK_FAILPOINT: "step:database=sigint" },
+    });
+    expect(result.code).toBe(130);
+    expect(result.stderr).toMatch(/Interrupted/);
+    expectNoTrace(cwd, "bob");
+    expect((await list(cwd)).map((e) => e.name)).toEqual(["alice", "dev"]);
+  });
+});
