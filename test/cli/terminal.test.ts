@@ -34,6 +34,7 @@ function onTerminal(
   });
 }
 
+// eslint-disable-next-line no-control-regex -- ANSI escape sequences are what we strip
 const strip = (text: string) => text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
 
 describe("cli: on a terminal", () => {
