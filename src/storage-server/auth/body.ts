@@ -59,7 +59,7 @@ class BodyDecoder extends Transform {
   private readonly sha256 = createHasher("sha256");
   private readonly hashers = new Map<ChecksumAlgorithm, Hasher>();
   private outcome: (BodyChecksums & { readonly size: number }) | undefined;
-  private readonly emit = (data: Buffer): void => {
+  private readonly deliver = (data: Buffer): void => {
     this.size += data.length;
     if (this.decodedLength !== undefined && this.size > this.decodedLength) {
       throw new S3Error(
@@ -91,8 +91,8 @@ class BodyDecoder extends Transform {
       if (this.contentLength !== undefined && this.rawBytes > this.contentLength) {
         throw new S3Error("InvalidRequest", "The request body is longer than Content-Length.", 400);
       }
-      if (this.parser !== undefined) this.parser.push(chunk, this.emit);
-      else this.emit(chunk);
+      if (this.parser !== undefined) this.parser.push(chunk, this.deliver);
+      else this.deliver(chunk);
       callback();
     } catch (error) {
       callback(error as Error);
