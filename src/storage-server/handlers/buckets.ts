@@ -9,6 +9,7 @@ import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
 import { validateBucketName } from "../names.js";
 import { versionOfSeq } from "../store/clock.js";
 import { isEmpty } from "../store/listing.js";
+import { isDetached } from "../store/metadata.js";
 import { isoDate, list, parseXml, text, textList } from "../xml.js";
 import { requireBucket } from "./common.js";
 import { OWNER } from "./list.js";
@@ -84,7 +85,8 @@ export function headBucket(ctx: Ctx): void {
   };
   if (bucket.parentId !== null) {
     const parent = meta.getBucketById(bucket.parentId);
-    if (parent) h["X-Tigris-Fork-Source-Bucket"] = parent.name;
+    // A detached parent has no name a client could use any more (see DETACHED_PREFIX).
+    if (parent && !isDetached(parent.name)) h["X-Tigris-Fork-Source-Bucket"] = parent.name;
     h["X-Tigris-Fork-Source-Bucket-Snapshot"] = versionOfSeq(bucket.parentSeq ?? 0);
   }
   if (meta.hasChildren(bucket.id)) h["X-Tigris-Is-Fork-Parent"] = "true";

@@ -9,6 +9,7 @@ import type { Ctx } from "../http.js";
 import { discardBody, readSmallBody, send, sendJson, sendXml } from "../http.js";
 import { seqOfVersion, versionOfSeq } from "../store/clock.js";
 import { listObjects } from "../store/listing.js";
+import { isDetached } from "../store/metadata.js";
 import type { Bucket } from "../store/types.js";
 import { isoDate } from "../xml.js";
 import { requireBucket } from "./common.js";
@@ -65,7 +66,7 @@ function forkInfo(ctx: Ctx, b: Bucket): Record<string, unknown> {
   if (b.parentId !== null && b.parentSeq !== null) {
     const parent = meta.getBucketById(b.parentId);
     parents.push({
-      BucketName: parent?.name ?? "",
+      BucketName: parent && !isDetached(parent.name) ? parent.name : "",
       ForkCreatedAt: isoDate(b.forkCreatedMs ?? b.createdMs),
       Snapshot: versionOfSeq(b.parentSeq),
       SnapshotCreatedAt: isoDate(meta.snapshotCreatedMs(b.parentId, b.parentSeq)),
@@ -133,7 +134,8 @@ function page<T extends Bucket>(ctx: Ctx, all: T[]): { shown: T[]; token?: strin
 export function listForks(ctx: Ctx, source: string): void {
   discardBody(ctx);
   const src = ctx.store.meta.requireBucket(source);
-  const { shown, token } = page(ctx, ctx.store.meta.children(src.id));
+  const forks = ctx.store.meta.children(src.id).filter((b) => !isDetached(b.name));
+  const { shown, token } = page(ctx, forks);
   sendJson(ctx, 200, {
     Buckets: { Bucket: shown.map((b) => bucketJson(ctx, b, true, true)) },
     ...(token ? { ContinuationToken: token } : {}),

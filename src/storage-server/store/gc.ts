@@ -1,6 +1,7 @@
 /**
  * @module storage-server/store/gc
  * Garbage collection, mark-and-sweep over the metadata:
+ *  0. drop detached layers (force-deleted parents) that no fork reads through any more;
  *  1. drop version rows no reader can reach any more: rows shadowed by a newer row of the same layer
  *     with no snapshot or fork point inside their lifetime, and delete markers of root buckets that
  *     hide nothing;
@@ -14,6 +15,7 @@ import { tx } from "./db.js";
 import type { Metadata } from "./metadata.js";
 
 export interface GcReport {
+  readonly droppedLayers: number;
   readonly prunedVersions: number;
   readonly deletedBlobs: number;
   readonly freedBytes: number;
@@ -83,6 +85,7 @@ function deleteUnreferenced(meta: Metadata, blobs: BlobStore): { count: number; 
 }
 
 export async function collectGarbage(meta: Metadata, blobs: BlobStore): Promise<GcReport> {
+  const droppedLayers = tx(meta.db, () => meta.dropUnreferencedDetached());
   const prunedVersions = pruneVersions(meta);
   const { count, bytes } = deleteUnreferenced(meta, blobs);
 
@@ -97,5 +100,5 @@ export async function collectGarbage(meta: Metadata, blobs: BlobStore): Promise<
     blobs.unlinkSync(sha);
     orphanFiles++;
   }
-  return { prunedVersions, deletedBlobs: count, freedBytes: bytes, orphanFiles };
+  return { droppedLayers, prunedVersions, deletedBlobs: count, freedBytes: bytes, orphanFiles };
 }

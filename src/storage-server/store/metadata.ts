@@ -12,6 +12,17 @@ import type { Bucket, Layer, Snapshot } from "./types.js";
 /** Reads "now": larger than any seq that will ever be stored. */
 export const LATEST = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Name prefix of a detached layer: a bucket force-deleted while forks still read through it. The name
+ * is released for reuse, the layer lives on under `/detached/<id>/<old name>` (no valid bucket name
+ * starts with `/`, and lookups by name never return it) until GC drops it with its last fork.
+ */
+export const DETACHED_PREFIX = "/detached/";
+
+export function isDetached(name: string): boolean {
+  return name.startsWith(DETACHED_PREFIX);
+}
+
 interface BucketRow {
   id: number;
   name: string;
@@ -79,6 +90,7 @@ export class Metadata {
   // ---- buckets -------------------------------------------------------------------------------
 
   getBucket(name: string): Bucket | undefined {
+    if (isDetached(name)) return undefined;
     const r = this.prep("SELECT * FROM buckets WHERE name = ?").get(name) as BucketRow | undefined;
     return r && toBucket(r);
   }
@@ -96,7 +108,8 @@ export class Metadata {
   }
 
   listBuckets(): Bucket[] {
-    return (this.prep("SELECT * FROM buckets ORDER BY name").all() as BucketRow[]).map(toBucket);
+    const rows = this.prep("SELECT * FROM buckets ORDER BY name").all() as BucketRow[];
+    return rows.filter((r) => !isDetached(r.name)).map(toBucket);
   }
 
   children(id: number): Bucket[] {
@@ -183,12 +196,13 @@ export class Metadata {
 
   /**
    * Drops a bucket's metadata (its blobs are reclaimed by GC). Refused while forks depend on it, as on
-   * Tigris; `isEmpty` is checked inside the transaction so a concurrent write cannot slip in.
+   * Tigris, unless `force` (Tigris-Force-Delete): then the bucket is detached instead, see
+   * DETACHED_PREFIX. `isEmpty` is checked inside the transaction so a concurrent write cannot slip in.
    */
   deleteBucket(bucket: Bucket, isEmpty: () => boolean, force: boolean): void {
     tx(this.db, () => {
       const kids = this.children(bucket.id);
-      if (kids.length > 0) {
+      if (kids.length > 0 && !force) {
         throw new S3Error(
           "BucketNotEmpty",
           `The bucket has forks (${kids.map((k) => k.name).join(", ")}); delete them first.`,
@@ -201,14 +215,57 @@ export class Metadata {
           BucketName: bucket.name,
         });
       }
-      this.prep("DELETE FROM versions WHERE bucket_id = ?").run(bucket.id);
-      this.prep("DELETE FROM snapshots WHERE bucket_id = ?").run(bucket.id);
-      this.prep(
-        "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket_id = ?)",
-      ).run(bucket.id);
-      this.prep("DELETE FROM uploads WHERE bucket_id = ?").run(bucket.id);
-      this.prep("DELETE FROM buckets WHERE id = ?").run(bucket.id);
+      if (kids.length > 0) this.detach(bucket);
+      else this.dropLayer(bucket.id);
     });
+  }
+
+  /**
+   * Frees the name of a bucket whose forks still read through it. The layer is frozen (nothing can
+   * address it any more), so rows newer than the last fork point are unreachable and go now; so do
+   * its snapshots and unfinished uploads.
+   */
+  private detach(bucket: Bucket): void {
+    this.prep(
+      "DELETE FROM versions WHERE bucket_id = ? AND seq > (SELECT max(parent_seq) FROM buckets WHERE parent_id = ?)",
+    ).run(bucket.id, bucket.id);
+    this.dropUploadsAndSnapshots(bucket.id);
+    this.prep("UPDATE buckets SET name = ? WHERE id = ?").run(
+      `${DETACHED_PREFIX}${bucket.id}/${bucket.name}`,
+      bucket.id,
+    );
+  }
+
+  private dropUploadsAndSnapshots(id: number): void {
+    this.prep("DELETE FROM snapshots WHERE bucket_id = ?").run(id);
+    this.prep("DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket_id = ?)").run(
+      id,
+    );
+    this.prep("DELETE FROM uploads WHERE bucket_id = ?").run(id);
+  }
+
+  private dropLayer(id: number): void {
+    this.prep("DELETE FROM versions WHERE bucket_id = ?").run(id);
+    this.dropUploadsAndSnapshots(id);
+    this.prep("DELETE FROM buckets WHERE id = ?").run(id);
+  }
+
+  /**
+   * Drops detached layers no fork reads through any more (a chain of them goes in one call: dropping
+   * a detached child can free its detached parent). Returns how many were dropped. Caller holds a tx.
+   */
+  dropUnreferencedDetached(): number {
+    const find = this.prep(
+      `SELECT id FROM buckets b WHERE substr(name, 1, ${DETACHED_PREFIX.length}) = ?
+         AND NOT EXISTS (SELECT 1 FROM buckets c WHERE c.parent_id = b.id)`,
+    );
+    let dropped = 0;
+    for (;;) {
+      const ids = (find.all(DETACHED_PREFIX) as { id: number }[]).map((r) => r.id);
+      if (ids.length === 0) return dropped;
+      for (const id of ids) this.dropLayer(id);
+      dropped += ids.length;
+    }
   }
 
   /**
