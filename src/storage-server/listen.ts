@@ -81,7 +81,7 @@ export async function startStorageServer(options: StorageServerOptions): Promise
       });
     });
   } catch (error) {
-    store.close();
+    await store.close();
     if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
       throw new UserError(`Port ${options.port} on ${host} is already in use.`, "E_PORT_IN_USE", {
         hint: "Stop the other process or choose another port.",
@@ -109,7 +109,7 @@ export async function startStorageServer(options: StorageServerOptions): Promise
         // Handlers of destroyed sockets fail fast (their bodies error); wait for them, bounded.
         const late = new Promise<void>((resolve) => setTimeout(resolve, 2000).unref());
         await Promise.race([Promise.allSettled([...inFlight]), late]);
-        store.close();
+        await store.close();
       })();
       return closing;
     },

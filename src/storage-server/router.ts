@@ -256,9 +256,9 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       ) {
         throw notImplemented("Configuring this bucket sub-resource");
       }
+      // A snapshot request never creates a bucket: on a missing one it is NoSuchBucket.
       const snapshot = header(ctx, "x-tigris-snapshot");
-      if (snapshot !== undefined && ctx.store.meta.getBucket(ctx.bucketName!))
-        return tigris.takeSnapshot(ctx, snapshot);
+      if (snapshot !== undefined) return tigris.takeSnapshot(ctx, snapshot);
       if (
         header(ctx, "x-tigris-merge-source-bucket") !== undefined ||
         header(ctx, "x-tigris-rebase") !== undefined

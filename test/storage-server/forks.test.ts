@@ -262,6 +262,9 @@ describe("forks", () => {
     expect(notSnap.$metadata.httpStatusCode).toBe(400);
     const noSrc = await s3Error(fork(uniqueBucket("nf"), "no-such-source"));
     expect(noSrc.name).toBe("NoSuchBucket");
+    // A snapshot of a missing bucket does not create it; one of a regular bucket is refused.
+    expect((await s3Error(snapshot("no-such-bucket-snap"))).name).toBe("NoSuchBucket");
+    expect((await s3Error(snapshot(plain))).$metadata.httpStatusCode).toBe(400);
   });
 
   test("a fork whose inherited view is non-empty is not empty; force-delete removes it", async () => {

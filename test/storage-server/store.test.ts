@@ -39,7 +39,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  store.close();
+  await store.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -145,7 +145,7 @@ describe("listing through a 3-deep chain", () => {
 
   test("HTTP: ListObjectsV2 of the leaf through the chain, timed", async () => {
     // A second server would need the root lock: serve this store's root after closing it, then reopen.
-    store.close();
+    await store.close();
     const server = await startStorageServer({ root, credentials: [CREDS] });
     const s3 = new S3Client({ endpoint: server.url, region: "auto", credentials: CREDS });
     try {

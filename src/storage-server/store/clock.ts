@@ -43,7 +43,9 @@ export function seqOfVersion(version: string): number {
       400,
     );
   }
-  return Number(BigInt(v) / 1000n);
+  // Far-future versions just mean "everything so far"; keep the number exact (≤ 2^53).
+  const seq = BigInt(v) / 1000n;
+  return seq > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(seq);
 }
 
 /** seq (µs) → milliseconds, for dates shown to clients. */

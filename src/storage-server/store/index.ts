@@ -52,7 +52,9 @@ export class Store {
     return this.gcRunning;
   }
 
-  close(): void {
+  /** Waits for a running GC pass, then closes the database and releases the root. */
+  async close(): Promise<void> {
+    await this.gcRunning?.catch(() => undefined);
     this.meta.db.close();
     releaseLock(this.lockFile);
   }
