@@ -27,7 +27,9 @@ const free = (dir) => {
   const s = statfsSync(dir);
   return s.bavail * s.bsize;
 };
-const runsFor = (sizeMb) => (sizeMb >= 1024 ? 3 : 7);
+// Forks on a reflink filesystem take a few ms, where a shared machine's noise is of the same order: enough
+// runs that the median means something, fewer for 1 GB, where each plain copy takes seconds.
+const runsFor = (sizeMb) => (sizeMb >= 1024 ? 5 : 9);
 
 /**
  * The provider as shipped. The build bundles providers into chunks behind the CLI and API entries, so
@@ -193,11 +195,12 @@ function summarize(rows, sizesMb) {
     const a = findRow(rows, filesystem, small, "forkstack fork");
     const b = findRow(rows, filesystem, big, "forkstack fork");
     const ratio = b.medianMs / a.medianMs;
+    const minRatio = b.minMs / a.minMs;
     if (b.forkMethod === "reflink") {
       const ok = ratio <= 1.5 && b.diskAddedMb < 1;
       lines.push(
-        `- ${filesystem}: fork ${big} MB / fork ${small} MB = **${ratio.toFixed(2)}×**, ${big} MB fork added ${b.diskAddedMb} MB ` +
-          `(target ≤ 1.5× and < 1 MB: ${ok ? "met" : "**missed**"})`,
+        `- ${filesystem}: fork ${big} MB / fork ${small} MB = **${ratio.toFixed(2)}×** (medians; ${minRatio.toFixed(2)}× by fastest run), ` +
+          `${big} MB fork added ${b.diskAddedMb} MB (target ≤ 1.5× and < 1 MB: ${ok ? "met" : "**missed**"})`,
       );
     } else {
       lines.push(

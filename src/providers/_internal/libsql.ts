@@ -106,7 +106,12 @@ export async function lockForWrite(
     // Backfill what we can first (PASSIVE: never waits, never blocks writers), so that usually the
     // db file alone holds every commit and the WAL need not be cloned (see `walIsCheckpointed`).
     // A no-op in rollback-journal modes.
-    db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    try {
+      db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (error) {
+      // Busy (e.g. another connection is recovering the WAL): then we clone the WAL, which is always correct.
+      if (!/^SQLITE_(BUSY|LOCKED)/.test(sqliteCode(error))) throw error;
+    }
     const deadline = Date.now() + options.timeoutMs;
     for (;;) {
       options.signal?.throwIfAborted();

@@ -151,6 +151,26 @@ describe("providers: database/sqlite", () => {
         await core.fork("dev", "alice");
       });
 
+      it("a fork aborted while it waits for the parent's lock stops and leaves nothing", async () => {
+        const dev = await ctx.core.create("dev");
+        await exec(dev, "CREATE TABLE t (x)");
+        const holder = createClient({ url: dev.vars.DATABASE_URL! });
+        const tx = await holder.transaction("write");
+        await tx.execute("INSERT INTO t VALUES (1)");
+        await mkdir(ctx.project.context.envDir("alice"), { recursive: true });
+        const controller = new AbortController();
+        const forking = ctx.provider.fork(ctx.core.env("dev"), ctx.core.env("alice"), {
+          ...ctx.project.op,
+          signal: controller.signal,
+        });
+        setTimeout(() => controller.abort(), 100);
+        await expect(forking).rejects.toMatchObject({ name: "AbortError" });
+        await tx.commit();
+        holder.close();
+        expect(await filesIn(ctx, "alice")).toEqual([]);
+        expect(await scalar(dev, "SELECT count(*) FROM t")).toBe(1);
+      });
+
       it("an unwritable child directory gives a clear error, leaves nothing and releases the parent", async (test) => {
         const dev = await ctx.core.create("dev");
         await exec(dev, "CREATE TABLE t (x)");
