@@ -229,7 +229,10 @@ describe("SigV4 Authorization header", () => {
 
     it("body without x-amz-content-sha256 → InvalidRequest", async () => {
       const head = await signHead(creds, { method: "PUT", path: "/b/k" });
-      const headers = { ...head.headers, "content-length": "5" };
+      const headers: Record<string, string | string[] | undefined> = {
+        ...head.headers,
+        "content-length": "5",
+      };
       delete headers["x-amz-content-sha256"];
       await expectS3Error(() => authenticate({ ...head, headers }, lookup), "InvalidRequest", 400);
     });
