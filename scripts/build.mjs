@@ -15,6 +15,8 @@ export const ENTRIES = {
   api: "src/api.ts",
   "cli/main": "src/cli/main.ts",
   "storage-server/index": "src/storage-server/index.ts",
+  // The background server `forkstack up` spawns: its own entry, so it starts without the CLI.
+  "storage-server/daemon": "src/storage-server/daemon.ts",
 };
 
 await build({

@@ -42,6 +42,12 @@ const COMMANDS: Record<string, { summary: string; load: Loader }> = {
   run: { summary: "Run a command with an env's variables", load: () => import("./commands/run.js") },
   gc: { summary: "Delete expired envs and orphaned resources", load: () => import("./commands/gc.js") },
   doctor: { summary: "Check config, state, services and drift", load: () => import("./commands/doctor.js") },
+  up: { summary: "Start the storage server in the background", load: () => import("./commands/up.js") },
+  down: { summary: "Stop the background storage server", load: () => import("./commands/down.js") },
+  storage: {
+    summary: "Run the storage server in the foreground (storage serve)",
+    load: () => import("./commands/storage.js"),
+  },
 };
 
 export function registerCommand(name: string, summary: string, load: Loader): void {

@@ -18,7 +18,9 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
   database: {
     sqlite: () => import("./database/sqlite.js") as Promise<ProviderModule>,
   },
-  storage: {},
+  storage: {
+    local: () => import("./storage/local.js") as Promise<ProviderModule>,
+  },
   secrets: {
     dotenv: () => import("./secrets/dotenv.js") as Promise<ProviderModule>,
   },

@@ -1,0 +1,319 @@
+/**
+ * @module providers/storage/local
+ * The embedded object store: per env, a default bucket `{project}-bucket-{env}` and one bucket per named
+ * key `{project}-{key}-{env}`, on the project's own S3-compatible server (started on demand).
+ *
+ * Everything goes through the Tigris fork API over HTTP (`_tigris-client.ts`): roots are created
+ * snapshot-enabled, forks are CreateBucket + `X-Tigris-Fork-Source-Bucket`, which the server answers
+ * with one metadata row (O(1) whatever the parent holds). A `tigris` provider is the same calls against
+ * another endpoint. Unlike Tigris, the local store lets a parent with forks be deleted: a forced
+ * DeleteBucket detaches it (its name is freed, its data stays for the forks until GC), so forks do not
+ * pin their parent here.
+ */
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { ProviderError, UserError } from "../../errors.js";
+import { ENV_NAME_PATTERN } from "../../config/schema.js";
+import type { ForkstackConfig } from "../../config/schema.js";
+import type { ProjectLayout } from "../../layout.js";
+import { bucketNameProblem } from "../../storage-server/names.js";
+import type { DoctorFinding, EnvRef, ProviderFactory, ResourceInfo, StorageProvider } from "../types.js";
+import { LocalServer } from "./_local-server.js";
+import { providerApiError } from "./_tigris-client.js";
+import type { TigrisClient } from "./_tigris-client.js";
+
+/** Keys must stay distinguishable inside bucket names, so `list` can read env names back out of them. */
+const bucketKeys = z
+  .array(z.string().regex(ENV_NAME_PATTERN, "must be lowercase letters, digits and single hyphens"))
+  .superRefine((keys, ctx) => {
+    for (const [i, key] of keys.entries()) {
+      const clash = ["bucket", ...keys.filter((_, j) => j !== i)].find(
+        (other) => key === other || key.startsWith(`${other}-`),
+      );
+      if (clash) {
+        ctx.addIssue({
+          code: "custom",
+          path: [i],
+          message:
+            clash === key
+              ? `"${key}" is listed twice, or is the default bucket's name`
+              : `"${key}" would make bucket names that "${clash}" also makes; pick keys that do not start with another key (or "bucket") and a hyphen`,
+        });
+      }
+    }
+  });
+
+export const optionsSchema = z.strictObject({
+  buckets: bucketKeys.optional(),
+  port: z.number().int().min(1).max(65_535).optional(),
+  host: z.string().min(1).optional(),
+});
+
+export interface LocalStorageOptions {
+  /**
+   * Named buckets besides the default one, e.g. `["uploads", "assets"]`: env `alice` gets
+   * `{project}-uploads-alice`, exposed as `BUCKET_NAME_UPLOADS`.
+   * @default []
+   */
+  buckets?: string[];
+  /**
+   * Port of the project's storage server. Env variables record the endpoint, so it should not change.
+   * @default a free port in 20000–29999 picked once and remembered in `.forkstack/storage/server.json`
+   */
+  port?: number;
+  /** Interface the server binds. @default "127.0.0.1" (loopback only) */
+  host?: string;
+}
+
+const PROVIDER_NAME = "local";
+
+interface BucketSpec {
+  readonly name: string;
+  readonly variable: string;
+}
+
+/** The storage server of a project whose config uses this provider, for `up`, `down` and `storage serve`. */
+export function localServerFor(config: ForkstackConfig, layout: ProjectLayout): LocalServer | undefined {
+  const block = config.storage;
+  if (!block || block.provider !== PROVIDER_NAME) return undefined;
+  const { provider: _provider, ...rest } = block;
+  const options = optionsSchema.parse(rest);
+  return new LocalServer({ dataDir: layout.dataDir, projectRoot: layout.root, ...options });
+}
+
+/** API failures as ProviderErrors, with the hints that fit the embedded server. */
+function apiError(server: LocalServer, action: string, error: unknown): Error {
+  return providerApiError(PROVIDER_NAME, action, error, {
+    unreachable: "Start it with `forkstack up` (or see `forkstack doctor`).",
+    auth: `The server rejected the keys in ${server.paths.credentials}; restart it with \`forkstack down && forkstack up\`.`,
+  });
+}
+
+const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options, context) => {
+  const server = new LocalServer({ dataDir: context.dataDir, projectRoot: context.projectRoot, ...options });
+  const keys = options.buckets ?? [];
+  const bucketsOf = (env: EnvRef): BucketSpec[] => [
+    { name: `${env.project}-bucket-${env.name}`, variable: "BUCKET_NAME" },
+    ...keys.map((key) => ({
+      name: `${env.project}-${key}-${env.name}`,
+      variable: `BUCKET_NAME_${key.toUpperCase().replace(/-/g, "_")}`,
+    })),
+  ];
+
+  let ready: Promise<TigrisClient> | undefined;
+  /** The API, with the server started first if it is not running (once per provider instance). */
+  const api = () =>
+    (ready ??= server
+      .ensureRunning()
+      .then(() => server.client())
+      .catch((error: unknown) => {
+        ready = undefined;
+        throw error;
+      }));
+
+  const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo> => {
+    const [{ url }, creds] = await Promise.all([server.resolve(), server.credentials()]);
+    const buckets = bucketsOf(env);
+    return {
+      location: `${buckets.map((b) => b.name).join(", ")} at ${url}`,
+      vars: {
+        AWS_ENDPOINT_URL_S3: url,
+        AWS_REGION: "auto",
+        AWS_ACCESS_KEY_ID: creds.accessKeyId,
+        ...Object.fromEntries(buckets.map((b) => [b.variable, b.name])),
+      },
+      secretVars: { AWS_SECRET_ACCESS_KEY: creds.secretAccessKey },
+      data: { endpoint: url, buckets: buckets.map((b) => b.name) },
+      ...extra,
+    };
+  };
+
+  /** Size of the store's metadata files: a fork adds a row there and nothing anywhere else. */
+  const metadataBytes = async () => {
+    let total = 0;
+    for (const file of ["meta.sqlite", "meta.sqlite-wal"]) {
+      total += (await stat(join(server.paths.data, file)).catch(() => undefined))?.size ?? 0;
+    }
+    return total;
+  };
+
+  /**
+   * Make every bucket of `env` with `make`, all at once; if one fails, delete those this call made (never
+   * one that existed before) and throw the first failure.
+   */
+  const makeAll = async (
+    client: TigrisClient,
+    env: EnvRef,
+    action: string,
+    make: (bucket: BucketSpec, i: number) => Promise<unknown>,
+  ) => {
+    const buckets = bucketsOf(env);
+    const results = await Promise.allSettled(buckets.map(make));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (!failed) return;
+    await Promise.all(
+      buckets
+        .filter((_, i) => results[i]!.status === "fulfilled")
+        .map((b) => client.deleteBucket(b.name, { force: true }).catch(() => false)),
+    );
+    throw apiError(server, action, failed.reason);
+  };
+
+  return {
+    kind: "storage",
+    name: PROVIDER_NAME,
+    flags: { copyOnWrite: true, forksPinParent: false },
+
+    checkName(env) {
+      return bucketsOf(env).flatMap(({ name }) => {
+        if (name.length > 63) {
+          return [`bucket name "${name}" would be ${name.length} characters, over the S3/Tigris limit of 63`];
+        }
+        const problem = bucketNameProblem(name);
+        return problem ? [`bucket name "${name}" is not valid (${problem})`] : [];
+      });
+    },
+
+    async prepare() {
+      await api();
+    },
+
+    async create(env, op) {
+      op.signal?.throwIfAborted();
+      const client = await api();
+      await makeAll(client, env, `create the buckets of "${env.name}"`, (b) =>
+        client.createBucket(b.name, { enableSnapshot: true }),
+      );
+      op.log.debug(
+        `[${PROVIDER_NAME}] created ${bucketsOf(env)
+          .map((b) => b.name)
+          .join(", ")}`,
+      );
+      return info(env, { method: "empty", bytesAdded: 0 });
+    },
+
+    async fork(parent, child, op) {
+      op.signal?.throwIfAborted();
+      const client = await api();
+      const sources = bucketsOf(parent);
+      const heads = await Promise.all(
+        sources.map((s) =>
+          client
+            .headBucket(s.name)
+            .catch((e: unknown) => Promise.reject(apiError(server, `read bucket ${s.name}`, e))),
+        ),
+      );
+      if (!heads[0]) {
+        throw new ProviderError(
+          PROVIDER_NAME,
+          `Env "${parent.name}" has no bucket ${sources[0]!.name}.`,
+          "E_ENV_NOT_FOUND",
+          {
+            hint: `Check the parent's name, or recreate "${parent.name}".`,
+          },
+        );
+      }
+      const before = await metadataBytes();
+      await makeAll(client, child, `fork the buckets of "${parent.name}" into "${child.name}"`, (b, i) =>
+        // A named bucket added to the config after the parent was made: the child gets it empty.
+        heads[i]
+          ? client.createBucket(b.name, { forkSource: sources[i]!.name })
+          : client.createBucket(b.name, { enableSnapshot: true }),
+      );
+      const bytesAdded = Math.max(0, (await metadataBytes()) - before);
+      op.log.debug(
+        `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name} (metadata, ${bytesAdded} bytes)`,
+      );
+      return info(child, { method: "metadata", bytesAdded });
+    },
+
+    async remove(env, op) {
+      const client = await api();
+      // Force: no need to empty the buckets, and a bucket with forks is detached rather than refused.
+      await Promise.all(
+        bucketsOf(env).map((b) =>
+          client.deleteBucket(b.name, { force: true }).catch((e: unknown) => {
+            throw apiError(server, `delete bucket ${b.name}`, e);
+          }),
+        ),
+      );
+      op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
+    },
+
+    async describe(env) {
+      const client = await api();
+      const name = bucketsOf(env)[0]!.name;
+      const head = await client.headBucket(name).catch((e: unknown) => {
+        throw apiError(server, `read bucket ${name}`, e);
+      });
+      return head ? info(env) : null;
+    },
+
+    async list() {
+      const client = await api();
+      const prefix = `${context.project}-`;
+      const names = await client.listBuckets(prefix).catch((e: unknown) => {
+        throw apiError(server, "list buckets", e);
+      });
+      const envs = new Set<string>();
+      for (const name of names) {
+        const rest = name.slice(prefix.length);
+        const key = ["bucket", ...keys].find((k) => rest.startsWith(`${k}-`));
+        const env = key && rest.slice(key.length + 1);
+        if (env && ENV_NAME_PATTERN.test(env)) envs.add(env);
+      }
+      return [...envs].sort();
+    },
+
+    async doctor() {
+      const findings: DoctorFinding[] = [];
+      const status = await server.status();
+      if (status.running) {
+        findings.push({
+          level: "ok",
+          message: status.pid
+            ? `storage server running at ${status.url} (pid ${status.pid})`
+            : `storage server answering at ${status.url} (not started by \`forkstack up\`)`,
+        });
+      } else if (status.blocked) {
+        const { port } = await server.resolve();
+        findings.push({
+          level: "error",
+          message: `${server.portInUse(port, status.blocked).message} The storage server cannot start.`,
+        });
+      } else {
+        const stale = status.stale ? `; a stale pid file (pid ${status.stale.pid}) will be replaced` : "";
+        findings.push({
+          level: "ok",
+          message: `storage server not running (starts on demand, or \`forkstack up\`; endpoint ${status.url})${stale}`,
+        });
+      }
+      const mode = (await stat(server.paths.credentials).catch(() => undefined))?.mode;
+      if (mode === undefined) {
+        findings.push({ level: "ok", message: "storage credentials are generated on the first start" });
+      } else if (mode & 0o077) {
+        findings.push({
+          level: "warn",
+          message: `${server.paths.credentials} is readable by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`,
+        });
+      } else {
+        findings.push({ level: "ok", message: `${server.paths.credentials} is private (mode 600)` });
+      }
+      return findings;
+    },
+  };
+};
+
+export default provider;
+
+/** A project without local storage has no server to start or stop. */
+export function requireLocalServer(config: ForkstackConfig, layout: ProjectLayout): LocalServer {
+  const server = localServerFor(config, layout);
+  if (!server) {
+    throw new UserError("This project does not use the embedded storage server.", "E_USAGE", {
+      hint: 'Set storage: { provider: "local" } in the config to use it.',
+    });
+  }
+  return server;
+}
