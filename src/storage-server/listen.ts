@@ -57,7 +57,12 @@ export async function startStorageServer(options: StorageServerOptions): Promise
   });
 
   const inFlight = new Set<Promise<void>>();
-  const track = (p: Promise<void>): void => {
+  const track = (handling: Promise<void>): void => {
+    // The router answers every error itself; this only guards against a bug there taking the
+    // whole process down through an unhandled rejection.
+    const p = handling.catch((error: unknown) =>
+      options.log?.(`storage-server: unhandled: ${String(error)}`),
+    );
     inFlight.add(p);
     void p.finally(() => inFlight.delete(p));
   };

@@ -189,6 +189,22 @@ describe("pruning and GC safety", () => {
     ).toEqual([]);
   });
 
+  test("group commit: writes queued together commit together; a failing one is rolled back alone", async () => {
+    const b = store.meta.createBucket("batch", { region: "auto", snapshotEnabled: false });
+    const results = await Promise.allSettled([
+      store.meta.write(() => putObject(store.meta, b, "a", blob)),
+      store.meta.write(() => {
+        putObject(store.meta, b, "b", blob);
+        throw new Error("refused");
+      }),
+      store.meta.write(() => putObject(store.meta, b, "c", blob)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const listed = listObjects(store.meta, store.meta.chain(b), { prefix: "", delimiter: "", maxKeys: 10 });
+    expect(listed.contents.map((c) => c.key)).toEqual(["a", "c"]);
+    expect(store.meta.db.inTransaction).toBe(false);
+  });
+
   test("GC never deletes a pending blob (written, not yet committed)", async () => {
     const temp = await store.blobs.writeTemp(Readable.from([Buffer.from(`pending ${Date.now()}`)]));
     await store.blobs.commit(temp); // holds it as pending; no metadata references it yet

@@ -114,7 +114,7 @@ async function storePart(
     mtimeMs: Date.now(),
   };
   try {
-    putPart(ctx.store.meta, upload, part);
+    await ctx.store.meta.write(() => putPart(ctx.store.meta, upload, part));
   } finally {
     blobs.release(temp.sha256);
   }
@@ -319,16 +319,18 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
       const c = compositeChecksum(alg, parts);
       if (c) checksums[alg] = c;
     }
-    const v = finishUpload(ctx.store.meta, bucket, upload, {
-      blob: temp.sha256,
-      size: temp.size,
-      etag,
-      mtimeMs: Date.now(),
-      headers: upload.headers,
-      tags: upload.tags,
-      checksums,
-      parts: parts.map((p) => p.size),
-    });
+    const v = await ctx.store.meta.write(() =>
+      finishUpload(ctx.store.meta, bucket, upload, {
+        blob: temp.sha256,
+        size: temp.size,
+        etag,
+        mtimeMs: Date.now(),
+        headers: upload.headers,
+        tags: upload.tags,
+        checksums,
+        parts: parts.map((p) => p.size),
+      }),
+    );
     const host = header(ctx, "host") ?? "127.0.0.1";
     const location = `http://${host}/${encodeURIComponent(bucket.name)}/${encodeURIComponent(upload.key)}`;
     sendXml(ctx, 200, "CompleteMultipartUploadResult", {

@@ -11,7 +11,7 @@ import type { Ctx } from "../http.js";
 import { baseHeaders, discardBody, header, openBody, send, sendXml } from "../http.js";
 import { deleteObject, putObject, resolveObject } from "../store/objects.js";
 import type { Precondition } from "../store/objects.js";
-import type { Checksums, ObjectVersion } from "../store/types.js";
+import type { Bucket, Checksums, ObjectVersion } from "../store/types.js";
 import { isoDate } from "../xml.js";
 import {
   checkConditions,
@@ -67,21 +67,23 @@ export async function putObjectHandler(ctx: Ctx): Promise<void> {
   await ctx.store.blobs.commit(temp);
   let v: ObjectVersion;
   try {
-    v = putObject(
-      meta,
-      bucket,
-      key,
-      {
-        blob: temp.sha256,
-        size: temp.size,
-        etag: `"${temp.md5.toString("hex")}"`,
-        mtimeMs: Date.now(),
-        headers,
-        tags,
-        checksums: result.checksums,
-        parts: null,
-      },
-      check,
+    v = await meta.write(() =>
+      putObject(
+        meta,
+        bucket,
+        key,
+        {
+          blob: temp.sha256,
+          size: temp.size,
+          etag: `"${temp.md5.toString("hex")}"`,
+          mtimeMs: Date.now(),
+          headers,
+          tags,
+          checksums: result.checksums,
+          parts: null,
+        },
+        check,
+      ),
     );
   } finally {
     ctx.store.blobs.release(temp.sha256);
@@ -184,27 +186,45 @@ export async function getObjectHandler(ctx: Ctx): Promise<void> {
   }
 }
 
-export function deleteObjectHandler(ctx: Ctx): void {
+export async function deleteObjectHandler(ctx: Ctx): Promise<void> {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const versionId = ctx.query.get("versionId");
   if (versionId !== null && versionId !== "null" && /^\d{1,16}$/.test(versionId)) {
     // Permanently drop that version from this bucket's own layer (never from a parent).
-    ctx.store.meta
-      .prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?")
-      .run(bucket.id, key, Number(versionId));
+    await ctx.store.meta.write(() =>
+      ctx.store.meta
+        .prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?")
+        .run(bucket.id, key, Number(versionId)),
+    );
   } else {
-    deleteObject(ctx.store.meta, bucket, key);
+    await ctx.store.meta.write(() => deleteObject(ctx.store.meta, bucket, key));
   }
   send(ctx, 204);
 }
 
-export function copyObjectHandler(ctx: Ctx, copySource: string): void {
+export async function copyObjectHandler(ctx: Ctx, copySource: string): Promise<void> {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const src = parseCopySource(copySource);
+  // Zero-copy: the new version points at the source's blob. Lookup and insert run together inside
+  // the commit batch, so neither GC nor a concurrent delete can drop the blob in between.
+  const v = await ctx.store.meta.write(() => copyInTx(ctx, bucket, key, src));
+  sendXml(ctx, 200, "CopyObjectResult", {
+    ETag: v.etag,
+    LastModified: isoDate(v.mtimeMs),
+    ...checksumElements(v.checksums),
+  });
+}
+
+function copyInTx(
+  ctx: Ctx,
+  bucket: Bucket,
+  key: string,
+  src: ReturnType<typeof parseCopySource>,
+): ObjectVersion {
   const meta = ctx.store.meta;
   const srcBucket = meta.requireBucket(src.bucket);
   const source = lookupObject(ctx, meta.chain(srcBucket, readSeq(ctx)), src.key, src.versionId);
@@ -225,9 +245,7 @@ export function copyObjectHandler(ctx: Ctx, copySource: string): void {
   }
   const headers = directive === "REPLACE" ? objectHeadersFrom(ctx) : source.headers;
   const tags = tagDirective === "REPLACE" ? tagsFromHeader(header(ctx, "x-amz-tagging")) : source.tags;
-  // Zero-copy: the new version points at the source's blob. Lookup and insert happen in this same
-  // synchronous call, so GC cannot drop the blob in between.
-  const v = putObject(
+  return putObject(
     meta,
     bucket,
     key,
@@ -243,11 +261,6 @@ export function copyObjectHandler(ctx: Ctx, copySource: string): void {
     },
     writePrecondition(ctx),
   );
-  sendXml(ctx, 200, "CopyObjectResult", {
-    ETag: v.etag,
-    LastModified: isoDate(v.mtimeMs),
-    ...checksumElements(v.checksums),
-  });
 }
 
 /** `ChecksumCRC32` etc. elements for XML results. */

@@ -7,7 +7,7 @@ import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { discardBody, readSmallBody, send, sendXml } from "../http.js";
 import { validateKey } from "../names.js";
-import { deleteObject, putObject, resolveObject } from "../store/objects.js";
+import { putObject, removeKey, resolveObject } from "../store/objects.js";
 import type { Tag } from "../store/types.js";
 import { list, malformed, parseXml, text } from "../xml.js";
 import { lookupObject, noSuchKey, readSeq, requireBucket, requireKey, validateTags } from "./common.js";
@@ -24,21 +24,23 @@ export function getObjectTagging(ctx: Ctx): void {
  * Tags are part of a version, so changing them writes a new version pointing at the same blob: a
  * fork changing tags of an inherited object never touches its parent, and snapshots keep old tags.
  */
-function replaceTags(ctx: Ctx, tags: readonly Tag[]): void {
+async function replaceTags(ctx: Ctx, tags: readonly Tag[]): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const meta = ctx.store.meta;
-  const current = resolveObject(meta, meta.chain(bucket), key);
-  if (!current) throw noSuchKey(key);
-  putObject(meta, bucket, key, {
-    blob: current.blob!,
-    size: current.size,
-    etag: current.etag,
-    mtimeMs: current.mtimeMs,
-    headers: current.headers,
-    tags,
-    checksums: current.checksums,
-    parts: current.parts,
+  await meta.write(() => {
+    const current = resolveObject(meta, meta.chain(bucket), key);
+    if (!current) throw noSuchKey(key);
+    putObject(meta, bucket, key, {
+      blob: current.blob!,
+      size: current.size,
+      etag: current.etag,
+      mtimeMs: current.mtimeMs,
+      headers: current.headers,
+      tags,
+      checksums: current.checksums,
+      parts: current.parts,
+    });
   });
 }
 
@@ -56,13 +58,13 @@ export async function putObjectTagging(ctx: Ctx): Promise<void> {
           Value: text(t, "Value") ?? "",
         }));
   validateTags(tags);
-  replaceTags(ctx, tags);
+  await replaceTags(ctx, tags);
   send(ctx, 200);
 }
 
-export function deleteObjectTagging(ctx: Ctx): void {
+export async function deleteObjectTagging(ctx: Ctx): Promise<void> {
   discardBody(ctx);
-  replaceTags(ctx, []);
+  await replaceTags(ctx, []);
   send(ctx, 204);
 }
 
@@ -80,20 +82,25 @@ export async function deleteObjects(ctx: Ctx): Promise<void> {
   const quiet = (text(doc, "Quiet") ?? "false").trim().toLowerCase() === "true";
   const deleted: { Key: string; VersionId?: string }[] = [];
   const errors: { Key: string; Code: string; Message: string }[] = [];
-  for (const o of objects) {
+  const keys = objects.map((o) => {
     const key = text(o, "Key");
     if (key === undefined) throw malformed();
-    const versionId = text(o, "VersionId");
-    try {
-      validateKey(key);
-      deleteObject(ctx.store.meta, bucket, key);
-      // S3 reports keys that did not exist as deleted too.
-      deleted.push(versionId ? { Key: key, VersionId: versionId } : { Key: key });
-    } catch (error) {
-      const e = error instanceof S3Error ? error : new S3Error("InternalError", String(error), 500);
-      errors.push({ Key: key, Code: e.code, Message: e.message });
+    return { key, versionId: text(o, "VersionId") };
+  });
+  // One commit (one fsync) for the whole batch instead of one per key.
+  await ctx.store.meta.write(() => {
+    for (const { key, versionId } of keys) {
+      try {
+        validateKey(key);
+        removeKey(ctx.store.meta, bucket, key);
+        // S3 reports keys that did not exist as deleted too.
+        deleted.push(versionId ? { Key: key, VersionId: versionId } : { Key: key });
+      } catch (error) {
+        if (!(error instanceof S3Error)) throw error;
+        errors.push({ Key: key, Code: error.code, Message: error.message });
+      }
     }
-  }
+  });
   sendXml(ctx, 200, "DeleteResult", {
     ...(quiet ? {} : { Deleted: deleted }),
     ...(errors.length ? { Error: errors } : {}),

@@ -5,7 +5,7 @@
  */
 import { S3Error } from "../errors.js";
 import { msOfSeq, seqOfVersion, SeqClock, versionOfSeq } from "./clock.js";
-import { tx } from "./db.js";
+import { GroupCommitter, tx } from "./db.js";
 import type { Db, Stmt } from "./db.js";
 import type { Bucket, Layer, Snapshot } from "./types.js";
 
@@ -60,9 +60,20 @@ export class Metadata {
   readonly clock: SeqClock;
   private readonly stmts = new Map<string, Stmt>();
 
+  private readonly committer: GroupCommitter;
+
   constructor(db: Db) {
     this.db = db;
     this.clock = new SeqClock(this.highestSeq());
+    this.committer = new GroupCommitter(db);
+  }
+
+  /**
+   * Runs a metadata change in the next group commit and resolves once it is durable. Request
+   * handlers use this for object writes; `fn` runs synchronously inside the batch transaction.
+   */
+  write<T>(fn: () => T): Promise<T> {
+    return this.committer.write(fn);
   }
 
   /** Prepared statements are cached by their SQL text. */
