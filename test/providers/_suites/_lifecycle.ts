@@ -63,7 +63,7 @@ export function setupSuite<P extends Provider>(options: SuiteOptions<P>) {
     await state.provider?.dispose?.();
     await state.project?.cleanup();
   });
-  const test = (name: string, fn: () => Promise<void>) => {
+  const test = (name: string, fn: () => void | Promise<void>) => {
     const skipped = options.skip?.find((s) => s.tests.includes(name));
     if (skipped) it.skip(`${name} (skipped: ${skipped.reason})`, fn);
     else it(name, fn);
@@ -91,7 +91,7 @@ export async function expectProviderError(
 
 export function lifecycleTests<P extends Provider>(
   ctx: SuiteContext<P>,
-  test: (name: string, fn: () => Promise<void>) => void,
+  test: (name: string, fn: () => void | Promise<void>) => void,
   data: DataAccess<P>,
 ): void {
   const expectInfo = (info: ResourceInfo) => {
