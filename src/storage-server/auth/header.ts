@@ -20,6 +20,8 @@ import {
 } from "./sigv4.js";
 
 const MALFORMED = "AuthorizationHeaderMalformed";
+/** Headers that must be signed when present because they change how the body is verified. */
+const BODY_HEADERS = ["x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer"] as const;
 
 /** Maps an `x-amz-content-sha256` value to how the body must be read and checked. */
 export function payloadModeFor(value: string): PayloadMode {
@@ -153,6 +155,22 @@ export function authenticateHeader(
       MALFORMED,
       "The authorization header is malformed; the Host header must be signed.",
       400,
+    );
+  }
+
+  // These headers decide how the body is read and checked; unsigned, they could be swapped in
+  // transit to disable the payload check, so S3 refuses them unsigned and so do we.
+  const unsigned = BODY_HEADERS.filter(
+    (h) => head.headers[h] !== undefined && !parsed.signedHeaders.includes(h),
+  );
+  if (unsigned.length > 0) {
+    throw new S3Error(
+      "AccessDenied",
+      "There were headers present in the request which were not signed",
+      403,
+      {
+        HeadersNotSigned: unsigned.join(", "),
+      },
     );
   }
 

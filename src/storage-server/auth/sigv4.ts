@@ -111,7 +111,7 @@ export function splitRawUrl(rawUrl: string): { path: string; query: string } {
  * exactly what it sent. Both describe the same key, so accepting either grants nothing extra.
  */
 export function canonicalUriCandidates(rawPath: string): string[] {
-  const path = rawPath === "" ? "/" : rawPath;
+  const path = rawPath === "" ? "/" : latin1ToUtf8(rawPath);
   const normalised = path
     .split("/")
     .map((segment) => {
@@ -157,12 +157,23 @@ export function canonicalQueryCandidates(rawQuery: string, exclude?: string): st
   return rawQuery.includes("+") ? [literal, build(true)] : [literal];
 }
 
+/**
+ * Node decodes header values and the request target as latin1, one char per byte, while clients
+ * sign the UTF-8 text. Turn such a string back into the text its bytes spell when they are valid
+ * UTF-8, so non-ASCII metadata or unescaped paths hash to the bytes the client signed.
+ */
+export function latin1ToUtf8(value: string): string {
+  if (!/[\x80-\xff]/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  const text = Buffer.from(value, "latin1").toString("utf8");
+  return text.includes("\ufffd") ? value : text;
+}
+
 /** `name:value\n` for each signed header, values trimmed with inner whitespace runs collapsed. */
 export function canonicalHeaders(headers: IncomingHttpHeaders, signedHeaders: readonly string[]): string {
   return signedHeaders
     .map((name) => {
       const raw = headers[name];
-      const value = Array.isArray(raw) ? raw.join(",") : (raw ?? "");
+      const value = latin1ToUtf8(Array.isArray(raw) ? raw.join(",") : (raw ?? ""));
       return `${name}:${value.trim().replace(/\s+/g, " ")}\n`;
     })
     .join("");

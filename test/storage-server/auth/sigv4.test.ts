@@ -60,6 +60,23 @@ describe("SigV4 Authorization header", () => {
     expect(authenticate(shuffled, lookup).accessKeyId).toBe(creds.accessKeyId);
   });
 
+  it("accepts non-ASCII header values and paths as Node delivers them (latin1-decoded UTF-8 bytes)", async () => {
+    const value = "café ☕ 東京";
+    const head = await signHead(creds, {
+      method: "PUT",
+      path: "/b/k",
+      headers: { "x-amz-meta-note": value },
+    });
+    const asNode = withHeaders(head, { "x-amz-meta-note": Buffer.from(value).toString("latin1") });
+    expect(authenticate(asNode, lookup).accessKeyId).toBe(creds.accessKeyId);
+
+    // A client that sends a raw UTF-8 path but signed its percent-encoded form.
+    const key = "dir/ünï.txt";
+    const signed = await signHead(creds, { path: `/b/${encodeKey(key)}` });
+    const rawPath = { ...signed, rawUrl: Buffer.from(`/b/${key}`).toString("latin1") };
+    expect(authenticate(rawPath, lookup).accessKeyId).toBe(creds.accessKeyId);
+  });
+
   it("verifies the AWS documentation example (sigv4-streaming seed signature)", () => {
     const head: RequestHead = {
       method: "PUT",
@@ -225,6 +242,45 @@ describe("SigV4 Authorization header", () => {
       const headers = { ...head.headers };
       delete headers["x-amz-date"];
       await expectS3Error(() => authenticate({ ...head, headers }, lookup), "AccessDenied", 403);
+    });
+
+    it.each([
+      ["x-amz-decoded-content-length", "5"],
+      ["x-amz-trailer", "x-amz-checksum-crc32"],
+    ])("%s added after signing → AccessDenied (HeadersNotSigned)", async (name, value) => {
+      const head = await signHead(creds, { method: "PUT", path: "/b/k", payloadHash: "UNSIGNED-PAYLOAD" });
+      const err = await expectS3Error(
+        () => authenticate(withHeaders(head, { [name]: value }), lookup),
+        "AccessDenied",
+        403,
+      );
+      expect(err.details.HeadersNotSigned).toBe(name);
+    });
+
+    it("x-amz-content-sha256 left out of SignedHeaders → AccessDenied (HeadersNotSigned)", async () => {
+      const { SignatureV4 } = await import("@smithy/signature-v4");
+      const { Sha256 } = await import("@aws-crypto/sha256-js");
+      const s = new SignatureV4({ credentials: creds, region: "us-east-1", service: "s3", sha256: Sha256 });
+      const signed = await s.sign(
+        {
+          method: "PUT",
+          protocol: "http:",
+          hostname: "127.0.0.1",
+          path: "/b/k",
+          query: {},
+          headers: { host: "127.0.0.1:9000", "x-amz-content-sha256": "UNSIGNED-PAYLOAD" },
+        },
+        { unsignableHeaders: new Set(["x-amz-content-sha256"]) },
+      );
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(signed.headers)) headers[k.toLowerCase()] = v;
+      expect(headers.authorization).not.toContain("x-amz-content-sha256");
+      const err = await expectS3Error(
+        () => authenticate({ method: "PUT", rawUrl: "/b/k", headers }, lookup),
+        "AccessDenied",
+        403,
+      );
+      expect(err.details.HeadersNotSigned).toBe("x-amz-content-sha256");
     });
 
     it("body without x-amz-content-sha256 → InvalidRequest", async () => {
