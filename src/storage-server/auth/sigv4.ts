@@ -163,7 +163,8 @@ export function canonicalQueryCandidates(rawQuery: string, exclude?: string): st
  * UTF-8, so non-ASCII metadata or unescaped paths hash to the bytes the client signed.
  */
 export function latin1ToUtf8(value: string): string {
-  if (!/[\x80-\xff]/.test(value) || /[^\x00-\xff]/.test(value)) return value;
+  // Only a string of byte-sized chars containing high bytes can be latin1-decoded UTF-8.
+  if (!/[\x80-\xff]/.test(value) || /[\u0100-\uffff]/.test(value)) return value;
   const text = Buffer.from(value, "latin1").toString("utf8");
   return text.includes("\ufffd") ? value : text;
 }
