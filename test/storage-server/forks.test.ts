@@ -7,7 +7,11 @@ import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
   DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -190,6 +194,28 @@ describe("forks", () => {
     ).toHaveLength(0);
   });
 
+  test("a multipart upload completed in a fork stays in the fork", async () => {
+    const p = uniqueBucket("mp-p");
+    const f = uniqueBucket("mp-f");
+    await createSource(p);
+    await put(p, "obj", "parent version");
+    await fork(f, p);
+    const { UploadId } = await h.s3.send(new CreateMultipartUploadCommand({ Bucket: f, Key: "obj" }));
+    const part = await h.s3.send(
+      new UploadPartCommand({ Bucket: f, Key: "obj", UploadId, PartNumber: 1, Body: "fork version" }),
+    );
+    await h.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: f,
+        Key: "obj",
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+      }),
+    );
+    expect(await get(f, "obj")).toBe("fork version");
+    expect(await get(p, "obj")).toBe("parent version");
+  });
+
   test("fork of a fork: three levels, each isolated", async () => {
     const a = uniqueBucket("a");
     const b = uniqueBucket("b");
@@ -240,6 +266,13 @@ describe("forks", () => {
     );
     expect(head.ContentLength).toBe(2);
     expect(await get(src, "doc")).toBe("v2");
+    // CopyObject reads its source at the snapshot version too.
+    await h.s3.send(
+      withHeaders(new CopyObjectCommand({ Bucket: src, Key: "restored", CopySource: `${src}/doc` }), {
+        "X-Tigris-Snapshot-Version": v1,
+      }),
+    );
+    expect(await get(src, "restored")).toBe("v1");
     const old = uniqueBucket("from-old");
     await fork(old, src, v1);
     expect(await keys(old)).toEqual(["doc", "gone-later"]);

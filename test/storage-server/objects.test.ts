@@ -7,6 +7,10 @@ import { Readable } from "node:stream";
 import {
   CopyObjectCommand,
   CreateBucketCommand,
+  DeleteBucketCorsCommand,
+  GetBucketCorsCommand,
+  GetBucketVersioningCommand,
+  PutBucketCorsCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   DeleteObjectTaggingCommand,
@@ -411,6 +415,25 @@ describe("buckets and addressing", () => {
     expect(String(r.headers["access-control-allow-methods"])).toContain("PUT");
     expect(r.headers["access-control-allow-headers"]).toBe("content-type,x-amz-date");
     expect(String(r.headers["access-control-expose-headers"])).toContain("ETag");
+  });
+
+  test("bucket CORS configuration round-trips; versioning reads as unconfigured", async () => {
+    const rule = {
+      AllowedOrigins: ["http://localhost:3000"],
+      AllowedMethods: ["GET", "PUT"],
+      AllowedHeaders: ["*"],
+      ExposeHeaders: ["ETag"],
+      MaxAgeSeconds: 600,
+    };
+    await h.s3.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: { CORSRules: [rule] } }));
+    const got = await h.s3.send(new GetBucketCorsCommand({ Bucket: bucket }));
+    expect(got.CORSRules).toEqual([rule]);
+    await h.s3.send(new DeleteBucketCorsCommand({ Bucket: bucket }));
+    expect((await s3Error(h.s3.send(new GetBucketCorsCommand({ Bucket: bucket })))).name).toBe(
+      "NoSuchCORSConfiguration",
+    );
+    const v = await h.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+    expect(v.Status).toBeUndefined();
   });
 
   test("errors carry the XML document and x-amz-request-id", async () => {
