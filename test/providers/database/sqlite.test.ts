@@ -321,6 +321,7 @@ describe("providers: database/sqlite", () => {
         child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
         child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString()));
         const [code] = await once(child, "exit");
+        await rm(module, { force: true });
         expect(code, out).toBe(0);
         const report = JSON.parse(out) as { before: number; after: number; bytes: number };
         expect(report.bytes).toBeGreaterThan(200 * 1024 * 1024);
