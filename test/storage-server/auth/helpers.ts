@@ -44,6 +44,8 @@ export interface SignInput {
   readonly payloadHash?: string;
   readonly region?: string;
   readonly date?: Date;
+  /** Host header (host:port) to sign; defaults to HOST. */
+  readonly host?: string;
 }
 
 function queryBag(query: string): Record<string, string | string[]> {
@@ -62,7 +64,7 @@ function queryBag(query: string): Record<string, string | string[]> {
 export async function signHead(creds: Credentials, input: SignInput): Promise<RequestHead> {
   const query = input.query ?? "";
   const headers: Record<string, string> = {
-    host: HOST,
+    host: input.host ?? HOST,
     "x-amz-content-sha256": input.payloadHash ?? EMPTY_SHA256,
     ...input.headers,
   };
