@@ -186,7 +186,7 @@ describe("cli: broken config and state", () => {
     const envs = join(cwd, ".forkstack/envs");
     // Root ignores mode bits; the immutable attribute stops root too.
     execFileSync("chattr", ["+i", envs]);
-    onTestFinished(() => execFileSync("chattr", ["-i", envs]));
+    onTestFinished(() => void execFileSync("chattr", ["-i", envs]));
     const before = snapshot(cwd);
     const result = await runCli(["new", "bob"], { cwd });
     expectCleanFailure(result, 1, /read-only|not writable|Cannot write/);
@@ -200,7 +200,7 @@ describe("cli: broken config and state", () => {
     const mnt = join(cwd, "full");
     await mkdir(mnt);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt]);
-    onTestFinished(() => execFileSync("umount", ["-l", mnt]));
+    onTestFinished(() => void execFileSync("umount", ["-l", mnt]));
     await writeFile(join(mnt, "forkstack.config.json"), JSON.stringify(EMBEDDED_CONFIG));
     await cli(["new", "alice", "--no-switch"], { cwd: mnt });
     execFileSync("sh", ["-c", `dd if=/dev/zero of=${mnt}/filler bs=4k 2>/dev/null || true`]);
