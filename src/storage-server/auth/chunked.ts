@@ -150,6 +150,8 @@ export class AwsChunkedParser {
       this.chunkHash = createHash("sha256");
     }
     this.remaining = size;
+    // AWS rejects non-final chunks under 8 KiB; we accept them on purpose: JS SDKs before 3.750
+    // forward a stream's own small chunks as-is, and refusing them gains nothing locally.
     if (size > 0) {
       this.state = "data";
       return;
