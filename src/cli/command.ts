@@ -43,7 +43,7 @@ export interface CommandDef<R = unknown> {
   readonly usage: string;
   readonly description?: string;
   readonly options: Record<string, OptionDef>;
-  /** Positional argument names; `?` suffix = optional. */
+  /** Positional argument names; `?` suffix = optional, `...` suffix on the last = one or more. */
   readonly positionals: readonly string[];
   readonly passthrough?: boolean;
   readonly examples?: readonly string[];
@@ -84,13 +84,17 @@ export function parseCommandArgs(def: CommandDef, argv: string[]): ParsedArgs {
     });
   }
   const required = def.positionals.filter((p) => !p.endsWith("?")).length;
+  const variadic = def.positionals.at(-1)?.endsWith("...") ?? false;
   if (!parsed.values.help) {
     if (parsed.positionals.length < required) {
-      throw new UsageError(`Missing argument <${def.positionals[parsed.positionals.length]}>.`, {
-        hint: `Usage: ${def.usage}`,
-      });
+      throw new UsageError(
+        `Missing argument <${def.positionals[parsed.positionals.length]?.replace("...", "")}>.`,
+        {
+          hint: `Usage: ${def.usage}`,
+        },
+      );
     }
-    if (parsed.positionals.length > def.positionals.length) {
+    if (!variadic && parsed.positionals.length > def.positionals.length) {
       throw new UsageError(
         `Unexpected argument ${JSON.stringify(parsed.positionals[def.positionals.length])}.`,
         {

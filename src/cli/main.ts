@@ -40,6 +40,7 @@ const COMMANDS: Record<string, { summary: string; load: Loader }> = {
     load: () => import("./commands/env.js"),
   },
   run: { summary: "Run a command with an env's variables", load: () => import("./commands/run.js") },
+  secrets: { summary: "Set or unset an env's secrets", load: () => import("./commands/secrets.js") },
   gc: { summary: "Delete expired envs and orphaned resources", load: () => import("./commands/gc.js") },
   doctor: { summary: "Check config, state, services and drift", load: () => import("./commands/doctor.js") },
   up: { summary: "Start the storage server in the background", load: () => import("./commands/up.js") },

@@ -43,8 +43,7 @@ describe("cli: the env lifecycle walk-through", () => {
     await sql(dev.DATABASE_URL!, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
     await sql(dev.DATABASE_URL!, "INSERT INTO notes (body) VALUES ('from dev')");
     await writeFile(join(dev.FORKSTACK_LOCAL_PATH!, "graph.bin"), "dev-state");
-    const devSecrets = join(cwd, ".forkstack/envs/dev/secrets.env");
-    await writeFile(devSecrets, "STRIPE_KEY='sk_test_123'\n", { mode: 0o600 });
+    await cli(["secrets", "set", "STRIPE_KEY=sk_test_123", "--env", "dev"], { cwd });
 
     // new alice: forked from dev, switched to
     expect((await cli(["new", "alice"], { cwd })).trim()).toBe("alice");

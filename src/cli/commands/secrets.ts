@@ -1,0 +1,87 @@
+/**
+ * `forkstack secrets set|unset`: change an env's secrets through its secrets provider, so nobody has
+ * to know where the embedded provider keeps its file. A value can come from stdin (`set KEY` with no
+ * `=`) to keep it out of shell history. Reading secrets is `forkstack env --reveal`.
+ */
+import { text } from "node:stream/consumers";
+import { UsageError, UserError } from "../../errors.js";
+import { checkEnvName } from "../../core/names.js";
+import { providerOf } from "../../core/project.js";
+import { requireManifest } from "../../core/manifests.js";
+import { currentEnvOf } from "../../core/switch.js";
+import type { SecretsProvider } from "../../providers/types.js";
+import { stringValue, type CommandDef } from "../command.js";
+
+interface SecretsResult {
+  readonly env: string;
+  readonly action: "set" | "unset";
+  readonly keys: string[];
+}
+
+async function readStdin(): Promise<string> {
+  return (await text(process.stdin)).replace(/\r?\n$/, "");
+}
+
+const command: CommandDef<SecretsResult> = {
+  name: "secrets",
+  summary: "Set or unset an env's secrets",
+  usage: "forkstack secrets set|unset <KEY[=VALUE]>... [--env <env>]",
+  description:
+    "`set KEY=VALUE` stores a secret; `set KEY` reads the value from stdin. `unset KEY` removes it. " +
+    "Values are never printed; `forkstack env --reveal` shows them.",
+  options: {
+    env: { type: "string", value: "<env>", description: "Env to change (default: the current env)" },
+  },
+  positionals: ["action", "keys..."],
+  examples: [
+    "forkstack secrets set STRIPE_KEY=sk_test_123",
+    "pbpaste | forkstack secrets set STRIPE_KEY --env alice",
+  ],
+  async run(ctx, args) {
+    const [action, ...items] = args.positionals as [string, ...string[]];
+    if (action !== "set" && action !== "unset") {
+      throw new UsageError(`Unknown action ${JSON.stringify(action)}.`, {
+        hint: "Use `secrets set` or `secrets unset`.",
+      });
+    }
+    const project = await ctx.project();
+    const env = stringValue(args, "env") ?? currentEnvOf(project);
+    checkEnvName(env, project.config.project);
+    await requireManifest(project.layout, env);
+    const provider = providerOf(project, "secrets") as SecretsProvider | undefined;
+    if (!provider?.write) {
+      throw new UserError(
+        `The ${provider?.name ?? "configured"} secrets provider cannot be written by forkstack.`,
+        "E_USAGE",
+        {
+          hint: provider
+            ? `Change secrets in ${provider.name} itself.`
+            : "Configure `secrets` in forkstack.config.ts.",
+        },
+      );
+    }
+    const ref = { name: env, project: project.config.project };
+    const values = await provider.read(ref, project.op());
+    const keys: string[] = [];
+    for (const item of items) {
+      const eq = item.indexOf("=");
+      const key = eq < 0 ? item : item.slice(0, eq);
+      if (action === "unset") delete values[key];
+      else if (eq >= 0) values[key] = item.slice(eq + 1);
+      else if (items.length === 1) values[key] = await readStdin();
+      else
+        throw new UsageError(`No value for ${key}.`, {
+          hint: "Use KEY=VALUE, or one KEY with the value on stdin.",
+        });
+      keys.push(key);
+    }
+    await provider.write(ref, values, project.op());
+    return { env, action, keys };
+  },
+  render(result, io) {
+    const verb = result.action === "set" ? "Set" : "Unset";
+    io.err(`${io.paint("green", "✓")} ${verb} ${result.keys.join(", ")} in ${result.env}.`);
+  },
+};
+
+export default command;
