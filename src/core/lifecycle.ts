@@ -10,7 +10,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { InterruptedError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
-import type { EnvRef, Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
+import type { EnvRef, OpContext, Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
 import { failpoint } from "./failpoints.js";
 import { listEnvNames, readAllManifests, readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
@@ -122,25 +122,26 @@ function firstFailure(results: PromiseSettledResult<unknown>[]): unknown {
   return results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
 }
 
+interface MadeResources {
+  resources: Record<string, ManifestResource>;
+  summary: EnvSummary["resources"];
+}
+
 /**
- * Fork every resource of `parent` into `name`, under a journal entry, rolling back on failure.
- * The caller holds `name`'s lock and has journaled the operation.
+ * Make every resource of env `name` in parallel with `make` (a fork, or an empty create for roots),
+ * rolling back all of them if any fails or the user interrupts. The caller holds `name`'s lock and
+ * has journaled the operation, so a crash in here is repaired by the next command.
  */
-async function forkAll(
+async function makeResources(
   project: Project,
-  parent: string,
   name: string,
+  make: (provider: Provider, op: OpContext) => Promise<ResourceInfo>,
   options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void; keepDirOnRollback?: boolean },
-): Promise<{ resources: Record<string, ManifestResource>; summary: EnvSummary["resources"] }> {
+): Promise<MadeResources> {
+  const op = project.op(options.signal);
   await mkdir(project.layout.envDir(name), { recursive: true });
-  await Promise.all(project.providers.map((p) => p.prepare?.(project.op(options.signal))));
-  const parentRef = envRef(project, parent);
-  const child = envRef(project, name);
-  const { results, ms } = await runSteps(
-    project,
-    (provider) => provider.fork(parentRef, child, project.op(options.signal)),
-    options.onStep,
-  );
+  await Promise.all(project.providers.map((p) => p.prepare?.(op)));
+  const { results, ms } = await runSteps(project, (provider) => make(provider, op), options.onStep);
   failpoint("fork:after-steps");
   const failure = firstFailure(results) ?? (options.signal?.aborted ? new InterruptedError() : undefined);
   if (failure !== undefined) {
@@ -153,20 +154,25 @@ async function forkAll(
     );
     throw failure;
   }
-  const resources: Record<string, ManifestResource> = {};
-  const summary: EnvSummary["resources"] = {};
+  const made: MadeResources = { resources: {}, summary: {} };
   project.providers.forEach((provider, i) => {
     const info = (results[i] as PromiseFulfilledResult<ResourceInfo>).value;
-    resources[provider.kind] = toManifestResource(provider, info);
-    summary[provider.kind] = {
-      provider: provider.name,
-      location: info.location,
-      method: info.method,
-      bytesAdded: info.bytesAdded,
-      ms: ms[i],
-    };
+    made.resources[provider.kind] = toManifestResource(provider, info);
+    const { location, method, bytesAdded } = info;
+    made.summary[provider.kind] = { provider: provider.name, location, method, bytesAdded, ms: ms[i] };
   });
-  return { resources, summary };
+  return made;
+}
+
+function forkAll(
+  project: Project,
+  parent: string,
+  name: string,
+  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void; keepDirOnRollback?: boolean },
+): Promise<MadeResources> {
+  const parentRef = envRef(project, parent);
+  const child = envRef(project, name);
+  return makeResources(project, name, (provider, op) => provider.fork(parentRef, child, op), options);
 }
 
 /** Create a root env (no parent) with empty resources. Used by `init` and when `dev` is missing. */
@@ -183,45 +189,21 @@ export async function createRootEnv(
       throw new UserError(`Environment "${name}" already exists.`, "E_ENV_EXISTS");
     }
     project.state.beginOp(name, "create", null);
-    const createdAt = new Date().toISOString();
-    await writeManifest(project.layout, {
-      name,
-      parent: null,
-      createdAt,
-      expiresAt: null,
-      status: "creating",
-      resources: {},
-    });
-    await Promise.all(project.providers.map((p) => p.prepare?.(project.op())));
-    const { results, ms } = await runSteps(project, (provider) => provider.create(env, project.op()), onStep);
-    const failure = firstFailure(results);
-    if (failure !== undefined) {
-      await removeResources(project, name, onStep).catch(() => undefined);
-      project.state.endOp(name);
-      throw failure;
+    const base = { name, parent: null, createdAt: new Date().toISOString(), expiresAt: null };
+    await writeManifest(project.layout, { ...base, status: "creating", resources: {} });
+    let made;
+    try {
+      made = await makeResources(project, name, (provider, op) => provider.create(env, op), { onStep });
+    } finally {
+      if (!made) project.state.endOp(name);
     }
-    const resources: Record<string, ManifestResource> = {};
-    const summary: EnvSummary["resources"] = {};
-    project.providers.forEach((provider, i) => {
-      const info = (results[i] as PromiseFulfilledResult<ResourceInfo>).value;
-      resources[provider.kind] = toManifestResource(provider, info);
-      summary[provider.kind] = {
-        provider: provider.name,
-        location: info.location,
-        method: info.method,
-        ms: ms[i],
-      };
-    });
     const manifest = await writeManifest(project.layout, {
-      name,
-      parent: null,
-      createdAt,
-      expiresAt: null,
+      ...base,
       status: "ready",
-      resources,
+      resources: made.resources,
     });
     project.state.endOp(name);
-    return { ...pick(manifest), resources: summary, switched: false, ms: performance.now() - started };
+    return { ...pick(manifest), resources: made.summary, switched: false, ms: performance.now() - started };
   } finally {
     lock.release();
   }
