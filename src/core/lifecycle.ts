@@ -69,6 +69,14 @@ export function envRef(project: Project, name: string): EnvRef {
   return { name, project: project.config.project };
 }
 
+/**
+ * Make every backend reachable (e.g. start the storage server) before anything is journaled or written:
+ * a backend that cannot be reached then fails the command with nothing to repair or roll back.
+ */
+async function prepareAll(project: Project, signal?: AbortSignal): Promise<void> {
+  await Promise.all(project.providers.map((p) => p.prepare?.(project.op(signal))));
+}
+
 /** Run one provider operation per resource kind in parallel, reporting each step. */
 export async function runSteps(
   project: Project,
@@ -183,6 +191,7 @@ export async function createRootEnv(
 ): Promise<EnvSummary> {
   const started = performance.now();
   const env = checkEnvName(name, project.config.project, project.providers);
+  await prepareAll(project);
   const lock = await project.state.lock(name);
   try {
     if (await readManifest(project.layout, name)) {
@@ -267,6 +276,7 @@ export async function createEnv(
       );
     }
   }
+  await prepareAll(project, options.signal);
   const lock = await project.state.lock(name);
   try {
     if (await readManifest(project.layout, name)) {
@@ -423,6 +433,7 @@ export async function resetEnv(
       throw new UserError(`"${name}" is a root env: it has no parent to reset from.`, "E_USAGE");
     }
     await refuseChildren(project, name, "reset");
+    await prepareAll(project, options.signal);
     await ensureParent(project, manifest.parent);
     project.state.beginOp(name, "reset", manifest.parent);
     await writeManifest(project.layout, { ...manifest, status: "resetting" });
