@@ -117,7 +117,9 @@ try {
     );
   }
 } finally {
-  if (values.keep) console.log(`\nKept ${project}`);
+  // init started the project's storage server in the background; a kept project keeps it running.
+  if (!values.keep) spawnSync(process.execPath, [BIN, "down"], { cwd: project, stdio: "ignore" });
+  if (values.keep) console.log(`\nKept ${project}  (its storage server runs; \`forkstack down\` stops it)`);
   else rmSync(project, { recursive: true, force: true });
   reflink.cleanup?.();
 }

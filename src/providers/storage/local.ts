@@ -268,6 +268,19 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
 
     async doctor() {
       const findings: DoctorFinding[] = [];
+      // Before anything reads the key file: reading it tightens a loose mode, which we want to report.
+      const mode = (await stat(server.paths.credentials).catch(() => undefined))?.mode;
+      const file = server.paths.credentials;
+      findings.push(
+        mode === undefined
+          ? { level: "ok", message: "storage credentials are generated on the first start" }
+          : mode & 0o077
+            ? {
+                level: "warn",
+                message: `${file} was readable by others (mode ${(mode & 0o777).toString(8)}); it is 600 now`,
+              }
+            : { level: "ok", message: `${file} is private (mode 600)` },
+      );
       const status = await server.status();
       if (status.running) {
         findings.push({
@@ -288,17 +301,6 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
           level: "ok",
           message: `storage server not running (starts on demand, or \`forkstack up\`; endpoint ${status.url})${stale}`,
         });
-      }
-      const mode = (await stat(server.paths.credentials).catch(() => undefined))?.mode;
-      if (mode === undefined) {
-        findings.push({ level: "ok", message: "storage credentials are generated on the first start" });
-      } else if (mode & 0o077) {
-        findings.push({
-          level: "warn",
-          message: `${server.paths.credentials} is readable by others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`,
-        });
-      } else {
-        findings.push({ level: "ok", message: `${server.paths.credentials} is private (mode 600)` });
       }
       return findings;
     },

@@ -1,0 +1,225 @@
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { Server, Socket } from "node:net";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { UserError } from "../../../src/errors.js";
+import local, { optionsSchema } from "../../../src/providers/storage/local.js";
+import { LocalServer, processAlive, serverPaths } from "../../../src/providers/storage/_local-server.js";
+import { createTigrisClient } from "../../../src/providers/storage/_tigris-client.js";
+import { loadOrCreateCredentials } from "../../../src/storage-server/auth/credentials.js";
+import { startStorageServer } from "../../../src/storage-server/index.js";
+import type { StorageProvider } from "../../../src/providers/types.js";
+import { coreDriver, tempProject } from "../_helpers.js";
+import type { TestProject } from "../_helpers.js";
+import { testStorageProvider } from "../_suites/storage.js";
+import { expectProviderError } from "../_suites/_lifecycle.js";
+import { readBucket, putObject } from "../_suites/storage.js";
+
+/** The project's own server, started in this process on a free port, as `forkstack up` would run it. */
+async function withInProcessServer(project: TestProject, options: { buckets?: string[] } = {}) {
+  const paths = serverPaths(project.context.dataDir);
+  const credentials = await loadOrCreateCredentials(paths.credentials);
+  const server = await startStorageServer({ root: paths.data, port: 0, credentials: [credentials] });
+  const provider = local({ ...options, port: server.port }, project.context);
+  const dispose = async () => {
+    await provider.dispose?.();
+    await server.close();
+  };
+  return { server, provider: { ...provider, dispose } as StorageProvider };
+}
+
+describe("providers: storage/local (in-process server)", () => {
+  testStorageProvider({
+    bucketKeys: ["uploads"],
+    provider: async (project) => (await withInProcessServer(project, { buckets: ["uploads"] })).provider,
+    additionalTests(ctx) {
+      it("a removed parent's name can be made again while its fork keeps the old data", async () => {
+        await ctx.core.create("dev");
+        const dev = (await ctx.core.describe("dev"))!;
+        await putObject(dev, dev.vars.BUCKET_NAME!, "k", "old dev");
+        const alice = await ctx.core.fork("dev", "alice");
+        await ctx.core.remove("dev");
+        expect(await ctx.core.list()).toEqual(["alice"]);
+        const again = await ctx.core.create("dev");
+        expect(await readBucket(again, again.vars.BUCKET_NAME!)).toEqual({});
+        expect(await readBucket(alice, alice.vars.BUCKET_NAME!)).toEqual({ k: "old dev" });
+      });
+
+      it("list reads env names back from bucket names and ignores everything else", async () => {
+        await ctx.core.create("dev");
+        await ctx.core.fork("dev", "pr-42");
+        const info = (await ctx.core.describe("dev"))!;
+        const client = createTigrisClient({
+          endpoint: info.vars.AWS_ENDPOINT_URL_S3!,
+          accessKeyId: info.vars.AWS_ACCESS_KEY_ID!,
+          secretAccessKey: info.secretVars!.AWS_SECRET_ACCESS_KEY!,
+        });
+        // Another project's bucket, a hand-made one, and a named bucket whose default bucket is gone.
+        for (const name of ["other-bucket-dev", "myapp-photos", "myapp-uploads-orphan"])
+          await client.createBucket(name);
+        expect(await ctx.core.list()).toEqual(["dev", "orphan", "pr-42"]);
+      });
+
+      it("reports no bucket for a fork whose parent has none, and creates nothing", async () => {
+        await expectProviderError(ctx.core.fork("dev", "alice"), ctx.provider, "E_ENV_NOT_FOUND");
+        expect(await ctx.core.list()).toEqual([]);
+      });
+
+      it("a fork of a parent made before a named bucket was configured gets that bucket empty", async () => {
+        const seed = await ctx.core.create("seed");
+        const port = Number(new URL(seed.vars.AWS_ENDPOINT_URL_S3!).port);
+        await coreDriver(local({ port }, ctx.project.context), ctx.project).create("dev");
+        const alice = await ctx.core.fork("dev", "alice");
+        expect(alice.vars.BUCKET_NAME_UPLOADS).toBe("myapp-uploads-alice");
+        expect(await readBucket(alice, "myapp-uploads-alice")).toEqual({});
+      });
+    },
+  });
+});
+
+describe("providers: storage/local options", () => {
+  const problem = (options: unknown) => {
+    const result = optionsSchema.safeParse(options);
+    return result.success ? undefined : result.error.issues.map((i) => i.message).join("; ");
+  };
+  it("accepts named buckets, a port and a host", () => {
+    expect(problem({ buckets: ["uploads", "assets"], port: 9090, host: "0.0.0.0" })).toBeUndefined();
+    expect(problem({})).toBeUndefined();
+  });
+  it("refuses keys that would make ambiguous bucket names, bad ports and unknown options", () => {
+    expect(problem({ buckets: ["bucket"] })).toMatch(/default bucket/);
+    expect(problem({ buckets: ["bucket-x"] })).toMatch(/"bucket"/);
+    expect(problem({ buckets: ["up", "up-x"] })).toMatch(
+      /"up-x" would make bucket names that "up" also makes/,
+    );
+    expect(problem({ buckets: ["a", "a"] })).toMatch(/twice/);
+    expect(problem({ buckets: ["Uploads"] })).toMatch(/lowercase/);
+    expect(problem({ port: 70_000 })).toBeDefined();
+    expect(problem({ bukets: [] })).toBeDefined();
+  });
+});
+
+/** These start the real background daemon (the built `dist/storage-server/daemon.js`). */
+describe("providers: storage/local server lifecycle", () => {
+  let project: TestProject;
+  let blocker: Server | undefined;
+  const blockerSockets = new Set<Socket>();
+  beforeEach(async () => {
+    project = await tempProject();
+  });
+  afterEach(async () => {
+    await new LocalServer({ dataDir: project.context.dataDir, projectRoot: project.root }).stop();
+    // Our probe's connection may still be open: a plain server waits for it on close.
+    for (const socket of blockerSockets) socket.destroy();
+    await new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve()));
+    blocker = undefined;
+    await project.cleanup();
+  });
+
+  const paths = () => serverPaths(project.context.dataDir);
+  const doctorText = async (provider: StorageProvider) =>
+    (await provider.doctor!(project.op)).map((f) => `${f.level}: ${f.message}`).join("\n");
+
+  it("prepare starts the server once on a remembered port; doctor and stop see it", async () => {
+    const provider = local({}, project.context);
+    expect(await doctorText(provider)).toMatch(/ok: storage server not running \(starts on demand/);
+    await provider.prepare!(project.op);
+    const { port } = JSON.parse(await readFile(paths().state, "utf8")) as { port: number };
+    expect(port).toBeGreaterThanOrEqual(20_000);
+    expect(port).toBeLessThan(30_000);
+    const record = JSON.parse(await readFile(paths().pid, "utf8")) as { pid: number; url: string };
+    expect(record.url).toBe(`http://127.0.0.1:${port}`);
+    expect(processAlive(record.pid)).toBe(true);
+    expect((await stat(paths().credentials)).mode & 0o777).toBe(0o600);
+
+    // Another command (another provider instance) reuses it.
+    const again = local({}, project.context);
+    await again.prepare!(project.op);
+    expect(JSON.parse(await readFile(paths().pid, "utf8"))).toEqual(record);
+    const dev = await coreDriver(again, project).create("dev");
+    expect(dev.vars.AWS_ENDPOINT_URL_S3).toBe(record.url);
+    expect(await doctorText(again)).toContain(
+      `ok: storage server running at ${record.url} (pid ${record.pid})`,
+    );
+
+    const server = new LocalServer({ dataDir: project.context.dataDir, projectRoot: project.root });
+    expect(await server.stop()).toEqual({ stopped: true, pid: record.pid });
+    expect(processAlive(record.pid)).toBe(false);
+    await expect(stat(paths().pid)).rejects.toThrow();
+    expect(await server.stop()).toEqual({ stopped: false });
+
+    // Started on demand again, with the data kept.
+    const third = local({}, project.context);
+    expect(await third.describe(coreDriver(third, project).env("dev"), project.op)).not.toBeNull();
+  });
+
+  it("a stale pid file (process gone) is reported and replaced", async () => {
+    await mkdir(paths().dir, { recursive: true });
+    const dead = {
+      pid: 2 ** 22 + 12345,
+      port: 1,
+      host: "127.0.0.1",
+      url: "http://127.0.0.1:1",
+      startedAt: "",
+    };
+    await writeFile(paths().pid, JSON.stringify(dead));
+    const provider = local({}, project.context);
+    expect(await doctorText(provider)).toContain(`a stale pid file (pid ${dead.pid}) will be replaced`);
+    await provider.prepare!(project.op);
+    const record = JSON.parse(await readFile(paths().pid, "utf8")) as { pid: number };
+    expect(record.pid).not.toBe(dead.pid);
+    expect(processAlive(record.pid)).toBe(true);
+  });
+
+  it("the daemon stops by itself when its project's files are removed", async () => {
+    await local({}, project.context).prepare!(project.op);
+    const { pid } = JSON.parse(await readFile(paths().pid, "utf8")) as { pid: number };
+    await rm(paths().pid);
+    const deadline = Date.now() + 10_000;
+    while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(processAlive(pid)).toBe(false);
+  });
+
+  it("a port taken by another program: E_PORT_IN_USE naming the port, nothing started", async () => {
+    blocker = createServer((socket) => void blockerSockets.add(socket));
+    await new Promise<void>((resolve) => blocker!.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const provider = local({ port }, project.context);
+    const error = await provider.prepare!(project.op).then(
+      () => expect.fail("prepare should fail"),
+      (e: unknown) => e as UserError,
+    );
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.code).toBe("E_PORT_IN_USE");
+    expect(error.message).toContain(`Port ${port}`);
+    expect(error.hint).toContain("port: <n>");
+    await expect(stat(paths().pid)).rejects.toThrow();
+    await expect(stat(paths().data)).rejects.toThrow();
+    expect(await doctorText(provider)).toMatch(new RegExp(`error: Port ${port} .* another program`));
+  });
+
+  it("a port taken by another project's forkstack server is told apart", async () => {
+    const other = await tempProject("other");
+    onTestFinished(() => other.cleanup());
+    const { server } = await withInProcessServer(other);
+    onTestFinished(() => server.close());
+    const provider = local({ port: server.port }, project.context);
+    const error = await provider.prepare!(project.op).then(
+      () => expect.fail("prepare should fail"),
+      (e: unknown) => e as UserError,
+    );
+    expect(error.code).toBe("E_PORT_IN_USE");
+    expect(error.message).toContain("another project's forkstack storage server");
+  });
+
+  it("doctor warns about a credentials file others could read, which is then made private", async () => {
+    await loadOrCreateCredentials(paths().credentials);
+    await chmod(paths().credentials, 0o644);
+    const provider = local({}, project.context);
+    expect(await doctorText(provider)).toContain(
+      `warn: ${paths().credentials} was readable by others (mode 644); it is 600 now`,
+    );
+    expect((await stat(paths().credentials)).mode & 0o777).toBe(0o600);
+    expect(await doctorText(provider)).toContain(`ok: ${paths().credentials} is private (mode 600)`);
+  });
+});
