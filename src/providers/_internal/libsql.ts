@@ -10,7 +10,7 @@
  * `close()` then checkpoints and removes the WAL at once.
  */
 import type LibsqlDatabase from "libsql";
-import { open } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 import { pathToFileURL } from "node:url";
 import { ProviderError } from "../../errors.js";
@@ -67,6 +67,11 @@ export interface WriteLockOptions {
 }
 
 export interface WriteLock {
+  /**
+   * Every committed frame of the WAL is already in the db file (read from the wal-index while the lock
+   * is held), so a fork need not clone the WAL. False when unsure: cloning the WAL is always correct.
+   */
+  readonly walBackfilled: boolean;
   /** Release the lock (ROLLBACK; nothing was written). Idempotent. */
   unlock(): void;
   /** Release the lock if held, and close the connection. */
@@ -89,7 +94,9 @@ export async function lockForWrite(
 ): Promise<WriteLock> {
   const db = await openDatabase(provider, path, "rw", ATTEMPT_MS);
   let locked = false;
-  const lock: WriteLock = {
+  let shm: FileHandle | undefined;
+  const lock = {
+    walBackfilled: false,
     unlock() {
       if (locked) db.exec("ROLLBACK");
       locked = false;
@@ -99,6 +106,8 @@ export async function lockForWrite(
         lock.unlock();
       } finally {
         db.close();
+        // Only now: closing it while SQLite holds locks on -shm would have dropped them (see below).
+        void shm?.close().catch(() => undefined);
       }
     },
   };
@@ -127,6 +136,11 @@ export async function lockForWrite(
     }
     // Fails early (SQLITE_NOTADB, SQLITE_CORRUPT) if the file is not a usable database.
     db.exec("SELECT count(*) FROM sqlite_schema");
+    // POSIX locks belong to the process and the file: closing *any* descriptor of a file drops every
+    // lock this process holds on it, SQLite's included. So the -shm descriptor stays open until the
+    // connection is closed, and callers copy the db file last (its copy's close drops the db locks).
+    shm = await open(`${path}-shm`, "r").catch(() => undefined);
+    lock.walBackfilled = shm ? await walIsCheckpointed(shm) : false;
     return lock;
   } catch (error) {
     lock.close();
@@ -138,21 +152,16 @@ export async function lockForWrite(
  * Whether every committed frame of the WAL is already in the db file, read from the wal-index header in
  * the `-shm` file (layout: https://sqlite.org/walformat.html §2.1: `mxFrame` at 16, a second copy of the
  * 48-byte header at 48, `nBackfill` at 96, native byte order). Only meaningful while holding the write
- * lock, which freezes `mxFrame`; `nBackfill` can only grow. A WAL stays on disk at its largest size
+ * lock, which freezes `mxFrame`; `nBackfill` can only grow. Read through the handle `lockForWrite` keeps open. A WAL stays on disk at its largest size
  * after a big transaction until the next write restarts it, and cloning it would make the child replay
  * (and, on a reflink filesystem, un-share) all of it again, so when it is fully backfilled the fork
  * skips it. Anything unexpected in the header answers false: cloning the WAL is always correct.
  */
-export async function walIsCheckpointed(path: string): Promise<boolean> {
+export async function walIsCheckpointed(shm: FileHandle): Promise<boolean> {
   const header = Buffer.alloc(136);
   let read: number;
   try {
-    const handle = await open(`${path}-shm`, "r");
-    try {
-      ({ bytesRead: read } = await handle.read(header, 0, header.length, 0));
-    } finally {
-      await handle.close();
-    }
+    ({ bytesRead: read } = await shm.read(header, 0, header.length, 0));
   } catch {
     return false;
   }

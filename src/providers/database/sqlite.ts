@@ -24,14 +24,7 @@ import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, Resource
 import { bytesAdded, cloneFile, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import type { CloneMethod } from "../_internal/clone.js";
 import { exists, fsError, listEnvsWith, publishNoClobber, tempPath } from "../_internal/files.js";
-import {
-  checkDatabase,
-  createDatabase,
-  loadLibsql,
-  lockForWrite,
-  sqliteCode,
-  walIsCheckpointed,
-} from "../_internal/libsql.js";
+import { checkDatabase, createDatabase, loadLibsql, lockForWrite, sqliteCode } from "../_internal/libsql.js";
 import type { WriteLock } from "../_internal/libsql.js";
 
 export const optionsSchema = z.strictObject({
@@ -185,12 +178,13 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
         let method: CloneMethod;
         let copied: number;
         try {
-          const db = await cloneFile(from, temp);
-          // Only under the lock is the WAL complete and safe from being restarted.
+          // Only under the lock is the WAL complete and safe from being restarted. The WAL goes first:
+          // finishing the db file's copy closes a descriptor of it, which drops our locks on it.
           const wal =
-            (await exists(`${from}-wal`)) && !(await walIsCheckpointed(from))
+            (await exists(`${from}-wal`)) && !lock.walBackfilled
               ? await cloneFile(`${from}-wal`, `${temp}-wal`)
               : undefined;
+          const db = await cloneFile(from, temp);
           method = db.method === "copy" || wal?.method === "copy" ? "copy" : "reflink";
           copied = db.bytes + (wal?.bytes ?? 0);
         } finally {
