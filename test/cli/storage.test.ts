@@ -142,7 +142,8 @@ describe("cli: embedded object store", () => {
     await cli(["down"], { cwd });
     await writeFile(
       join(cwd, "app.mjs"),
-      `       import { bucketName, storageConfig } from ${JSON.stringify(join(REPO, "dist/index.js"))};
+      `import { createRequire } from "node:module";
+       import { bucketName, storageConfig } from ${JSON.stringify(join(REPO, "dist/index.js"))};
        const { S3Client, ListObjectsV2Command, GetObjectCommand } = createRequire(${JSON.stringify(join(REPO, "package.json"))})("@aws-sdk/client-s3");
        const s3 = new S3Client(storageConfig());
        const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucketName() }));
@@ -244,6 +245,10 @@ describe("cli: embedded object store", () => {
     const json = await runCli(["up", "--json"], { cwd });
     expect(JSON.parse(json.stdout).error.code).toBe("E_PORT_IN_USE");
 
+    const serve = await runCli(["storage", "serve"], { cwd });
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toContain(`Port ${port} on 127.0.0.1 is already in use`);
+
     const created = await runCli(["new", "alice"], { cwd });
     expect(created.code).toBe(1);
     expect(created.stderr).toContain(`Port ${port}`);
@@ -270,6 +275,19 @@ describe("cli: embedded object store", () => {
 
     await cli(["new", env], { cwd });
     expect((await envOf(cwd, env)).BUCKET_NAME).toBe(`${project}-bucket-${env}`);
+  });
+
+  it("up and storage serve refuse a project without local storage; down has nothing to stop", async () => {
+    const cwd = await tempProject(EMBEDDED_CONFIG);
+    for (const args of [["up"], ["storage", "serve"]]) {
+      const result = await runCli(args, { cwd });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain("This project does not use the embedded storage server.");
+      expect(result.stderr).toContain('storage: { provider: "local" }');
+    }
+    const down = await runCli(["down"], { cwd });
+    expect(down.code).toBe(0);
+    expect(down.stderr).toContain("The storage server is not running.");
   });
 
   it("storage serve runs in the foreground until SIGTERM; init writes a working storage config", async () => {

@@ -261,8 +261,17 @@ export class LocalServer {
     const { host, port, url } = await this.resolve();
     const found = await this.probe(url);
     if (found === "ours") return { url, started: false, ...(await this.pidOf()) };
-    if (found !== "free") throw this.portInUse(port, found);
     const record = await this.readRecord();
+    if (found === "forkstack" && record?.url === url && processAlive(record.pid)) {
+      // Our own server, started before the key file was replaced.
+      throw new ProviderError(
+        PROVIDER_NAME,
+        `The storage server (pid ${record.pid}) does not accept the keys in ${this.paths.credentials}; they changed after it started.`,
+        "E_PROVIDER_AUTH",
+        { hint: "Restart it: `forkstack down && forkstack up`." },
+      );
+    }
+    if (found !== "free") throw this.portInUse(port, found);
     if (record && processAlive(record.pid) && record.url !== url) {
       throw new ProviderError(
         PROVIDER_NAME,

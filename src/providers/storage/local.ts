@@ -73,15 +73,6 @@ interface BucketSpec {
   readonly variable: string;
 }
 
-/** The storage server of a project whose config uses this provider, for `up`, `down` and `storage serve`. */
-export function localServerFor(config: ForkstackConfig, layout: ProjectLayout): LocalServer | undefined {
-  const block = config.storage;
-  if (!block || block.provider !== PROVIDER_NAME) return undefined;
-  const { provider: _provider, ...rest } = block;
-  const options = optionsSchema.parse(rest);
-  return new LocalServer({ dataDir: layout.dataDir, projectRoot: layout.root, ...options });
-}
-
 /** API failures as ProviderErrors, with the hints that fit the embedded server. */
 function apiError(server: LocalServer, action: string, error: unknown): Error {
   return providerApiError(PROVIDER_NAME, action, error, {
@@ -128,6 +119,12 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       ...extra,
     };
   };
+
+  /** An API call whose failure becomes a ProviderError. */
+  const call = <T>(action: string, promise: Promise<T>): Promise<T> =>
+    promise.catch((error: unknown) => {
+      throw apiError(server, action, error);
+    });
 
   /** Size of the store's metadata files: a fork adds a row there and nothing anywhere else. */
   const metadataBytes = async () => {
@@ -185,11 +182,7 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       await makeAll(client, env, `create the buckets of "${env.name}"`, (b) =>
         client.createBucket(b.name, { enableSnapshot: true }),
       );
-      op.log.debug(
-        `[${PROVIDER_NAME}] created ${bucketsOf(env)
-          .map((b) => b.name)
-          .join(", ")}`,
-      );
+      op.log.debug(`[${PROVIDER_NAME}] created the buckets of ${env.name}`);
       return info(env, { method: "empty", bytesAdded: 0 });
     },
 
@@ -198,20 +191,14 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       const client = await api();
       const sources = bucketsOf(parent);
       const heads = await Promise.all(
-        sources.map((s) =>
-          client
-            .headBucket(s.name)
-            .catch((e: unknown) => Promise.reject(apiError(server, `read bucket ${s.name}`, e))),
-        ),
+        sources.map((s) => call(`read bucket ${s.name}`, client.headBucket(s.name))),
       );
       if (!heads[0]) {
         throw new ProviderError(
           PROVIDER_NAME,
           `Env "${parent.name}" has no bucket ${sources[0]!.name}.`,
           "E_ENV_NOT_FOUND",
-          {
-            hint: `Check the parent's name, or recreate "${parent.name}".`,
-          },
+          { hint: `Check the parent's name, or recreate "${parent.name}".` },
         );
       }
       const before = await metadataBytes();
@@ -233,9 +220,7 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       // Force: no need to empty the buckets, and a bucket with forks is detached rather than refused.
       await Promise.all(
         bucketsOf(env).map((b) =>
-          client.deleteBucket(b.name, { force: true }).catch((e: unknown) => {
-            throw apiError(server, `delete bucket ${b.name}`, e);
-          }),
+          call(`delete bucket ${b.name}`, client.deleteBucket(b.name, { force: true })),
         ),
       );
       op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
@@ -244,18 +229,13 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     async describe(env) {
       const client = await api();
       const name = bucketsOf(env)[0]!.name;
-      const head = await client.headBucket(name).catch((e: unknown) => {
-        throw apiError(server, `read bucket ${name}`, e);
-      });
-      return head ? info(env) : null;
+      return (await call(`read bucket ${name}`, client.headBucket(name))) ? info(env) : null;
     },
 
     async list() {
       const client = await api();
       const prefix = `${context.project}-`;
-      const names = await client.listBuckets(prefix).catch((e: unknown) => {
-        throw apiError(server, "list buckets", e);
-      });
+      const names = await call("list buckets", client.listBuckets(prefix));
       const envs = new Set<string>();
       for (const name of names) {
         const rest = name.slice(prefix.length);
@@ -309,13 +289,18 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
 
 export default provider;
 
-/** A project without local storage has no server to start or stop. */
+/** The storage server of a project whose config uses this provider, for `up` and `storage serve`. */
 export function requireLocalServer(config: ForkstackConfig, layout: ProjectLayout): LocalServer {
-  const server = localServerFor(config, layout);
-  if (!server) {
+  const block = config.storage;
+  if (!block || block.provider !== PROVIDER_NAME) {
     throw new UserError("This project does not use the embedded storage server.", "E_USAGE", {
       hint: 'Set storage: { provider: "local" } in the config to use it.',
     });
   }
-  return server;
+  const { provider: _provider, ...options } = block;
+  return new LocalServer({
+    dataDir: layout.dataDir,
+    projectRoot: layout.root,
+    ...optionsSchema.parse(options),
+  });
 }

@@ -212,6 +212,41 @@ describe("providers: storage/local server lifecycle", () => {
     expect(error.message).toContain("another project's forkstack storage server");
   });
 
+  it("a daemon that cannot start: E_SERVER with the end of its log", async () => {
+    await mkdir(paths().dir, { recursive: true });
+    await writeFile(paths().data, "not a directory");
+    const provider = local({}, project.context);
+    const error = await expectProviderError(provider.prepare!(project.op), provider, "E_SERVER");
+    expect(error.message).toMatch(
+      /The storage server did not start \(exit code 1\): .*storage server failed/,
+    );
+    expect(error.hint).toContain(paths().log);
+    await expect(stat(paths().pid)).rejects.toThrow();
+  });
+
+  it("a server that stops answering: E_SERVER naming the endpoint", async () => {
+    const { server, provider } = await withInProcessServer(project);
+    await provider.prepare!(project.op);
+    await server.close();
+    const error = await expectProviderError(
+      provider.describe(coreDriver(provider, project).env("dev"), project.op),
+      provider,
+      "E_SERVER",
+    );
+    expect(error.message).toContain(`no answer from http://127.0.0.1:${server.port} (ECONNREFUSED)`);
+    expect(error.hint).toContain("forkstack up");
+  });
+
+  it("keys replaced while the server runs: E_PROVIDER_AUTH, not a port clash", async () => {
+    await local({}, project.context).prepare!(project.op);
+    await rm(paths().credentials);
+    await loadOrCreateCredentials(paths().credentials); // new keys
+    const provider = local({}, project.context);
+    const error = await expectProviderError(provider.prepare!(project.op), provider, "E_PROVIDER_AUTH");
+    expect(error.message).toContain("does not accept the keys");
+    expect(error.hint).toContain("forkstack down && forkstack up");
+  });
+
   it("doctor warns about a credentials file others could read, which is then made private", async () => {
     await loadOrCreateCredentials(paths().credentials);
     await chmod(paths().credentials, 0o644);
