@@ -148,7 +148,7 @@ async function makeResources(
 ): Promise<MadeResources> {
   const op = project.op(options.signal);
   await mkdir(project.layout.envDir(name), { recursive: true });
-  await Promise.all(project.providers.map((p) => p.prepare?.(op)));
+  await prepareAll(project, options.signal); // already done by new/reset; needed by repair
   const { results, ms } = await runSteps(project, (provider) => make(provider, op), options.onStep);
   failpoint("fork:after-steps");
   const failure = firstFailure(results) ?? (options.signal?.aborted ? new InterruptedError() : undefined);
