@@ -23,7 +23,7 @@ import { loadOrCreateCredentials } from "../../storage-server/auth/credentials.j
 import type { Credentials } from "../../storage-server/auth/types.js";
 import { writeFileDurable } from "../_internal/files.js";
 import { createTigrisClient, TigrisApiError } from "./_tigris-client.js";
-import type { TigrisClient } from "./_tigris-client.js";
+import type { ApiResponse, TigrisClient } from "./_tigris-client.js";
 
 const PROVIDER_NAME = "local";
 export const DEFAULT_HOST = "127.0.0.1";
@@ -209,15 +209,14 @@ export class LocalServer {
 
   /** Who answers at `url`: our server (it accepts our keys), another forkstack server, something else, or nobody. */
   async probe(url?: string): Promise<Probe> {
-    let res: Response;
+    let res: ApiResponse;
     try {
       res = await (await this.client(url)).ping(AbortSignal.timeout(PROBE_TIMEOUT_MS));
     } catch (error) {
       if (error instanceof TigrisApiError && error.reason === "ECONNREFUSED") return "free";
       return "other";
     }
-    await res.body?.cancel();
-    if (res.headers.get("server") !== "forkstack") return "other";
+    if (res.header("server") !== "forkstack") return "other";
     return res.ok ? "ours" : "forkstack";
   }
 

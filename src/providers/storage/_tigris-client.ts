@@ -4,14 +4,14 @@
  * `X-Tigris-*` headers, reference/storage.md §1.2). The embedded server speaks the same API, so the
  * `local` provider and a `tigris` provider share this client and differ only in endpoint and keys.
  *
- * Why aws4fetch and not @aws-sdk/client-s3: we need five bucket calls, not the S3 model. The SDK takes
- * 0.4–0.7 s to import on a small machine (a third of our "well under a second" budget for `new`), drags
- * hundreds of modules, and its releases from 2027 on require Node 22 while we support Node 20.19.
- * aws4fetch is one dependency-free file (MIT, ~9M weekly downloads) that SigV4-signs `fetch` requests
- * with WebCrypto, which Node 20 has. It is imported lazily, on the first request, so commands that never
- * touch a bucket (`--help`, `current`) do not load it.
+ * Why not @aws-sdk/client-s3 or a signing library: we need five bucket calls, not the S3 model, and
+ * `forkstack new` must stay fast. The SDK takes 0.4–0.7 s to import on a small machine; aws4fetch signs
+ * `fetch` requests, and Node's first `fetch`/`Headers` loads undici (~35 ms). So requests go through
+ * `node:http`/`node:https`, signed by the same SigV4 code the embedded server verifies with
+ * (`storage-server/auth/sign.ts`, tested against AWS's published example).
  */
-import type { AwsClient } from "aws4fetch";
+import type { IncomingHttpHeaders, request as httpRequest } from "node:http";
+import { signRequest } from "../../storage-server/auth/sign.js";
 import { ProviderError } from "../../errors.js";
 import type { ErrorCode } from "../../errors.js";
 
@@ -75,11 +75,57 @@ export interface TigrisClient {
   /** Every bucket name starting with `prefix`, all pages. */
   listBuckets(prefix?: string): Promise<string[]>;
   /** A signed request with no effect, answered by the server as is (for health checks). */
-  ping(signal?: AbortSignal): Promise<Response>;
+  ping(signal?: AbortSignal): Promise<ApiResponse>;
 }
 
-let awsClientClass: Promise<typeof AwsClient> | undefined;
-const loadAwsClient = () => (awsClientClass ??= import("aws4fetch").then((m) => m.AwsClient));
+/** What a call answered. Bodies of bucket-level calls are small: they are read whole. */
+export interface ApiResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly statusText: string;
+  readonly body: string;
+  header(name: string): string | undefined;
+}
+
+function send(
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    type Transport = { request: typeof httpRequest };
+    const done = (transport: Transport) => {
+      const req = transport.request(url, { method, headers, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("error", reject);
+        res.on("end", () => {
+          const status = res.statusCode ?? 0;
+          const raw: IncomingHttpHeaders = res.headers;
+          resolve({
+            status,
+            ok: status >= 200 && status < 300,
+            statusText: res.statusMessage ?? "",
+            body: Buffer.concat(chunks).toString("utf8"),
+            header: (name) => {
+              const value = raw[name.toLowerCase()];
+              return Array.isArray(value) ? value.join(",") : value;
+            },
+          });
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    };
+    // TLS is only loaded for https endpoints (a cloud provider), never for the embedded server.
+    const transport: Promise<Transport> =
+      url.protocol === "https:" ? import("node:https") : import("node:http");
+    transport.then(done, reject);
+  });
+}
+
+const RETRYABLE = (status: number) => status === 429 || status >= 500;
 
 /** Bucket names are `[a-z0-9.-]`, so plain tag matching reads these small, fixed-shape XML bodies. */
 function xmlText(body: string, tag: string): string | undefined {
@@ -95,43 +141,43 @@ function xmlText(body: string, tag: string): string | undefined {
 export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
   const endpoint = options.endpoint.replace(/\/+$/, "");
   const timeoutMs = options.timeoutMs ?? 15_000;
-  let client: AwsClient | undefined;
+  const retries = options.retries ?? 2;
 
   const request = async (
     method: string,
     path: string,
     headers: Record<string, string> = {},
     signal?: AbortSignal,
-  ): Promise<Response> => {
-    if (!client) {
-      const AwsClient = await loadAwsClient();
-      client = new AwsClient({
+  ): Promise<ApiResponse> => {
+    const url = new URL(`${endpoint}${path}`);
+    for (let attempt = 0; ; attempt++) {
+      const signed = signRequest({
+        method,
+        url,
+        headers,
         accessKeyId: options.accessKeyId,
         secretAccessKey: options.secretAccessKey,
-        service: "s3",
         region: options.region ?? "auto",
-        retries: options.retries ?? 2,
       });
-    }
-    try {
-      return await client.fetch(`${endpoint}${path}`, {
-        method,
-        headers,
-        signal: signal ?? AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      // fetch wraps system errors: TypeError("fetch failed") with the errno error as its cause.
-      const cause = (error as { cause?: { code?: string } }).cause;
-      const reason = cause?.code ?? (error as Error).name;
-      throw new TigrisApiError("NetworkError", 0, `no answer from ${endpoint} (${reason})`, {
-        cause: error,
-        reason,
-      });
+      let res: ApiResponse;
+      try {
+        res = await send(method, url, signed, signal ?? AbortSignal.timeout(timeoutMs));
+      } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
+        // A kept-alive connection the server has since closed (it restarted): try a fresh one.
+        if (reason === "ECONNRESET" && attempt < retries) continue;
+        throw new TigrisApiError("NetworkError", 0, `no answer from ${endpoint} (${reason})`, {
+          cause: error,
+          reason,
+        });
+      }
+      if (!RETRYABLE(res.status) || attempt >= retries) return res;
+      await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
   };
 
-  const fail = async (res: Response, what: string): Promise<never> => {
-    const body = await res.text().catch(() => "");
+  const fail = async (res: ApiResponse, what: string): Promise<never> => {
+    const body = res.body;
     const code = xmlText(body, "Code") ?? (res.status === 404 ? "NotFound" : `HTTP${res.status}`);
     const message = xmlText(body, "Message") ?? res.statusText;
     throw new TigrisApiError(code, res.status, `${what}: ${code} (${res.status}) ${message}`.trim());
@@ -149,8 +195,7 @@ export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
       if (opts.forkSnapshot) headers["X-Tigris-Fork-Source-Bucket-Snapshot"] = opts.forkSnapshot;
       const res = await request("PUT", bucketPath(name), headers);
       if (!res.ok) return fail(res, `create bucket ${name}`);
-      await res.body?.cancel();
-      const forkSnapshot = res.headers.get("x-tigris-fork-source-bucket-snapshot") ?? undefined;
+      const forkSnapshot = res.header("x-tigris-fork-source-bucket-snapshot");
       return forkSnapshot ? { forkSnapshot } : {};
     },
 
@@ -158,15 +203,14 @@ export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
       const res = await request("HEAD", bucketPath(name));
       if (res.status === 404) return null;
       if (!res.ok) return fail(res, `read bucket ${name}`);
-      const h = res.headers;
-      const forkSource = h.get("x-tigris-fork-source-bucket") ?? undefined;
-      const forkSnapshot = h.get("x-tigris-fork-source-bucket-snapshot") ?? undefined;
+      const forkSource = res.header("x-tigris-fork-source-bucket");
+      const forkSnapshot = res.header("x-tigris-fork-source-bucket-snapshot");
       return {
         name,
-        snapshotEnabled: h.get("x-tigris-enable-snapshot") === "true",
+        snapshotEnabled: res.header("x-tigris-enable-snapshot") === "true",
         ...(forkSource ? { forkSource } : {}),
         ...(forkSnapshot ? { forkSnapshot } : {}),
-        isForkParent: h.get("x-tigris-is-fork-parent") === "true",
+        isForkParent: res.header("x-tigris-is-fork-parent") === "true",
       };
     },
 
@@ -176,12 +220,8 @@ export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
         bucketPath(name),
         opts.force ? { "Tigris-Force-Delete": "true" } : {},
       );
-      if (res.status === 404) {
-        await res.body?.cancel();
-        return false;
-      }
+      if (res.status === 404) return false;
       if (!res.ok) return fail(res, `delete bucket ${name}`);
-      await res.body?.cancel();
       return true;
     },
 
@@ -194,7 +234,7 @@ export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
         if (token) query.set("continuation-token", token);
         const res = await request("GET", `/?${query.toString()}`);
         if (!res.ok) return fail(res, "list buckets");
-        const body = await res.text();
+        const body = res.body;
         for (const m of body.matchAll(/<Bucket>([\s\S]*?)<\/Bucket>/g)) {
           const name = xmlText(m[1]!, "Name");
           // Servers that ignore `prefix` (older S3 clones) list everything: filter here too.
