@@ -12,6 +12,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import Database from "libsql";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { mountReflinkFs } from "./reflink-fs.mjs";
 
 const { values } = parseArgs({
@@ -23,6 +30,8 @@ const { values } = parseArgs({
   },
 });
 const BIN = resolve(import.meta.dirname, "../bin/forkstack.mjs");
+// The demo's S3 client (the AWS SDK) warns that its 2027 releases need Node 22; not news for a demo.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 // Show the real thing where we can: a copy-on-write filesystem (as on a Mac's APFS or Linux's XFS/btrfs).
 const reflink =
   values.dir || values["no-reflink"] || values.keep
@@ -47,7 +56,34 @@ function forkstack(args, { quiet = false } = {}) {
   return result.stdout;
 }
 
-const vars = (env) => JSON.parse(forkstack(["env", env, "--format", "json"], { quiet: true }));
+const vars = (env) => JSON.parse(forkstack(["env", env, "--format", "json", "--reveal"], { quiet: true }));
+/** An S3 client for an env's bucket, configured from its variables as an app would be. */
+function bucketOf(v) {
+  const s3 = new S3Client({
+    endpoint: v.AWS_ENDPOINT_URL_S3,
+    region: v.AWS_REGION,
+    credentials: { accessKeyId: v.AWS_ACCESS_KEY_ID, secretAccessKey: v.AWS_SECRET_ACCESS_KEY },
+    forcePathStyle: true,
+  });
+  const Bucket = v.BUCKET_NAME;
+  return {
+    name: Bucket,
+    put: (Key, Body) => s3.send(new PutObjectCommand({ Bucket, Key, Body })),
+    del: (Key) => s3.send(new DeleteObjectCommand({ Bucket, Key })),
+    get: async (Key) => (await s3.send(new GetObjectCommand({ Bucket, Key }))).Body.transformToString(),
+    async keys() {
+      const keys = [];
+      let ContinuationToken;
+      do {
+        const page = await s3.send(new ListObjectsV2Command({ Bucket, ContinuationToken }));
+        keys.push(...(page.Contents ?? []).map((o) => o.Key));
+        ContinuationToken = page.NextContinuationToken;
+      } while (ContinuationToken);
+      return keys;
+    },
+  };
+}
+const OBJECTS = 500;
 const openDb = (url) => new Database(new URL(url).pathname);
 const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
@@ -58,7 +94,7 @@ try {
 
   const dev = vars("dev");
   const targetMb = Number(values.mb);
-  say(`2. Seed dev: a ${targetMb} MB SQLite database and local state files`);
+  say(`2. Seed dev: a ${targetMb} MB SQLite database, ${OBJECTS} objects in its bucket, local state files`);
   const db = openDb(dev.DATABASE_URL);
   db.exec("CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, payload BLOB)");
   const rows = Math.round((targetMb * 1024 * 1024) / 4200);
@@ -71,8 +107,16 @@ try {
   db.close();
   for (let i = 0; i < 10; i++)
     writeFileSync(join(dev.FORKSTACK_LOCAL_PATH, `chunk-${i}.bin`), Buffer.alloc(1024 * 1024, i));
+  const devBucket = bucketOf(dev);
+  for (let i = 0; i < OBJECTS; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, (_, j) =>
+        devBucket.put(`photos/${String(i + j).padStart(4, "0")}.jpg`, `photo ${i + j} from dev`),
+      ),
+    );
+  }
   console.log(
-    `dev: ${rows.toLocaleString()} rows, database ${mb(size)}, ${readdirSync(dev.FORKSTACK_LOCAL_PATH).length} local files`,
+    `dev: ${rows.toLocaleString()} rows, database ${mb(size)}, ${OBJECTS} objects in ${devBucket.name}, ${readdirSync(dev.FORKSTACK_LOCAL_PATH).length} local files`,
   );
 
   say("3. Fork dev into alice");
@@ -90,7 +134,14 @@ try {
   const aliceCount = adb.prepare("SELECT count(*) AS n FROM events").get().n;
   adb.close();
   writeFileSync(join(alice.FORKSTACK_LOCAL_PATH, "chunk-0.bin"), "rewritten in alice");
+  const aliceBucket = bucketOf(alice);
+  await aliceBucket.put("photos/0001.jpg", "overwritten in alice");
+  await aliceBucket.del("photos/0002.jpg");
+  await aliceBucket.put("only-in-alice.txt", "hello");
   console.log(`alice: deleted every other row and added one: ${aliceCount.toLocaleString()} rows`);
+  console.log(
+    `alice: ${aliceBucket.name} overwrote one object, deleted one, added one: ${(await aliceBucket.keys()).length} objects`,
+  );
 
   say("5. The parent is unchanged");
   const ddb = openDb(dev.DATABASE_URL);
@@ -100,7 +151,20 @@ try {
   console.log(
     `dev: ${devCount.toLocaleString()} rows (was ${rows.toLocaleString()}), rows from alice: ${leaked}`,
   );
-  if (devCount !== rows || leaked !== 0) throw new Error("the parent changed: isolation is broken");
+  const devKeys = await devBucket.keys();
+  const photo1 = await devBucket.get("photos/0001.jpg");
+  console.log(
+    `dev: ${devBucket.name} has ${devKeys.length} objects, photos/0001.jpg is still "${photo1}", photos/0002.jpg ${devKeys.includes("photos/0002.jpg") ? "still there" : "GONE"}`,
+  );
+  if (
+    devCount !== rows ||
+    leaked !== 0 ||
+    devKeys.length !== OBJECTS ||
+    photo1 !== "photo 1 from dev" ||
+    devKeys.includes("only-in-alice.txt")
+  ) {
+    throw new Error("the parent changed: isolation is broken");
+  }
   process.stdout.write(forkstack(["list"]));
 
   say("Result");
@@ -108,7 +172,7 @@ try {
     .map(([kind, r]) => `${kind}: ${r.method}`)
     .join(", ");
   console.log(
-    `Forked a ${mb(size)} database + local state in ${summary.ms.toFixed(0)} ms (${wall.toFixed(0)} ms for the whole \`forkstack new\` process).`,
+    `Forked a ${mb(size)} database, a ${OBJECTS}-object bucket and local state in ${summary.ms.toFixed(0)} ms (${wall.toFixed(0)} ms for the whole \`forkstack new\` process).`,
   );
   console.log(`Bytes added on disk by the fork: ${added.toLocaleString()} (${methods}).`);
   if (summary.resources.database?.method === "copy") {
