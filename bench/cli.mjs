@@ -136,7 +136,7 @@ export async function run({ bases, log = console.error, bigMb = 1024 }) {
   return { rows: [...rows, ...runtime], markdown };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { markdown } = await run({
     bases: [{ label: "working fs", dir: tmpdir() }],
     bigMb: Number(process.env.BENCH_BIG_MB ?? 1024),
