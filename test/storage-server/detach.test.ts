@@ -75,8 +75,9 @@ async function bucketNames(): Promise<string[]> {
 async function blobFiles(): Promise<Set<string>> {
   const out = new Set<string>();
   const dir = join(h.root, "blobs");
-  for (const a of await readdir(dir))
-    for (const b of await readdir(join(dir, a))) for (const f of await readdir(join(dir, a, b))) out.add(f);
+  // Layout v2 (store/blob-layout.ts): blobs/<sha[0..2]>/<sha>.
+  for (const a of await readdir(dir, { withFileTypes: true }))
+    if (a.isDirectory()) for (const f of await readdir(join(dir, a.name))) out.add(f);
   return out;
 }
 

@@ -315,8 +315,9 @@ describe("forks", () => {
 async function blobFiles(): Promise<Set<string>> {
   const out = new Set<string>();
   const dir = join(h.root, "blobs");
-  for (const a of await readdir(dir))
-    for (const b of await readdir(join(dir, a))) for (const f of await readdir(join(dir, a, b))) out.add(f);
+  // Layout v2 (store/blob-layout.ts): blobs/<sha[0..2]>/<sha>.
+  for (const a of await readdir(dir, { withFileTypes: true }))
+    if (a.isDirectory()) for (const f of await readdir(join(dir, a.name))) out.add(f);
   return out;
 }
 
@@ -370,7 +371,7 @@ describe("garbage collection", () => {
   test("orphan blob files (a crash between rename and commit) are swept", async () => {
     const { writeFileSync, mkdirSync } = await import("node:fs");
     const sha = "ab".repeat(32);
-    const dir = join(h.root, "blobs", "ab", "ab");
+    const dir = join(h.root, "blobs", "ab");
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, sha), "orphan");
     const r = await h.server.gc();

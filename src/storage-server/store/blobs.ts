@@ -1,7 +1,8 @@
 /**
  * @module storage-server/store/blobs
- * Content-addressed object bytes: `<root>/blobs/ab/cd/<sha256>`. A blob is immutable once renamed into
- * place, so forks, copies and snapshots share it freely and object keys never become file paths.
+ * Content-addressed object bytes: `<root>/blobs/ab/<sha256>` (see blob-layout). A blob is immutable once
+ * renamed into place, so forks, copies and snapshots share it freely and object keys never become file
+ * paths.
  *
  * Write protocol (crash safety): stream to `<root>/tmp/<random>` while hashing → fsync the file →
  * hold the hash as "pending" (GC must not touch it) → rename into place → fsync the directory → the
@@ -12,8 +13,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { closeSync, createReadStream, fstatSync, openSync, unlinkSync } from "node:fs";
 import type { ReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
+import { blobPath, PREFIXES, prepareLayout, SHA_RE } from "./blob-layout.js";
+import { CoalescingWriter } from "./writer.js";
 
 export interface TempBlob {
   readonly tempPath: string;
@@ -22,14 +26,16 @@ export interface TempBlob {
   readonly size: number;
 }
 
-const SHA_RE = /^[0-9a-f]{64}$/;
-
 export class BlobStore {
   readonly blobDir: string;
   readonly tmpDir: string;
   /** sha → number of in-flight writers/readers that need the file to stay (GC skips these). */
   private readonly pending = new Map<string, number>();
-  private readonly knownDirs = new Set<string>();
+  /**
+   * One open handle per blob folder, kept for the store's lifetime: the fsync after each rename then
+   * costs one call instead of open + fsync + close. `null` where folders cannot be opened (Windows).
+   */
+  private readonly dirHandles = new Map<string, Promise<FileHandle | null>>();
 
   constructor(root: string) {
     this.blobDir = join(root, "blobs");
@@ -38,13 +44,20 @@ export class BlobStore {
 
   /** Creates the folders and drops temp files a previous process left behind (never visible objects). */
   async init(): Promise<void> {
-    await mkdir(this.blobDir, { recursive: true });
+    await prepareLayout(this.blobDir);
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
   }
 
+  /** Closes the cached folder handles (the store is closing). */
+  async close(): Promise<void> {
+    const handles = [...this.dirHandles.values()];
+    this.dirHandles.clear();
+    for (const h of handles) await (await h.catch(() => null))?.close().catch(() => undefined);
+  }
+
   pathOf(sha: string): string {
-    return join(this.blobDir, sha.slice(0, 2), sha.slice(2, 4), sha);
+    return blobPath(this.blobDir, sha);
   }
 
   /**
@@ -61,14 +74,16 @@ export class BlobStore {
     const md5 = digests ? undefined : createHash("md5");
     let size = 0;
     const fh = await open(tempPath, "wx", 0o600);
+    const writer = new CoalescingWriter(fh);
     try {
       for await (const chunk of source as AsyncIterable<Uint8Array>) {
         sha?.update(chunk);
         md5?.update(chunk);
         size += chunk.byteLength;
-        // Awaiting each write is the backpressure: we never read faster than the disk takes it.
-        await fh.write(chunk);
+        // Awaited only when the writer is full: that is the backpressure, bounded memory per upload.
+        await writer.push(chunk);
       }
+      await writer.finish();
       await fh.sync();
       await fh.close();
       if (digests) {
@@ -77,6 +92,7 @@ export class BlobStore {
       }
       return { tempPath, sha256: sha!.digest("hex"), md5: md5!.digest(), size };
     } catch (error) {
+      await writer.finish().catch(() => undefined);
       await fh.close().catch(() => undefined);
       await unlink(tempPath).catch(() => undefined);
       throw error;
@@ -94,10 +110,10 @@ export class BlobStore {
   async commit(temp: TempBlob): Promise<void> {
     this.hold(temp.sha256);
     try {
+      // The folder exists since init (blob-layout): rename, then make the new entry durable.
       const target = this.pathOf(temp.sha256);
-      await this.ensureDir(dirname(target));
       await rename(temp.tempPath, target);
-      await fsyncDir(dirname(target));
+      await this.fsyncFolder(dirname(target));
     } catch (error) {
       this.release(temp.sha256);
       await unlink(temp.tempPath).catch(() => undefined);
@@ -152,24 +168,24 @@ export class BlobStore {
 
   /** Every blob file on disk (for the orphan sweep). */
   async *listAll(): AsyncGenerator<string> {
-    for (const a of await readdirSafe(this.blobDir)) {
-      for (const b of await readdirSafe(join(this.blobDir, a))) {
-        for (const name of await readdirSafe(join(this.blobDir, a, b))) {
-          if (SHA_RE.test(name)) yield name;
-        }
+    for (const prefix of PREFIXES) {
+      for (const name of await readdirSafe(join(this.blobDir, prefix))) {
+        if (SHA_RE.test(name)) yield name;
       }
     }
   }
 
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.knownDirs.has(dir)) return;
-    const created = await mkdir(dir, { recursive: true });
-    if (created !== undefined) {
-      // New directory entries must be durable too, or a crash could lose the whole subtree.
-      await fsyncDir(dirname(dir));
-      await fsyncDir(dirname(dirname(dir)));
+  private async fsyncFolder(dir: string): Promise<void> {
+    let handle = this.dirHandles.get(dir);
+    if (handle === undefined) {
+      handle = open(dir, "r").catch(() => null);
+      this.dirHandles.set(dir, handle);
     }
-    this.knownDirs.add(dir);
+    const fh = await handle;
+    // Folders that cannot be opened (Windows) cannot be fsynced either; the file itself was.
+    await fh?.sync().catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EINVAL" && error.code !== "EPERM" && error.code !== "EISDIR") throw error;
+    });
   }
 }
 
@@ -178,18 +194,5 @@ async function readdirSafe(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch {
     return [];
-  }
-}
-
-/** fsync a directory so a rename/creation in it survives power loss (a no-op where unsupported). */
-async function fsyncDir(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch {
-    // Some platforms (Windows) cannot open/fsync directories; the file itself was already fsynced.
-  } finally {
-    await fh?.close().catch(() => undefined);
   }
 }

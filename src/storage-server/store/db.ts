@@ -94,6 +94,7 @@ CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob);
 export function openDb(file: string): Db {
   const db = new Database(file);
   // WAL lets readers proceed during a commit; FULL makes every commit durable before we answer 200.
+  // (Group commits switch to NORMAL and fsync the WAL themselves, off the event loop: committer.ts.)
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA foreign_keys = ON");
@@ -120,57 +121,5 @@ export function tx<T>(db: Db, fn: () => T): T {
     db.exec(`ROLLBACK TO ${name}`);
     db.exec(`RELEASE ${name}`);
     throw error;
-  }
-}
-
-interface Pending {
-  readonly fn: () => unknown;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-/**
- * Group commit. A durable commit costs an fsync, and libsql's API is synchronous, so one commit per
- * request would both cap write throughput and stall the event loop once per write. Writers queue
- * their metadata change; once per event-loop turn the queue runs in one transaction, each change in
- * its own savepoint (a failing one is rolled back alone), and every writer is answered after COMMIT —
- * still durable before the client gets its 200.
- */
-export class GroupCommitter {
-  private queue: Pending[] = [];
-
-  constructor(private readonly db: Db) {}
-
-  write<T>(fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (this.queue.length === 1) setImmediate(() => this.flush());
-    });
-  }
-
-  private flush(): void {
-    const batch = this.queue;
-    this.queue = [];
-    const outcomes: { ok: boolean; value: unknown }[] = [];
-    try {
-      this.db.exec("BEGIN IMMEDIATE");
-      for (const item of batch) {
-        try {
-          outcomes.push({ ok: true, value: tx(this.db, item.fn) });
-        } catch (error) {
-          outcomes.push({ ok: false, value: error });
-        }
-      }
-      this.db.exec("COMMIT");
-    } catch (error) {
-      if (this.db.inTransaction) this.db.exec("ROLLBACK");
-      for (const item of batch) item.reject(error);
-      return;
-    }
-    batch.forEach((item, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) item.resolve(o.value);
-      else item.reject(o.value);
-    });
   }
 }

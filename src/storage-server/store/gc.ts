@@ -69,6 +69,9 @@ function pruneVersions(meta: Metadata): number {
 
 /** One synchronous pass: decide and unlink without yielding, so no writer can slip in between. */
 function deleteUnreferenced(meta: Metadata, blobs: BlobStore): { count: number; bytes: number } {
+  // A delete answered moments ago may be committed but not yet fsynced (committer.ts): make it
+  // durable before unlinking what it released, or a power loss could resurrect a row without its file.
+  meta.syncNow();
   return tx(meta.db, () => {
     let count = 0;
     let bytes = 0;

@@ -36,7 +36,8 @@ export class Store {
     try {
       const blobs = new BlobStore(root);
       await blobs.init();
-      const meta = new Metadata(openDb(join(root, "meta.sqlite")));
+      const dbFile = join(root, "meta.sqlite");
+      const meta = new Metadata(openDb(dbFile), `${dbFile}-wal`);
       return new Store(root, meta, blobs, lockFile);
     } catch (error) {
       releaseLock(lockFile);
@@ -55,7 +56,8 @@ export class Store {
   /** Waits for a running GC pass, then closes the database and releases the root. */
   async close(): Promise<void> {
     await this.gcRunning?.catch(() => undefined);
-    this.meta.db.close();
+    await this.meta.close();
+    await this.blobs.close();
     releaseLock(this.lockFile);
   }
 }

@@ -5,7 +5,8 @@
  */
 import { S3Error } from "../errors.js";
 import { msOfSeq, seqOfVersion, SeqClock, versionOfSeq } from "./clock.js";
-import { GroupCommitter, tx } from "./db.js";
+import { GroupCommitter } from "./committer.js";
+import { tx } from "./db.js";
 import type { Db, Stmt } from "./db.js";
 import type { Bucket, Layer, Snapshot } from "./types.js";
 
@@ -62,10 +63,23 @@ export class Metadata {
 
   private readonly committer: GroupCommitter;
 
-  constructor(db: Db) {
+  /** `walFile`: the database's `-wal` file, which group commits fsync themselves (committer.ts). */
+  constructor(db: Db, walFile?: string) {
     this.db = db;
     this.clock = new SeqClock(this.highestSeq());
-    this.committer = new GroupCommitter(db);
+    this.committer = new GroupCommitter(db, walFile);
+  }
+
+  /** Makes every committed write durable now (before acting on it outside SQLite, e.g. unlinking). */
+  syncNow(): void {
+    this.committer.syncNow();
+  }
+
+  /** Waits for in-flight writes, then closes the database. */
+  async close(): Promise<void> {
+    await this.committer.idle();
+    this.db.close();
+    this.committer.close();
   }
 
   /**
