@@ -18,6 +18,8 @@ import {
   type ChecksumPlan,
   type Hasher,
 } from "./checksums.js";
+import { createDigests } from "./digests.js";
+import type { Digests } from "./digests.js";
 import { isSigningState } from "./sigv4.js";
 
 export interface DecodeOptions {
@@ -55,8 +57,8 @@ function parseLength(value: string | undefined, name: string): number | undefine
 class BodyDecoder extends Transform {
   private rawBytes = 0;
   private size = 0;
-  private readonly md5 = createHasher("md5");
-  private readonly sha256 = createHasher("sha256");
+  /** MD5 + SHA-256, off the event loop for large bodies (digests.ts). */
+  private readonly digests: Digests;
   private readonly hashers = new Map<ChecksumAlgorithm, Hasher>();
   private outcome: (BodyChecksums & { readonly size: number }) | undefined;
   private readonly deliver = (data: Buffer): void => {
@@ -68,8 +70,7 @@ class BodyDecoder extends Transform {
         400,
       );
     }
-    this.md5.update(data);
-    this.sha256.update(data);
+    this.digests.update(data);
     for (const h of this.hashers.values()) h.update(data);
     this.push(data);
   };
@@ -82,6 +83,7 @@ class BodyDecoder extends Transform {
     private readonly decodedLength: number | undefined,
   ) {
     super();
+    this.digests = createDigests(decodedLength ?? contentLength);
     for (const algorithm of plan.compute) this.hashers.set(algorithm, createHasher(algorithm));
   }
 
@@ -93,10 +95,23 @@ class BodyDecoder extends Transform {
       }
       if (this.parser !== undefined) this.parser.push(chunk, this.deliver);
       else this.deliver(chunk);
-      callback();
     } catch (error) {
       callback(error as Error);
+      return;
     }
+    // Backpressure from the hashing thread: don't take the next chunk while it is far behind.
+    const drained = this.digests.drained();
+    if (drained === undefined) callback();
+    else
+      drained.then(
+        () => callback(),
+        (error: unknown) => callback(error as Error),
+      );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.digests.abort();
+    callback(error);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -116,8 +131,7 @@ class BodyDecoder extends Transform {
         400,
       );
     }
-    const sha256 = await this.sha256.digest();
-    const md5 = await this.md5.digest();
+    const { sha256, md5 } = await this.digests.digest();
     const computed = new Map<ChecksumAlgorithm, Buffer>();
     for (const [algorithm, h] of this.hashers) computed.set(algorithm, await h.digest());
 
