@@ -53,11 +53,13 @@ class InlineDigests implements Digests {
   abort(): void {}
 }
 
-// Plain CommonJS run with `eval`, so it survives bundling (no separate file to locate at runtime).
+// Source run with `eval`, so it survives bundling (no separate file to locate at runtime). An eval
+// worker is CommonJS or ESM depending on the process's flags (`node --input-type=module` makes it
+// ESM), so it uses neither `require` nor `import`: process.getBuiltinModule works in both (≥ 20.16).
 // Each thread computes one algorithm, so MD5 and SHA-256 of a slab run in parallel with each other.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const { createHash } = require("node:crypto");
+export const WORKER_SOURCE = `
+const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
+const { createHash } = process.getBuiltinModule("node:crypto");
 const jobs = new Map();
 parentPort.on("message", (m) => {
   if (m.type === "drop") return void jobs.delete(m.id);

@@ -5,10 +5,15 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { Worker } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
 import { authenticate, decodeBody, generateCredentials } from "../../../src/storage-server/auth/index.js";
 import type { AuthResult, RequestHead } from "../../../src/storage-server/auth/index.js";
-import { createDigests, OFF_THREAD_MIN_BYTES } from "../../../src/storage-server/auth/digests.js";
+import {
+  createDigests,
+  OFF_THREAD_MIN_BYTES,
+  WORKER_SOURCE,
+} from "../../../src/storage-server/auth/digests.js";
 import { expectS3Error, lookupFor, readAll, signHead, slicedStream } from "./helpers.js";
 
 const creds = generateCredentials();
@@ -63,6 +68,34 @@ describe("off-thread digests", () => {
     );
     results.forEach((r, i) => expect(r.md5.toString("hex")).toBe(md5(bodies[i]!)));
   });
+
+  it.each([[[]], [["--input-type=module"]]])(
+    "the worker source runs as CommonJS and as ESM (execArgv %j)",
+    async (execArgv) => {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv, workerData: { algorithm: "md5" } });
+      try {
+        const slab = new SharedArrayBuffer(3);
+        new Uint8Array(slab).set([97, 98, 99]);
+        const replies: unknown[] = [];
+        const done = new Promise<void>((resolve, reject) => {
+          worker.on("error", reject);
+          worker.on("message", (m: { type: string }) => {
+            replies.push(m);
+            if (m.type === "done") resolve();
+          });
+        });
+        worker.postMessage({ type: "data", id: 1, seq: 0, slab, length: 3 });
+        worker.postMessage({ type: "end", id: 1 });
+        await done;
+        expect(replies).toEqual([
+          { type: "ack", id: 1, seq: 0 },
+          { type: "done", id: 1, hex: md5(Buffer.from("abc")) },
+        ]);
+      } finally {
+        await worker.terminate();
+      }
+    },
+  );
 
   it("decodeBody of a large body: digests right, tampering refused", async () => {
     const data = randomBytes(OFF_THREAD_MIN_BYTES * 2 + 123);
