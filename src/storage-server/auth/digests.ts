@@ -27,7 +27,7 @@ export interface Digests {
 
 /** Bodies at least this large (or of unknown length) are hashed off the event loop. */
 export const OFF_THREAD_MIN_BYTES = 1024 * 1024;
-const SLAB_BYTES = 512 * 1024;
+const SLAB_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 4 * SLAB_BYTES;
 const SPARE_SLABS = 16;
 
@@ -56,25 +56,30 @@ class InlineDigests implements Digests {
 // Source run with `eval`, so it survives bundling (no separate file to locate at runtime). An eval
 // worker is CommonJS or ESM depending on the process's flags (`node --input-type=module` makes it
 // ESM), so it uses neither `require` nor `import`: process.getBuiltinModule works in both (≥ 20.16).
-// Each thread computes one algorithm, so MD5 and SHA-256 of a slab run in parallel with each other.
+// A task is one algorithm over one body; a body's MD5 and SHA-256 go to different threads when it
+// can help, so they run in parallel with each other (and with the event loop).
 export const WORKER_SOURCE = `
-const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
+const { parentPort } = process.getBuiltinModule("node:worker_threads");
 const { createHash } = process.getBuiltinModule("node:crypto");
 const jobs = new Map();
 parentPort.on("message", (m) => {
-  if (m.type === "drop") return void jobs.delete(m.id);
-  let hash = jobs.get(m.id);
-  if (hash === undefined) jobs.set(m.id, (hash = createHash(workerData.algorithm)));
+  if (m.type === "open") return void jobs.set(m.id, createHash(m.algorithm));
+  const hash = jobs.get(m.id);
+  if (m.type === "drop" || hash === undefined) return void jobs.delete(m.id);
   if (m.type === "data") {
     hash.update(new Uint8Array(m.slab, 0, m.length));
-    parentPort.postMessage({ type: "ack", id: m.id, seq: m.seq });
+    parentPort.postMessage({ type: "ack", id: m.id, seq: m.seq, length: m.length });
   } else {
     jobs.delete(m.id);
     parentPort.postMessage({ type: "done", id: m.id, hex: hash.digest("hex") });
   }
 });`;
 
-type WorkerReply = { type: "ack"; id: number; seq: number } | { type: "done"; id: number; hex: string };
+type WorkerReply =
+  { type: "ack"; id: number; seq: number; length: number } | { type: "done"; id: number; hex: string };
+type Algorithm = "md5" | "sha256";
+/** Relative CPU cost per byte (MD5 is ~2.5× SHA-256 with SHA extensions), to balance the threads. */
+const COST: Readonly<Record<Algorithm, number>> = { md5: 3, sha256: 1 };
 
 interface JobHandlers {
   acked(seq: number): void;
@@ -82,20 +87,21 @@ interface JobHandlers {
   failed(error: Error): void;
 }
 
-/** One hashing thread per algorithm, started on first use, unref'd so it never keeps the process up. */
+/** A hashing thread, started on first use, unref'd so it never keeps the process up. */
 class HashThread {
   private worker: Worker | undefined;
-  private readonly jobs = new Map<number, JobHandlers>();
+  private readonly jobs = new Map<number, JobHandlers & { cost: number }>();
+  /** Weighted bytes sent and not yet acked: how far behind this thread is. */
+  load = 0;
 
-  constructor(private readonly algorithm: "md5" | "sha256") {}
-
-  open(id: number, handlers: JobHandlers): void {
-    this.ensureWorker();
-    this.jobs.set(id, handlers);
+  open(id: number, algorithm: Algorithm, handlers: JobHandlers): void {
+    this.jobs.set(id, { ...handlers, cost: COST[algorithm] });
+    this.ensureWorker().postMessage({ type: "open", id, algorithm });
   }
 
   /** The slab is shared, not copied: the caller must not reuse it before the ack of `seq`. */
   send(id: number, seq: number, slab: SharedArrayBuffer, length: number): void {
+    this.load += length * (this.jobs.get(id)?.cost ?? 0);
     this.ensureWorker().postMessage({ type: "data", id, seq, slab, length });
   }
 
@@ -109,11 +115,12 @@ class HashThread {
 
   private ensureWorker(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { algorithm: this.algorithm } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
     worker.on("message", (m: WorkerReply) => {
       const job = this.jobs.get(m.id);
       if (m.type === "ack") {
+        this.load -= m.length * (job?.cost ?? 0);
         job?.acked(m.seq);
       } else {
         this.jobs.delete(m.id);
@@ -126,6 +133,7 @@ class HashThread {
       this.worker = undefined;
       const jobs = [...this.jobs.values()];
       this.jobs.clear();
+      this.load = 0;
       for (const job of jobs) job.failed(error);
     };
     worker.on("error", fail);
@@ -135,12 +143,20 @@ class HashThread {
   }
 }
 
-const threads = [new HashThread("md5"), new HashThread("sha256")] as const;
+const threads = [new HashThread(), new HashThread()] as const;
+const ALGORITHMS: readonly Algorithm[] = ["md5", "sha256"];
+
+/** The least loaded thread not in `taken` (MD5 first, so the costlier task picks first). */
+function pickThread(taken: readonly HashThread[]): HashThread {
+  const free = threads.filter((t) => !taken.includes(t));
+  return (free.length > 0 ? free : threads).reduce((a, b) => (b.load < a.load ? b : a));
+}
 const spareSlabs: SharedArrayBuffer[] = [];
 let nextJobId = 1;
 
 class WorkerDigests implements Digests {
-  private readonly id = nextJobId++;
+  /** One task per algorithm (ALGORITHMS order): its thread and id there. */
+  private readonly tasks: { thread: HashThread; id: number }[] = [];
   private slab: SharedArrayBuffer | undefined;
   private filled = 0;
   private inFlight = 0;
@@ -163,8 +179,11 @@ class WorkerDigests implements Digests {
     }));
     // Observed by digest(); without this a failure on an aborted body would be an unhandled rejection.
     this.result.catch(() => undefined);
-    threads.forEach((thread, i) =>
-      thread.open(this.id, {
+    ALGORITHMS.forEach((algorithm, i) => {
+      const thread = pickThread(this.tasks.map((t) => t.thread));
+      const id = nextJobId++;
+      this.tasks.push({ thread, id });
+      thread.open(id, algorithm, {
         acked: (seq) => this.acked(seq),
         done: (hex) => {
           this.hex[i] = hex;
@@ -175,8 +194,8 @@ class WorkerDigests implements Digests {
           this.settle.reject(error);
           this.wake();
         },
-      }),
-    );
+      });
+    });
   }
 
   update(data: Uint8Array): void {
@@ -204,12 +223,12 @@ class WorkerDigests implements Digests {
 
   digest(): Promise<{ md5: Buffer; sha256: Buffer }> {
     if (this.filled > 0) this.ship();
-    if (this.error === undefined) for (const t of threads) t.end(this.id);
+    if (this.error === undefined) for (const t of this.tasks) t.thread.end(t.id);
     return this.result;
   }
 
   abort(): void {
-    for (const t of threads) t.drop(this.id);
+    for (const t of this.tasks) t.thread.drop(t.id);
     this.wake();
   }
 
@@ -218,8 +237,8 @@ class WorkerDigests implements Digests {
     this.slab = undefined;
     this.inFlight += this.filled;
     const seq = this.shipped++;
-    this.slabs.set(seq, { slab, bytes: this.filled, pending: threads.length });
-    if (this.error === undefined) for (const t of threads) t.send(this.id, seq, slab, this.filled);
+    this.slabs.set(seq, { slab, bytes: this.filled, pending: this.tasks.length });
+    if (this.error === undefined) for (const t of this.tasks) t.thread.send(t.id, seq, slab, this.filled);
     this.filled = 0;
   }
 
