@@ -308,7 +308,8 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
       for (const f of fds) blobs.closeFd(f.fd);
       throw error;
     }
-    const temp = await blobs.writeTemp(concatenate(ctx, fds));
+    // Only the content address: the ETag comes from the parts' MD5s, so no MD5 of the whole.
+    const temp = await blobs.writeTempAddressed(concatenate(ctx, fds));
     await blobs.commit(temp);
     sha = temp.sha256;
     const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.md5Hex, "hex")));

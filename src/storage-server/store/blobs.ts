@@ -19,11 +19,15 @@ import type { Readable } from "node:stream";
 import { blobPath, PREFIXES, prepareLayout, SHA_RE } from "./blob-layout.js";
 import { CoalescingWriter } from "./writer.js";
 
-export interface TempBlob {
+/** A fsynced temp file and its content address, ready for `commit`. */
+export interface TempFile {
   readonly tempPath: string;
   readonly sha256: string;
-  readonly md5: Buffer;
   readonly size: number;
+}
+
+export interface TempBlob extends TempFile {
+  readonly md5: Buffer;
 }
 
 export class BlobStore {
@@ -69,16 +73,39 @@ export class BlobStore {
     source: AsyncIterable<Uint8Array> | Readable,
     digests?: () => { sha256Hex: string; md5Hex: string },
   ): Promise<TempBlob> {
+    if (digests) {
+      const temp = await this.stream(source, false);
+      const d = digests();
+      return { ...temp, sha256: d.sha256Hex, md5: Buffer.from(d.md5Hex, "hex") };
+    }
+    const md5 = createHash("md5");
+    const temp = await this.stream(source, true, (chunk) => md5.update(chunk));
+    return { ...temp, md5: md5.digest() };
+  }
+
+  /**
+   * Like `writeTemp` but computes only the SHA-256 content address, for callers that need no MD5 of
+   * the bytes (multipart Complete: its ETag is derived from the parts' MD5s).
+   */
+  async writeTempAddressed(source: AsyncIterable<Uint8Array> | Readable): Promise<TempFile> {
+    return this.stream(source, true);
+  }
+
+  /** Streams into a fsynced temp file (SHA-256 of it when `address`), removing it on failure. */
+  private async stream(
+    source: AsyncIterable<Uint8Array> | Readable,
+    address: boolean,
+    onChunk?: (chunk: Uint8Array) => void,
+  ): Promise<TempFile> {
     const tempPath = join(this.tmpDir, `${randomBytes(12).toString("hex")}.part`);
-    const sha = digests ? undefined : createHash("sha256");
-    const md5 = digests ? undefined : createHash("md5");
+    const sha = address ? createHash("sha256") : undefined;
     let size = 0;
     const fh = await open(tempPath, "wx", 0o600);
     const writer = new CoalescingWriter(fh);
     try {
       for await (const chunk of source as AsyncIterable<Uint8Array>) {
         sha?.update(chunk);
-        md5?.update(chunk);
+        onChunk?.(chunk);
         size += chunk.byteLength;
         // Awaited only when the writer is full: that is the backpressure, bounded memory per upload.
         await writer.push(chunk);
@@ -86,11 +113,7 @@ export class BlobStore {
       await writer.finish();
       await fh.sync();
       await fh.close();
-      if (digests) {
-        const d = digests();
-        return { tempPath, sha256: d.sha256Hex, md5: Buffer.from(d.md5Hex, "hex"), size };
-      }
-      return { tempPath, sha256: sha!.digest("hex"), md5: md5!.digest(), size };
+      return { tempPath, sha256: sha?.digest("hex") ?? "", size };
     } catch (error) {
       await writer.finish().catch(() => undefined);
       await fh.close().catch(() => undefined);
@@ -99,7 +122,7 @@ export class BlobStore {
     }
   }
 
-  async discard(temp: TempBlob): Promise<void> {
+  async discard(temp: TempFile): Promise<void> {
     await unlink(temp.tempPath).catch(() => undefined);
   }
 
@@ -107,7 +130,7 @@ export class BlobStore {
    * Moves a temp blob into place durably and holds it as pending. The caller must `release(sha)` after
    * its metadata commit (or failure). Renaming over an existing identical blob is harmless.
    */
-  async commit(temp: TempBlob): Promise<void> {
+  async commit(temp: TempFile): Promise<void> {
     this.hold(temp.sha256);
     try {
       // The folder exists since init (blob-layout): rename, then make the new entry durable.
