@@ -29,7 +29,7 @@ export interface Digests {
 export const OFF_THREAD_MIN_BYTES = 1024 * 1024;
 const SLAB_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 4 * SLAB_BYTES;
-const SPARE_SLABS = 16;
+const SPARE_SLABS = 8;
 
 export function createDigests(expectedBytes: number | undefined): Digests {
   return expectedBytes !== undefined && expectedBytes < OFF_THREAD_MIN_BYTES
