@@ -29,12 +29,18 @@ export interface Digests {
 export const OFF_THREAD_MIN_BYTES = 1024 * 1024;
 const SLAB_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 4 * SLAB_BYTES;
-const SPARE_SLABS = 8;
+/**
+ * Bodies hashed on the threads at once; any more are hashed inline. Two keep both threads busy, which
+ * is all the parallelism there is to gain; past that, with every core busy anyway, the copy and the
+ * messages would only add CPU. It also bounds the slabs: each job holds at most 5, all reused.
+ */
+const MAX_WORKER_JOBS = 2;
+const SPARE_SLABS = MAX_WORKER_JOBS * (MAX_IN_FLIGHT / SLAB_BYTES + 1);
+let workerJobs = 0;
 
 export function createDigests(expectedBytes: number | undefined): Digests {
-  return expectedBytes !== undefined && expectedBytes < OFF_THREAD_MIN_BYTES
-    ? new InlineDigests()
-    : new WorkerDigests();
+  const small = expectedBytes !== undefined && expectedBytes < OFF_THREAD_MIN_BYTES;
+  return small || workerJobs >= MAX_WORKER_JOBS ? new InlineDigests() : new WorkerDigests();
 }
 
 class InlineDigests implements Digests {
@@ -172,7 +178,10 @@ class WorkerDigests implements Digests {
   private settle!: { resolve: () => void; reject: (error: Error) => void };
   private error: Error | undefined;
 
+  private counted = true;
+
   constructor() {
+    workerJobs++;
     this.result = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject })).then(() => ({
       md5: Buffer.from(this.hex[0]!, "hex"),
       sha256: Buffer.from(this.hex[1]!, "hex"),
@@ -222,6 +231,8 @@ class WorkerDigests implements Digests {
   }
 
   digest(): Promise<{ md5: Buffer; sha256: Buffer }> {
+    const uncount = (): void => this.uncount();
+    this.result.then(uncount, uncount);
     if (this.filled > 0) this.ship();
     if (this.error === undefined) for (const t of this.tasks) t.thread.end(t.id);
     return this.result;
@@ -229,7 +240,14 @@ class WorkerDigests implements Digests {
 
   abort(): void {
     for (const t of this.tasks) t.thread.drop(t.id);
+    this.uncount();
     this.wake();
+  }
+
+  /** This job no longer occupies a worker slot (once, however it ended). */
+  private uncount(): void {
+    if (this.counted) workerJobs--;
+    this.counted = false;
   }
 
   private ship(): void {

@@ -75,8 +75,13 @@ export class BlobStore {
   ): Promise<TempBlob> {
     if (digests) {
       const temp = await this.stream(source, false);
-      const d = digests();
-      return { ...temp, sha256: d.sha256Hex, md5: Buffer.from(d.md5Hex, "hex") };
+      try {
+        const d = digests();
+        return { ...temp, sha256: d.sha256Hex, md5: Buffer.from(d.md5Hex, "hex") };
+      } catch (error) {
+        await this.discard(temp);
+        throw error;
+      }
     }
     const md5 = createHash("md5");
     const temp = await this.stream(source, true, (chunk) => md5.update(chunk));
