@@ -10,5 +10,9 @@ export default defineConfig({
     // Two cores here: keep file-level parallelism modest so process-spawning tests are not starved.
     maxWorkers: 2,
     env: { NO_COLOR: "1" },
+    // In CI also a JSON report, from which `.ci/run` prints the plain "N passed, N failed" line.
+    reporters: process.env.CI
+      ? ["default", ["json", { outputFile: ".tmp/vitest-report.json" }]]
+      : ["default"],
   },
 });
