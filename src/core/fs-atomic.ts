@@ -1,41 +1,19 @@
 /**
  * @module core/fs-atomic
- * Crash-safe file writes: a reader sees the old file or the new one, never half of either, and a
- * kill -9 or power loss after we return cannot lose the write (temp file, fsync, rename, fsync dir).
+ * The core's own files (manifests, `.current-env`, `.env.local`, caches) are written with the shared
+ * durable-write primitive; what this adds is the directory creation and an error a user can act on.
  */
-import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { writeFileDurable } from "../durable-fs.js";
 import { UserError, errnoCode } from "../errors.js";
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const dir = dirname(path);
-  const temp = join(dir, `.${randomBytes(6).toString("hex")}.tmp`);
   try {
-    await mkdir(dir, { recursive: true });
-    const handle = await open(temp, "wx", mode);
-    try {
-      await handle.writeFile(data);
-      // writeFile honours the umask at creation; chmod makes 0600 stick whatever the umask.
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-    await syncDir(dir);
+    await mkdir(dirname(path), { recursive: true });
+    await writeFileDurable(path, data, { mode, replace: true });
   } catch (error) {
-    await rm(temp, { force: true }).catch(() => undefined);
     throw stateWriteError(path, error);
-  }
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

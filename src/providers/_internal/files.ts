@@ -1,84 +1,16 @@
 /**
  * @module providers/_internal/files
- * Filesystem helpers shared by the file-backed providers: publishing a finished temp file under its final
- * name without clobbering, durable small-file writes, listing envs by a marker file, and turning OS errors
- * into ProviderErrors a user can act on.
+ * Filesystem helpers shared by the file-backed providers: listing envs by a marker file and turning OS
+ * errors into ProviderErrors a user can act on (plus the durable-write primitives, re-exported).
  */
-import { randomBytes } from "node:crypto";
-import { link, lstat, open, readdir, rename, rm, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { readdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { exists } from "../../durable-fs.js";
 import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
 import type { ProviderContext } from "../types.js";
 
-/** A fresh hidden name next to `path`, e.g. `.db.sqlite.3f9a….tmp`, for building a file before publishing it. */
-export function tempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return false;
-    throw error;
-  }
-}
-
-/**
- * Give the finished file `temp` its final name, failing with EEXIST if that name is taken. `rename` would
- * silently replace a file another process published meanwhile; `link` refuses atomically. Filesystems
- * without hard links get a check-then-rename, which is as good as it gets there.
- */
-export async function publishNoClobber(temp: string, path: string): Promise<void> {
-  try {
-    await link(temp, path);
-  } catch (error) {
-    const code = errnoCode(error);
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EMLINK") throw error;
-    if (await exists(path)) throw Object.assign(new Error(`EEXIST: ${path}`), { code: "EEXIST" });
-    await rename(temp, path);
-    return;
-  }
-  await unlink(temp);
-}
-
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * Write a small file durably with mode `mode` whatever the umask: temp file, fsync, then either replace
- * `path` (`replace: true`) or publish it only if `path` does not exist yet (EEXIST otherwise), then fsync
- * the directory so the new name survives a power loss.
- */
-export async function writeFileDurable(
-  path: string,
-  data: string | Uint8Array,
-  options: { mode: number; replace: boolean },
-): Promise<void> {
-  const temp = tempPath(path);
-  try {
-    const handle = await open(temp, "wx", options.mode);
-    try {
-      await handle.chmod(options.mode);
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    if (options.replace) await rename(temp, path);
-    else await publishNoClobber(temp, path);
-    await syncDir(dirname(path));
-  } finally {
-    await rm(temp, { force: true }).catch(() => undefined);
-  }
-}
+// The durable-write primitives live in `src/durable-fs.ts` (the core uses them too).
+export { exists, publishNoClobber, syncDir, tempPath, writeFileDurable } from "../../durable-fs.js";
 
 /**
  * Envs whose per-env directory holds `file`. The contract gives us `envDir(env)` only, so the envs root is
