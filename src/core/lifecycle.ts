@@ -8,7 +8,7 @@
  *   name twice yields one env and one "already exists" error.
  */
 import { mkdir, rm } from "node:fs/promises";
-import { InterruptedError, UserError, isForkstackError } from "../errors.js";
+import { InterruptedError, UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
 import type { EnvRef, OpContext, Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
 import { failpoint } from "./failpoints.js";
@@ -262,7 +262,7 @@ export async function createEnv(
   const started = performance.now();
   checkEnvName(name, project.config.project, project.providers);
   const parent = options.from ?? project.config.defaultEnv;
-  if (parent === name) throw new UserError(`An env cannot be forked from itself ("${name}").`, "E_USAGE");
+  if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
   await repairJournal(project);
   if (project.config.production.includes(parent) && !options.yes) {
     const question = `"${parent}" holds production data. Fork it into "${name}"?`;
@@ -430,7 +430,7 @@ export async function resetEnv(
   try {
     const manifest = await requireManifest(project.layout, name);
     if (!manifest.parent) {
-      throw new UserError(`"${name}" is a root env: it has no parent to reset from.`, "E_USAGE");
+      throw new UsageError(`"${name}" is a root env: it has no parent to reset from.`);
     }
     await refuseChildren(project, name, "reset");
     await prepareAll(project, options.signal);

@@ -77,6 +77,21 @@ describe("cli: bad input", () => {
     expect(snapshot(cwd)).toEqual(before);
   });
 
+  it("refuses forking an env from itself and resetting a root, changing nothing", async () => {
+    const before = snapshot(cwd);
+    expectCleanFailure(
+      await runCli(["new", "carol", "--from", "carol"], { cwd }),
+      2,
+      /cannot be forked from itself/,
+    );
+    expectCleanFailure(
+      await runCli(["reset", "dev", "--force"], { cwd }),
+      2,
+      /"dev" is a root env: it has no parent/,
+    );
+    expect(snapshot(cwd)).toEqual(before);
+  });
+
   it("usage errors exit 2", async () => {
     expectCleanFailure(await runCli(["new"], { cwd }), 2, /Missing argument <env>/);
     expectCleanFailure(await runCli(["list", "--bogus"], { cwd }), 2, /Unknown option '--bogus'/);
