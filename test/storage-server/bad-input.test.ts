@@ -20,7 +20,7 @@ import {
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CREDS, errorCode, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
+import { CREDS, errorCode, s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
@@ -33,16 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
 });
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(S3ServiceException);
-    return error as S3ServiceException;
-  }
-  throw new Error("expected the request to fail");
-}
 
 async function exists(key: string): Promise<boolean> {
   try {

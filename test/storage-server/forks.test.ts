@@ -23,7 +23,7 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { signedRaw, startHarness, uniqueBucket } from "./helpers.js";
+import { s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
@@ -115,16 +115,6 @@ async function keys(Bucket: string, version?: string, Prefix?: string): Promise<
     token = r.NextContinuationToken;
   } while (token);
   return out;
-}
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(S3ServiceException);
-    return error as S3ServiceException;
-  }
-  throw new Error("expected the request to fail");
 }
 
 describe("forks", () => {

@@ -7,9 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { S3Client } from "@aws-sdk/client-s3";
+import { S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
+import { expect } from "vitest";
 import { startStorageServer } from "../../src/storage-server/index.js";
 import type { StorageServer } from "../../src/storage-server/index.js";
 
@@ -125,4 +126,15 @@ export async function signedRaw(
 /** Reads an S3 error code out of an error XML body. */
 export function errorCode(body: string): string | undefined {
   return /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
+}
+
+/** The S3 error a request fails with (and a test failure if it succeeds). */
+export async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
+  try {
+    await p;
+  } catch (error) {
+    expect(error).toBeInstanceOf(S3ServiceException);
+    return error as S3ServiceException;
+  }
+  throw new Error("expected the request to fail");
 }

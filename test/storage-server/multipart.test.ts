@@ -16,13 +16,12 @@ import {
   ListMultipartUploadsCommand,
   ListPartsCommand,
   PutObjectCommand,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startHarness, uniqueBucket } from "./helpers.js";
+import { s3Error, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
@@ -56,16 +55,6 @@ function sha256Of(chunks: Iterable<Buffer>): string {
   const h = createHash("sha256");
   for (const c of chunks) h.update(c);
   return h.digest("hex");
-}
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(S3ServiceException);
-    return error as S3ServiceException;
-  }
-  throw new Error("expected the request to fail");
 }
 
 test("lib-storage Upload of a 40 MB stream round-trips byte for byte", async () => {

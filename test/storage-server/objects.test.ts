@@ -25,11 +25,10 @@ import {
   ListObjectVersionsCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
-  S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { raw, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
+import { raw, s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
@@ -47,16 +46,6 @@ afterAll(async () => {
 async function getText(key: string, extra: Record<string, unknown> = {}): Promise<string> {
   const r = await h.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...extra }));
   return r.Body!.transformToString();
-}
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (error) {
-    expect(error).toBeInstanceOf(S3ServiceException);
-    return error as S3ServiceException;
-  }
-  throw new Error("expected the request to fail");
 }
 
 describe("put / get / head", () => {

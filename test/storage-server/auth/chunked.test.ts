@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import { authenticate, decodeBody, generateCredentials } from "../../../src/storage-server/auth/index.js";
 import type { AuthResult, RequestHead } from "../../../src/storage-server/auth/index.js";
 import {
+  AWS_EXAMPLE_CREDENTIALS,
+  AWS_STREAMING_EXAMPLE,
   b64,
   encodeChunked,
   expectS3Error,
@@ -82,25 +84,8 @@ async function decodeAll(up: Upload, body: Buffer = up.body): Promise<ReturnType
 
 describe("aws-chunked bodies", () => {
   it("decodes the AWS documentation example chunk by chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)", async () => {
-    const head: RequestHead = {
-      method: "PUT",
-      rawUrl: "/examplebucket/chunkObject.txt",
-      headers: {
-        host: "s3.amazonaws.com",
-        "x-amz-date": "20130524T000000Z",
-        "x-amz-storage-class": "REDUCED_REDUNDANCY",
-        authorization:
-          "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
-        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-        "content-encoding": "aws-chunked",
-        "x-amz-decoded-content-length": "66560",
-        "content-length": "66824",
-      },
-    };
-    const example = {
-      accessKeyId: "AKIAIOSFODNN7EXAMPLE",
-      secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    };
+    const head = AWS_STREAMING_EXAMPLE;
+    const example = AWS_EXAMPLE_CREDENTIALS;
     const auth = authenticate(head, lookupFor(example), new Date("2013-05-24T00:00:30Z"));
     const body = Buffer.concat([
       Buffer.from(

@@ -13,6 +13,32 @@ import type { Credentials, RequestHead } from "../../../src/storage-server/auth/
 import { S3Error } from "../../../src/storage-server/errors.js";
 
 export const HOST = "127.0.0.1:9000";
+
+/** The example keys of AWS's SigV4 documentation. */
+export const AWS_EXAMPLE_CREDENTIALS: Credentials = {
+  accessKeyId: "AKIAIOSFODNN7EXAMPLE",
+  secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+};
+
+/**
+ * The request of AWS's "Signature Calculations for the Authorization Header: Transferring Payload in
+ * Multiple Chunks" example (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, 64 KiB + 1 KiB of 'a').
+ */
+export const AWS_STREAMING_EXAMPLE: RequestHead = {
+  method: "PUT",
+  rawUrl: "/examplebucket/chunkObject.txt",
+  headers: {
+    host: "s3.amazonaws.com",
+    "x-amz-date": "20130524T000000Z",
+    "x-amz-storage-class": "REDUCED_REDUNDANCY",
+    authorization:
+      "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+    "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    "content-encoding": "aws-chunked",
+    "x-amz-decoded-content-length": "66560",
+    "content-length": "66824",
+  },
+};
 export const EMPTY_SHA256 = createHash("sha256").update("").digest("hex");
 
 export function lookupFor(...creds: Credentials[]): (id: string) => Credentials | undefined {
