@@ -26,6 +26,8 @@ export type ErrorCode =
   | "E_SERVER"
   | "E_PORT_IN_USE"
   | "E_INTERRUPTED"
+  | "E_COMMAND_NOT_FOUND"
+  | "E_COMMAND_NOT_EXECUTABLE"
   | "E_INTERNAL";
 
 export interface ForkstackErrorOptions extends ErrorOptions {
@@ -72,6 +74,21 @@ export class ProviderError extends ForkstackError {
   ) {
     super(`[${provider}] ${message}`, code, 1, options);
     this.provider = provider;
+  }
+}
+
+/**
+ * `forkstack run` could not start its command: exit 127 (not found) or 126 (not executable), the codes
+ * a shell uses, so scripts that check them keep working.
+ */
+export class CommandStartError extends ForkstackError {
+  constructor(message: string, notFound: boolean, options?: ForkstackErrorOptions) {
+    super(
+      message,
+      notFound ? "E_COMMAND_NOT_FOUND" : "E_COMMAND_NOT_EXECUTABLE",
+      notFound ? 127 : 126,
+      options,
+    );
   }
 }
 

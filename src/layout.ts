@@ -85,5 +85,12 @@ export interface EnvManifest {
   readonly resources: Readonly<Record<string, ManifestResource>>;
 }
 
+/** Env names: what works as part of every derived resource name (buckets, branches, directories). */
+export const ENV_NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+export const ENV_NAME_RULE =
+  "lowercase letters a-z, digits 0-9 and single hyphens inside (e.g. alice, pr-42)";
+/** Longest env name accepted whatever the providers say: keeps derived names readable and portable. */
+export const MAX_ENV_NAME = 48;
+
 /** `ENV` values from the seed's convention that map onto forkstack's root names. */
 export const ENV_ALIASES: Readonly<Record<string, string>> = { production: "prod", development: "dev" };

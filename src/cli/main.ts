@@ -107,8 +107,11 @@ export interface MainOptions {
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const io = options.io ?? createIo();
   const [name, ...rest] = argv;
-  const json = rest.includes("--json");
-  const verbose = rest.includes("--verbose") || rest.includes("-v") || !!process.env.FORKSTACK_DEBUG;
+  // Everything after `--` belongs to the command `run` starts, never to forkstack.
+  const dash = rest.indexOf("--");
+  const own = dash >= 0 ? rest.slice(0, dash) : rest;
+  const json = own.includes("--json");
+  const verbose = own.includes("--verbose") || own.includes("-v") || !!process.env.FORKSTACK_DEBUG;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(topHelp());
     return name === undefined ? 2 : 0;

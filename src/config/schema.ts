@@ -6,9 +6,9 @@
  */
 import { z } from "zod";
 
-export const ENV_NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-export const ENV_NAME_RULE =
-  "lowercase letters a-z, digits 0-9 and single hyphens inside (e.g. alice, pr-42)";
+import { ENV_NAME_PATTERN, ENV_NAME_RULE } from "../layout.js";
+
+export { ENV_NAME_PATTERN, ENV_NAME_RULE };
 
 const envName = z.string().regex(ENV_NAME_PATTERN, `must be ${ENV_NAME_RULE}`);
 

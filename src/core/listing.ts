@@ -40,7 +40,7 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
   try {
     current = currentEnvOf(project);
   } catch {
-    current = null;
+    current = null; // an invalid FORKSTACK_ENV or .current-env: no marker, `current` reports the error
   }
   const busy = project.state.busyEnvs();
   const reads = await readAllManifests(project.layout);

@@ -4,7 +4,7 @@
  * the env's variables for tools that read dotenv files. Both are written atomically.
  */
 import { UserError } from "../errors.js";
-import { readCurrentEnvFile } from "../runtime/resolve.js";
+import { readCurrentEnvFile, resolveEnv, type ResolvedEnv } from "../runtime/resolve.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 import { requireManifest } from "./manifests.js";
 import type { Project } from "./project.js";
@@ -14,17 +14,30 @@ export interface SwitchResult {
   readonly previous: string;
   readonly current: string;
   readonly envLocal: string | null;
+  /** Set when FORKSTACK_ENV or ENV is set in this environment: it still wins over `.current-env`. */
+  readonly overriddenBy?: "FORKSTACK_ENV" | "ENV";
 }
 
-/** The env `.current-env` names, or the default env. Garbage in the file is an error, not a guess. */
-export function currentEnvOf(project: Project): string {
-  return readCurrentEnvFile(project.layout.currentEnvFile) ?? project.config.defaultEnv;
+/**
+ * The env a command acts on, through the one resolver (`runtime/resolve.ts`): `--env`, then
+ * FORKSTACK_ENV, ENV, `.current-env`, the config's defaultEnv. Garbage anywhere is an error, not a guess.
+ */
+export function resolveProjectEnv(project: Project, flag?: string): ResolvedEnv {
+  return resolveEnv({
+    flag,
+    currentEnvFile: project.layout.currentEnvFile,
+    defaultEnv: () => project.config.defaultEnv,
+  });
+}
+
+export function currentEnvOf(project: Project, flag?: string): string {
+  return resolveProjectEnv(project, flag).name;
 }
 
 export async function switchEnv(project: Project, name: string): Promise<SwitchResult> {
   let previous: string;
   try {
-    previous = currentEnvOf(project);
+    previous = readCurrentEnvFile(project.layout.currentEnvFile) ?? project.config.defaultEnv;
   } catch {
     previous = "(unreadable)";
   }
@@ -41,5 +54,6 @@ export async function switchEnv(project: Project, name: string): Promise<SwitchR
     await writeFileAtomic(project.layout.envLocalFile, formatDotenv({ ...vars, ...secrets }), 0o600);
     envLocal = project.layout.envLocalFile;
   }
-  return { previous, current: name, envLocal };
+  const overriddenBy = process.env.FORKSTACK_ENV ? "FORKSTACK_ENV" : process.env.ENV ? "ENV" : undefined;
+  return { previous, current: name, envLocal, ...(overriddenBy ? { overriddenBy } : {}) };
 }

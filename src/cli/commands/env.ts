@@ -24,6 +24,7 @@ const command: CommandDef<EnvResult> = {
   options: {
     format: { type: "string", value: "<format>", description: "dotenv (default), json or shell" },
     reveal: { type: "boolean", description: "Print secret values instead of masking them" },
+    env: { type: "string", value: "<env>", description: "Env to print (same as the positional)" },
   },
   positionals: ["env?"],
   examples: ["forkstack env alice --format json", 'eval "$(forkstack env --format shell --reveal)"'],
@@ -35,10 +36,17 @@ const command: CommandDef<EnvResult> = {
       });
     }
     const project = await ctx.project();
-    const env = args.positionals[0] ?? currentEnvOf(project);
+    const positional = args.positionals[0];
+    const option = stringValue(args, "env");
+    if (positional !== undefined && option !== undefined && positional !== option) {
+      throw new UsageError(`Two envs given: ${positional} and --env ${option}.`, {
+        hint: "Name the env once, as `forkstack env <env>` or `--env <env>`.",
+      });
+    }
+    const env = currentEnvOf(project, positional ?? option);
     checkEnvName(env, project.config.project);
     const reveal = flag(args, "reveal");
-    const { vars, secrets } = await envVariables(project, env);
+    const { vars, secrets } = await envVariables(project, env, { requireReady: true });
     const masked = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, reveal ? v : MASK]));
     return { env, format, revealed: reveal, variables: { ...vars, ...masked } };
   },

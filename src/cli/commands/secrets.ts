@@ -45,7 +45,7 @@ const command: CommandDef<SecretsResult> = {
       });
     }
     const project = await ctx.project();
-    const env = stringValue(args, "env") ?? currentEnvOf(project);
+    const env = currentEnvOf(project, stringValue(args, "env"));
     checkEnvName(env, project.config.project);
     await requireManifest(project.layout, env);
     const provider = providerOf(project, "secrets") as SecretsProvider | undefined;
