@@ -73,6 +73,8 @@ export interface ManifestResource {
   readonly vars: Readonly<Record<string, string>>;
   readonly secretVars?: Readonly<Record<string, string>>;
   readonly data?: Readonly<Record<string, unknown>>;
+  /** An existing backend resource this root adopted: forkstack never removes it. */
+  readonly adopted?: boolean;
 }
 
 export interface EnvManifest {

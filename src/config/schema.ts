@@ -36,6 +36,17 @@ export const configSchema = z.strictObject({
   local: z.union([providerBlock, z.literal(false)]).default({ provider: "directory" }),
   /** Write the current env's variables to `.env.local` (0600) on `switch`. @default true */
   envLocal: z.boolean().default(true),
+  /**
+   * Existing backend resources that root envs adopt instead of creating, per env and kind, e.g.
+   * `{ dev: { database: { branch: "main" } } }` for a Neon project whose dev is its `main` branch.
+   * Adopted resources are never created, reset or deleted by forkstack. @default {}
+   */
+  roots: z
+    .record(
+      envName,
+      z.partialRecord(z.enum(["database", "storage", "secrets", "local"]), z.record(z.string(), z.unknown())),
+    )
+    .default({}),
 });
 
 /** What a user writes (defaults optional). */

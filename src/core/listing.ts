@@ -5,7 +5,7 @@
  * says so and every resource exists: a half-made env is never reported as healthy.
  */
 import type { ResourceKind } from "../providers/types.js";
-import { envRef } from "./lifecycle.js";
+import { envRef } from "./steps.js";
 import { readAllManifests } from "./manifests.js";
 import type { Project } from "./project.js";
 import { repairJournal } from "./repair.js";
@@ -26,7 +26,10 @@ export interface EnvListing {
   readonly ageMs: number | null;
   readonly expiresAt: string | null;
   readonly expired: boolean;
-  /** ready | creating | resetting | deleting | broken | degraded (a resource is missing) */
+  /**
+   * ready | creating | resetting | deleting | broken | degraded (a resource is missing) |
+   * interrupted (an operation could not be finished: its backend was unreachable)
+   */
   readonly status: string;
   readonly problem?: string;
   readonly current: boolean;
@@ -43,6 +46,13 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
     current = null; // an invalid FORKSTACK_ENV or .current-env: no marker, `current` reports the error
   }
   const busy = project.state.busyEnvs();
+  // Operations that could not be finished (a backend was down): shown as such until a command does.
+  const pending = new Map(
+    project.state
+      .journal()
+      .filter((e) => e.lastError !== null && !busy.has(e.env))
+      .map((e) => [e.env, e.lastError!]),
+  );
   const reads = await readAllManifests(project.layout);
   return Promise.all(
     reads.map(async (read): Promise<EnvListing> => {
@@ -82,7 +92,8 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
       const resources: EnvListing["resources"] = {};
       project.providers.forEach((provider, i) => (resources[provider.kind] = states[i]));
       const allOk = Object.values(resources).every((r) => r.status === "ok");
-      const status = m.status === "ready" && !allOk ? "degraded" : m.status;
+      const unfinished = pending.get(m.name);
+      const status = unfinished ? "interrupted" : m.status === "ready" && !allOk ? "degraded" : m.status;
       const expired = m.expiresAt !== null && Date.parse(m.expiresAt) <= now;
       return {
         name: m.name,
@@ -92,6 +103,7 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
         expiresAt: m.expiresAt,
         expired,
         status,
+        ...(unfinished ? { problem: `${unfinished}; the next command retries` } : {}),
         current: m.name === current,
         protected: project.config.protected.includes(m.name),
         resources,

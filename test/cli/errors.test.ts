@@ -62,8 +62,8 @@ describe("cli: bad input", () => {
   it.each([
     [["delete", "dev", "--yes"], /"dev" is a protected env: it cannot be deleted without --force/],
     [["delete", "prod", "--yes"], /"prod" is a protected env/],
-    [["reset", "prod"], /"prod" is a protected env: it cannot be reset without --force/],
-    [["reset", "dev"], /"dev" is a protected env/],
+    [["reset", "prod"], /Environment "prod" not found/],
+    [["reset", "dev"], /"dev" is a root env: it has no parent to reset from/],
     [["new", "alice"], /Environment "alice" already exists/],
     [["switch", "nobody"], /Environment "nobody" not found[\s\S]*Available: alice, dev/],
     [["delete", "nobody", "--yes"], /Environment "nobody" not found/],
@@ -73,7 +73,8 @@ describe("cli: bad input", () => {
   ])("refuses %j and changes nothing", async (args, message) => {
     const before = snapshot(cwd);
     const result = await runCli(args, { cwd });
-    expectCleanFailure(result, args.includes("--ttl") ? 2 : 1, message);
+    const usage = args.includes("--ttl") || args.join(" ") === "reset dev";
+    expectCleanFailure(result, usage ? 2 : 1, message);
     expect(snapshot(cwd)).toEqual(before);
   });
 

@@ -125,7 +125,12 @@ describe("cli: the env lifecycle walk-through", () => {
     const dry = JSON.parse(await cli(["gc", "--dry-run", "--json"], { cwd })) as { expired: string[] };
     expect(dry.expired).toEqual(["short"]);
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(true);
-    const collected = JSON.parse(await cli(["gc", "--json"], { cwd })) as { expired: string[] };
+    // Outside a terminal, gc without --yes only reports
+    const unconfirmed = await runCli(["gc"], { cwd });
+    expect(unconfirmed.stdout).toContain("Would delete expired env short");
+    expect(unconfirmed.stderr).toContain("pass --yes to delete");
+    expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(true);
+    const collected = JSON.parse(await cli(["gc", "--yes", "--json"], { cwd })) as { expired: string[] };
     expect(collected.expired).toEqual(["short"]);
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(false);
     expect(existsSync(join(cwd, ".forkstack/envs/bob"))).toBe(true);

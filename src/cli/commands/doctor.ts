@@ -52,6 +52,15 @@ const command: CommandDef<{ checks: Check[] }> = {
         message: [env.status, env.problem, ...missing].filter(Boolean).join(", "),
       });
     }
+    for (const env of envs) {
+      if (env.parent && !envs.some((p) => p.name === env.parent)) {
+        checks.push({
+          area: `env ${env.name}`,
+          level: "warn",
+          message: `its parent "${env.parent}" no longer exists: it cannot be reset (delete it, or keep it as it is)`,
+        });
+      }
+    }
     const known = new Set(envs.map((e) => e.name));
     for (const provider of project.providers) {
       const orphans = (await provider.list(project.op())).filter((name) => !known.has(name));

@@ -124,6 +124,7 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     kind: "database",
     name: PROVIDER_NAME,
     flags: {
+      private: true,
       // The contract makes flags plain data; probing lazily here keeps the factory free of I/O.
       get copyOnWrite() {
         return (copyOnWrite ??= probeReflinkSync(context.dataDir));

@@ -135,6 +135,7 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
     kind: "local",
     name: PROVIDER_NAME,
     flags: {
+      private: true,
       get copyOnWrite() {
         return (copyOnWrite ??= probeReflinkSync(root));
       },

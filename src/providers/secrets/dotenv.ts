@@ -158,7 +158,7 @@ const provider: ProviderFactory<DotenvOptions, SecretsProvider> = (options, cont
     kind: "secrets",
     name: PROVIDER_NAME,
     // Secrets files are a few hundred bytes: a copy is as cheap as any clone.
-    flags: { copyOnWrite: false },
+    flags: { copyOnWrite: false, private: true },
 
     async create(env, op) {
       op.signal?.throwIfAborted();

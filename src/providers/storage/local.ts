@@ -160,7 +160,7 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
   return {
     kind: "storage",
     name: PROVIDER_NAME,
-    flags: { copyOnWrite: true, forksPinParent: false },
+    flags: { copyOnWrite: true, forksPinParent: false, private: true },
 
     checkName(env) {
       return bucketsOf(env).flatMap(({ name }) => {
