@@ -98,6 +98,7 @@ export interface RequestOptions {
   /**
    * May this request be sent twice? Default: by method (GET/HEAD/PUT/DELETE yes, POST/PATCH no).
    * Decides retries after a network failure or timeout, when the request may have been applied.
+   * A retried DELETE may find the resource already gone: pair it with `nullIfNotFound`.
    */
   readonly idempotent?: boolean;
   /** Overrides the client's per-attempt timeout. */

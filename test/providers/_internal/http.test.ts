@@ -7,7 +7,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import {
   ApiError,
   anySignal,
@@ -241,7 +241,15 @@ describe("providers/_http: where requests go", () => {
     expect(seen[0]!.headers["content-type"]).toBe("application/json");
     expect(await api.request("DELETE", "/projects/p1/branches/br-1")).toBeUndefined();
     expect(await api.request("GET", "/download", { responseType: "text" })).toBe("A=1\nB=2\n");
-    expect(await api.request("GET", "/projects/p1/branches/br-2", { nullIfNotFound: true })).toBeNull();
+    const missing = await api.request<{ id: string }>("GET", "/projects/p1/branches/br-2", {
+      nullIfNotFound: true,
+    });
+    expect(missing).toBeNull();
+    // The types say so too: `T | null` only where a 404 can come back as null.
+    expectTypeOf(missing).toEqualTypeOf<{ id: string } | null>();
+    expectTypeOf<Awaited<ReturnType<typeof api.request<{ id: string }>>>>().toEqualTypeOf<{
+      id: string;
+    }>();
   });
 
   it("warns once when the token would go over plain http to a non-loopback host", async () => {
