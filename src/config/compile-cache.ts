@@ -134,7 +134,10 @@ async function freshBundle(
 }
 
 /** Bundle the config with esbuild (loaded only here), hashing every file as esbuild reads it. */
-async function bundle(file: string, self: string): Promise<{ code: Uint8Array; inputs: Record<string, string> }> {
+async function bundle(
+  file: string,
+  self: string,
+): Promise<{ code: Uint8Array; inputs: Record<string, string> }> {
   const { build } = await import("esbuild");
   const inputs: Record<string, string> = {};
   const result = await build({
