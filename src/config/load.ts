@@ -106,7 +106,8 @@ function configTimeoutMs(): number {
       { hint: `Unset it to use the default of ${DEFAULT_TIMEOUT_MS} ms.` },
     );
   }
-  return ms;
+  // setTimeout takes at most 2^31-1 ms and turns anything longer into 1 ms: "forever" must not mean "now".
+  return Math.min(ms, 2 ** 31 - 1);
 }
 
 /**
