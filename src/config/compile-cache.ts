@@ -28,6 +28,9 @@ const INDEX_VERSION = 1;
 /** Bundles and temp files older than this, and not in use by this process, are swept after a build. */
 const SWEEP_AGE_MS = 60_000;
 const BUNDLE_NAME = /^config-[0-9a-f]{16}\.mjs$/;
+const INDEX_NAME = /^index-[0-9a-f]{16}\.json$/;
+/** An index not rewritten for this long is dropped with its bundle (a copy of forkstack long gone). */
+const INDEX_MAX_AGE_MS = 30 * 24 * 3600_000;
 /** Leftovers of an interrupted atomic write (see durable-fs `tempPath`). */
 const TEMP_NAME = /^\.(?:config|index)-[0-9a-f]{16}\.(?:mjs|json)\.[0-9a-f]+\.tmp$/;
 
@@ -193,7 +196,8 @@ async function bundle(
 /**
  * Remove bundles of earlier config versions and leftover temp files. Only old ones: a process that read
  * an index a moment ago may be about to import the bundle it named (and if it loses that race anyway,
- * `loadConfig` builds again rather than fail).
+ * `loadConfig` builds again rather than fail). A bundle some index still names (another copy of
+ * forkstack, e.g. `npx` next to a local install) is kept, unless that index is a month old.
  */
 async function sweep(cacheDir: string, keep: string): Promise<void> {
   let names: string[];
@@ -203,13 +207,30 @@ async function sweep(cacheDir: string, keep: string): Promise<void> {
     return;
   }
   const now = Date.now();
+  const ageOf = async (name: string) => now - (await stat(join(cacheDir, name))).mtimeMs;
+  const named = new Set([keep]);
   await Promise.all(
     names
-      .filter((name) => name !== keep && (BUNDLE_NAME.test(name) || TEMP_NAME.test(name)))
+      .filter((name) => INDEX_NAME.test(name))
       .map(async (name) => {
-        const path = join(cacheDir, name);
         try {
-          if (now - (await stat(path)).mtimeMs > SWEEP_AGE_MS) await rm(path, { force: true });
+          if ((await ageOf(name)) > INDEX_MAX_AGE_MS) {
+            await rm(join(cacheDir, name), { force: true });
+            return;
+          }
+          const index = JSON.parse(await readFile(join(cacheDir, name), "utf8")) as Partial<CacheIndex>;
+          if (typeof index.bundle === "string") named.add(index.bundle);
+        } catch {
+          // unreadable or already gone: it protects nothing
+        }
+      }),
+  );
+  await Promise.all(
+    names
+      .filter((name) => !named.has(name) && (BUNDLE_NAME.test(name) || TEMP_NAME.test(name)))
+      .map(async (name) => {
+        try {
+          if ((await ageOf(name)) > SWEEP_AGE_MS) await rm(join(cacheDir, name), { force: true });
         } catch {
           // already gone, or not ours to judge: the sweep is best effort
         }
