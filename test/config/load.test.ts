@@ -30,7 +30,7 @@ export default defineConfig({ project, ${PROVIDERS} });
         expect(result.code, result.stderr).toBe(0);
       }
     }
-  });
+  }, 180_000); // 64 CLI starts on two shared cores
 
   it("takes an edit of a module the config imports into account", async () => {
     const cwd = await tsProject(`import { defineConfig } from "forkstack";
