@@ -16,11 +16,12 @@
  * is, so a line of theirs *below* it deliberately overrides ours. Either way `switch` warns, naming the
  * keys and saying which line wins.
  *
- * Never losing a line: lines the user typed inside the block are moved just above it (with a warning);
+ * Never losing a line: lines the user typed inside the block are moved just above it (with a warning;
+ * a `KEY='…'` record in forkstack's own quoting there counts as forkstack's and is rewritten);
  * a file whose markers are missing, doubled or out of order is refused and left as it is. A file an
- * older forkstack wrote whole (no markers, starting with `FORKSTACK_ENV='…'`) is migrated: its lines
- * that provably are forkstack's (the variables of the env it names, or keys the block now sets) go into
- * the block; anything else is kept as the user's.
+ * older forkstack wrote whole (no markers, starting with `FORKSTACK_ENV='…'`) is migrated: its records
+ * that are forkstack's (equal to a variable of the env it names, or setting a key the block now sets,
+ * which that forkstack rewrote on every switch anyway) go into the block; anything else is kept.
  */
 import { readFile, realpath, rm } from "node:fs/promises";
 import { parseEnv } from "node:util";
@@ -194,8 +195,8 @@ export function planEnvLocal(
         !(
           c.record &&
           (c.record.key === "FORKSTACK_ENV" ||
-            c.record.key in values ||
-            ours[c.record.key] === c.record.value)
+            Object.hasOwn(values, c.record.key) ||
+            (Object.hasOwn(ours, c.record.key) && ours[c.record.key] === c.record.value))
         ),
     );
     before = kept.map((c) => withEol(c.raw, eol)).join("");
