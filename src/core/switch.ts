@@ -1,14 +1,16 @@
 /**
  * @module core/switch
- * Making an env current: `.current-env` (one line) and, unless the config opts out, `.env.local` with
- * the env's variables for tools that read dotenv files. Both are written atomically.
+ * Making an env current: `.current-env` (one line) and, unless the config opts out, forkstack's block
+ * in `.env.local` with the env's variables for tools that read dotenv files (the user's own lines in
+ * that file are kept: see core/env-local.ts). Both are written atomically.
  */
 import { UserError } from "../errors.js";
 import { readCurrentEnvFile, resolveEnv, type ResolvedEnv } from "../runtime/resolve.js";
 import { writeFileAtomic } from "./fs-atomic.js";
 import { requireManifest } from "./manifests.js";
 import type { Project } from "./project.js";
-import { envVariables, formatDotenv } from "./variables.js";
+import { writeEnvLocal } from "./env-local.js";
+import { envVariables } from "./variables.js";
 
 export interface SwitchResult {
   readonly previous: string;
@@ -47,13 +49,25 @@ export async function switchEnv(project: Project, name: string): Promise<SwitchR
       hint: "Run `forkstack list` to see its state.",
     });
   }
-  await writeFileAtomic(project.layout.currentEnvFile, `${name}\n`, 0o644);
   let envLocal: string | null = null;
   if (project.config.envLocal) {
     const { vars, secrets } = await envVariables(project, name);
-    await writeFileAtomic(project.layout.envLocalFile, formatDotenv({ ...vars, ...secrets }), 0o600);
+    // Only forkstack's marked block is rewritten; the user's own lines stay (core/env-local.ts).
+    const written = await writeEnvLocal(
+      project.layout.envLocalFile,
+      { ...vars, ...secrets },
+      {
+        envValues: async (env) => {
+          const old = await envVariables(project, env);
+          return { ...old.vars, ...old.secrets };
+        },
+      },
+    );
+    for (const warning of written.warnings) project.log.warn(warning);
     envLocal = project.layout.envLocalFile;
   }
+  // After .env.local, so that a refusal there (its markers are broken) leaves the current env as it was.
+  await writeFileAtomic(project.layout.currentEnvFile, `${name}\n`, 0o644);
   const overriddenBy = process.env.FORKSTACK_ENV ? "FORKSTACK_ENV" : process.env.ENV ? "ENV" : undefined;
   return { previous, current: name, envLocal, ...(overriddenBy ? { overriddenBy } : {}) };
 }
