@@ -21,6 +21,7 @@ import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
 import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, ResourceInfo } from "../types.js";
+import { findHolders } from "../_internal/holders.js";
 import { bytesAdded, cloneFile, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import type { CloneMethod } from "../_internal/clone.js";
 import { exists, fsError, listEnvsWith, publishNoClobber, tempPath } from "../_internal/files.js";
@@ -222,6 +223,12 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     describe: (env) => info(env),
 
     list: () => listEnvsWith(context, DB_FILE),
+
+    // The app's connection holds the db file and, in WAL mode, the -wal and -shm (mmapped) files open.
+    holders: (env) => {
+      const path = dbPath(env);
+      return findHolders({ files: [path, ...SIDE_SUFFIXES.map((suffix) => path + suffix)] });
+    },
 
     async doctor() {
       const findings: DoctorFinding[] = [];

@@ -13,6 +13,7 @@ import { ProviderError, errnoCode } from "../../errors.js";
 import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
 import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import { exists, fsError, listEnvsWith, tempPath, writeFileDurable } from "../_internal/files.js";
+import { findHolders } from "../_internal/holders.js";
 
 const DEFAULT_TEMPLATE = "{project}.{env}.db";
 
@@ -210,6 +211,13 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
     },
 
     describe: (env) => info(env),
+
+    // An app with a file open in the directory, or a shell or server whose cwd is inside it, would keep
+    // using a tree that `reset`/`delete` unlinks. Only the directory we recorded is ours to check.
+    async holders(env) {
+      const path = await ownedPath(env);
+      return path === null ? [] : findHolders({ dirs: [path] });
+    },
 
     async list() {
       const found: string[] = [];
