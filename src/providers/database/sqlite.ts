@@ -15,7 +15,7 @@
  * never passes through JS memory. The child is built under a temporary name, opened once to check it,
  * then published with a no-clobber link, so it appears whole or not at all.
  */
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
@@ -24,7 +24,14 @@ import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, Resource
 import { findHolders } from "../_internal/holders.js";
 import { bytesAdded, cloneFile, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import type { CloneMethod } from "../_internal/clone.js";
-import { exists, fsError, listEnvsWith, publishNoClobber, tempPath } from "../_internal/files.js";
+import {
+  ensurePrivateDir,
+  exists,
+  fsError,
+  listEnvsWith,
+  publishNoClobber,
+  tempPath,
+} from "../_internal/files.js";
 import { checkDatabase, createDatabase, loadLibsql, lockForWrite, sqliteCode } from "../_internal/libsql.js";
 import type { WriteLock } from "../_internal/libsql.js";
 
@@ -83,7 +90,8 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     const path = dbPath(env);
     if (await exists(path)) throw alreadyExists(env, path);
     try {
-      await mkdir(dirname(path), { recursive: true });
+      // 0700 even if the core made it wider: the temp copy is built in it before being narrowed.
+      await ensurePrivateDir(dirname(path));
       for (const suffix of SIDE_SUFFIXES) await rm(path + suffix, { force: true });
     } catch (error) {
       throw fsError(PROVIDER_NAME, `prepare the database of "${env.name}"`, path, error);
