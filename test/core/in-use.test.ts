@@ -11,6 +11,7 @@ import { findEnvHolders, refuseInUse } from "../../src/core/in-use.js";
 import { createEnv, createRootEnv } from "../../src/core/lifecycle.js";
 import { openProject, type Project } from "../../src/core/project.js";
 import { isForkstackError } from "../../src/errors.js";
+import { procStats } from "../../src/providers/_internal/holders.js";
 import { REPO, tempProject } from "../helpers/project.js";
 
 const APP = join(REPO, "test/core/_fixtures/app.mjs");
@@ -106,8 +107,11 @@ describe.runIf(onLinux)("refuseInUse", () => {
 
   it("names a process once, with every kind of resource it holds", async () => {
     const app = await start([APP, dbPath], { cwd: localPath });
+    const scans = procStats.scans;
     const holders = await findEnvHolders(project, "alice");
     expect(holders).toEqual([expect.objectContaining({ pid: app.pid, kinds: ["database", "local"] })]);
+    // Both providers were answered from one read of /proc.
+    expect(procStats.scans - scans).toBe(1);
   });
 
   it("does not name this process, which may hold the database itself", async () => {

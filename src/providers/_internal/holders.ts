@@ -24,11 +24,17 @@ import { basename, sep } from "node:path";
 import { errnoCode } from "../../errors.js";
 import type { Holder } from "../types.js";
 
+/**
+ * Paths, or a promise of them: a provider that must first read which paths are its own (the directory
+ * provider's record) passes the promise, so that its scan still starts in the same turn as the others'.
+ */
+type Paths = readonly string[] | PromiseLike<readonly string[]>;
+
 export interface HolderQuery {
   /** A process with any of these files open holds them. Missing files are ignored. */
-  readonly files?: readonly string[];
+  readonly files?: Paths;
   /** A process with a file under one of these directories open, or its cwd inside one, holds it. */
-  readonly dirs?: readonly string[];
+  readonly dirs?: Paths;
 }
 
 export interface HolderOptions {
@@ -42,16 +48,21 @@ const MAX_COMMAND = 120;
 export async function findHolders(query: HolderQuery, options: HolderOptions = {}): Promise<Holder[]> {
   const via =
     options.via ?? (process.platform === "linux" ? "proc" : process.platform === "darwin" ? "lsof" : "none");
-  const files = await resolveExisting(query.files ?? []);
-  const dirs = await resolveExisting(query.dirs ?? []);
-  if (via === "none" || (files.length === 0 && dirs.length === 0)) return [];
-  return via === "proc" ? matchProc(await procSnapshot(), files, dirs) : lsofHolders(files, dirs);
+  if (via === "none") return [];
+  // Asked for before the targets are known, so that callers in the same turn share one scan.
+  const snapshot = via === "proc" ? procSnapshot() : undefined;
+  const [files, dirs] = await Promise.all([
+    resolveExisting(query.files ?? []),
+    resolveExisting(query.dirs ?? []),
+  ]);
+  if (files.length === 0 && dirs.length === 0) return [];
+  return snapshot ? matchProc(await snapshot, files, dirs) : lsofHolders(files, dirs);
 }
 
 /** Canonical paths (as `/proc` and `lsof` report them) of the targets that exist. */
-async function resolveExisting(paths: readonly string[]): Promise<string[]> {
+async function resolveExisting(targets: Paths): Promise<string[]> {
   const resolved = await Promise.all(
-    paths.map((path) =>
+    (await targets).map((path) =>
       realpath(path).catch((error: unknown) => {
         if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return undefined;
         throw error;
@@ -76,6 +87,9 @@ interface ProcEntry {
 
 let pending: Promise<ProcEntry[]> | undefined;
 
+/** How many times `/proc` was read, for the test that callers share a scan. */
+export const procStats = { scans: 0 };
+
 /**
  * One read of `/proc`, shared by every caller that asks within the same turn of the event loop: the core
  * asks all providers at once, and each would otherwise walk every process again.
@@ -95,6 +109,7 @@ function procSnapshot(): Promise<ProcEntry[]> {
 }
 
 function readProc(): ProcEntry[] {
+  procStats.scans++;
   let names: string[];
   try {
     names = readdirSync("/proc");

@@ -225,10 +225,7 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
 
     // An app with a file open in the directory, or a shell or server whose cwd is inside it, would keep
     // using a tree that `reset`/`delete` unlinks. Only the directory we recorded is ours to check.
-    async holders(env) {
-      const path = await ownedPath(env);
-      return path === null ? [] : findHolders({ dirs: [path] });
-    },
+    holders: (env) => findHolders({ dirs: ownedPath(env).then((path) => (path === null ? [] : [path])) }),
 
     async list() {
       const found: string[] = [];

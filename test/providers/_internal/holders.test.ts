@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, open, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
-import { findHolders, parseLsof } from "../../../src/providers/_internal/holders.js";
+import { findHolders, parseLsof, procStats } from "../../../src/providers/_internal/holders.js";
 
 const hasLsof = (() => {
   try {
@@ -84,12 +84,14 @@ describe("findHolders", () => {
 
     it("shares one read of /proc between callers in the same turn", async () => {
       const child = await holder({ file: join(dir, "db.sqlite") });
+      const before = procStats.scans;
       const [a, b] = await Promise.all([
         findHolders({ files: [join(dir, "db.sqlite")] }),
         findHolders({ dirs: [dir] }),
       ]);
       expect(a.map((h) => h.pid)).toEqual([child.pid]);
       expect(b.map((h) => h.pid)).toEqual([child.pid]);
+      expect(procStats.scans - before).toBe(1);
     });
   });
 
