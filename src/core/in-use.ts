@@ -47,7 +47,7 @@ export async function findEnvHolders(project: Project, envName: string): Promise
     .map(({ holder, kinds }) => ({ ...holder, kinds }));
 }
 
-/** `pid 1234 node server.js (has .forkstack/envs/alice/db.sqlite open)`, paths relative to the project. */
+/** `pid 1234 node server.js (uses .forkstack/envs/alice/db.sqlite)`, paths relative to the project. */
 export function describeHolder(project: Project, holder: Holder): string {
   if (holder.path === undefined) return `pid ${holder.pid} ${holder.command}`;
   const rel = relative(project.layout.root, holder.path);

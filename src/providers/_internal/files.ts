@@ -11,6 +11,7 @@ import type { ProviderContext } from "../types.js";
 
 // The durable-write primitives live in `src/durable-fs.ts` (the core uses them too).
 export {
+  PRIVATE_DIR_MODE,
   PRIVATE_FILE_MODE,
   ensurePrivateDir,
   ensurePrivateFile,
@@ -19,7 +20,6 @@ export {
   publishNoClobber,
   syncDir,
   tempPath,
-  tighten,
   writeFileDurable,
 } from "../../durable-fs.js";
 

@@ -13,6 +13,7 @@ import { ProviderError, errnoCode } from "../../errors.js";
 import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
 import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import {
+  PRIVATE_DIR_MODE,
   PRIVATE_FILE_MODE,
   ensurePrivateDir,
   exists,
@@ -123,7 +124,7 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
       // Directories the template adds (`state/` of `state/{env}`) are ours and private; existing ones
       // (the project root) are the user's and keep their mode.
       await mkdirPrivate(dirname(path));
-      await mkdir(path, { mode: 0o700 });
+      await mkdir(path, { mode: PRIVATE_DIR_MODE });
     } catch (error) {
       if (errnoCode(error) === "EEXIST") throw alreadyExists(env, path);
       await rm(markerPath(env), { force: true }).catch(() => undefined);
