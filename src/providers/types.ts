@@ -144,9 +144,26 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
    * Called by `new`, `reset` and `run`; must be cheap when already done.
    */
   prepare?(ctx: OpContext): Promise<void>;
+  /**
+   * Local processes that have this env's resource open: an app holding the database file, a shell whose
+   * working directory is the env's state directory. `reset` and `delete` refuse while there are any
+   * (unless `--force`): the files they remove would live on in those processes, which would keep writing
+   * to data nobody can see again. Best effort and cheap: never throws for a process it cannot inspect,
+   * and returns [] where the platform gives no way to know. Backends that are not local files omit it.
+   */
+  holders?(env: EnvRef, ctx: OpContext): Promise<Holder[]>;
   /** Health for `doctor`: one line per finding. */
   doctor?(ctx: OpContext): Promise<DoctorFinding[]>;
   dispose?(): Promise<void>;
+}
+
+/** A local process holding an env's resource open (see `Provider.holders`). */
+export interface Holder {
+  readonly pid: number;
+  /** Its command line, shortened for a message: `node server.js`. */
+  readonly command: string;
+  /** What it holds open, when known (an absolute path), so the user knows why it was named. */
+  readonly path?: string;
 }
 
 export interface DoctorFinding {
