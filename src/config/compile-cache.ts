@@ -18,7 +18,8 @@
  *   each other.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdirPrivate } from "../durable-fs.js";
 import { dirname, extname, isAbsolute, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { errnoCode } from "../errors.js";
@@ -83,7 +84,7 @@ export async function compiledConfig(options: CompileOptions): Promise<string> {
   const { code, inputs } = await bundle(file, self);
   const bundleName = `config-${sha256(code).slice(0, 16)}.mjs`;
   const bundlePath = join(cacheDir, bundleName);
-  await mkdir(cacheDir, { recursive: true });
+  await mkdirPrivate(cacheDir);
   // Always (re)written, even when a twin process wrote the same bytes: the fresh mtime keeps it out of
   // any sweep for a while, and the rename replaces it atomically for anyone reading it.
   await writeFileAtomic(bundlePath, code, 0o600);

@@ -212,5 +212,5 @@ export async function writeProjectCache(loaded: LoadedConfig): Promise<void> {
   } catch (error) {
     if (errnoCode(error) !== "ENOENT") throw error;
   }
-  await writeFileAtomic(loaded.layout.projectCache, text, 0o644);
+  await writeFileAtomic(loaded.layout.projectCache, text);
 }

@@ -7,7 +7,8 @@
  * - each env is changed under its own lock, so different envs are created concurrently and the same
  *   name twice yields one env and one "already exists" error.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
+import { mkdirPrivate } from "../durable-fs.js";
 import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
 import type { ResourceKind } from "../providers/types.js";
@@ -15,6 +16,7 @@ import { failpoint } from "./failpoints.js";
 import { listEnvNames, readAllManifests, readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
+import { refuseInUse } from "./in-use.js";
 import { repairJournal } from "./repair.js";
 import {
   adoptOrCreate,
@@ -28,6 +30,7 @@ import {
   type MadeResources,
   type StepEvent,
 } from "./steps.js";
+import { removeEnvLocalBlock } from "./env-local.js";
 import { switchEnv } from "./switch.js";
 
 export { envRef, type StepEvent };
@@ -144,7 +147,7 @@ export async function createRootEnv(
     }
     project.state.beginOp(name, "create", null);
     const base = { name, parent: null, createdAt: new Date().toISOString(), expiresAt: null };
-    await mkdir(project.layout.envDir(name), { recursive: true });
+    await mkdirPrivate(project.layout.envDir(name));
     await writeManifest(project.layout, { ...base, status: "creating", resources: {} });
     const outcome = await makeResources(
       project,
@@ -273,7 +276,7 @@ export async function createEnv(
     const expiresAt = options.ttlMs ? new Date(Date.now() + options.ttlMs).toISOString() : null;
     project.state.beginOp(name, "create", parent);
     failpoint("create:after-journal");
-    await mkdir(project.layout.envDir(name), { recursive: true });
+    await mkdirPrivate(project.layout.envDir(name));
     const base = { name, parent, createdAt, expiresAt };
     await writeManifest(project.layout, { ...base, status: "creating", resources: {} });
     const outcome = await forkAll(project, parentManifest, name, options);
@@ -391,6 +394,7 @@ export async function deleteEnv(
       });
     }
     await refuseChildren(project, name, "deleted");
+    await refuseInUse(project, name, "deleted", options.force);
     const manifest = read.ok ? read.manifest : null;
     project.state.beginOp(name, "delete", null);
     failpoint("delete:after-journal");
@@ -427,7 +431,8 @@ async function forgetCurrent(project: Project, name: string): Promise<void> {
   }
   if (current === name) {
     await rm(project.layout.currentEnvFile, { force: true });
-    await rm(project.layout.envLocalFile, { force: true });
+    // Only forkstack's block goes: the user's own lines in .env.local stay.
+    await removeEnvLocalBlock(project.layout.envLocalFile);
   }
 }
 
@@ -488,6 +493,7 @@ export async function resetEnv(
     }
     refuseProtected(project, name, "reset", options.force);
     await refuseChildren(project, name, "reset");
+    await refuseInUse(project, name, "reset", options.force);
     const parentRead = await readManifest(project.layout, manifest.parent);
     if (!parentRead) {
       throw new UserError(

@@ -3,9 +3,9 @@
  * An open project: its config, its providers (loaded lazily, only the kinds the config names) and its
  * state store. Every lifecycle operation takes one; `openProject` is the only place they are built.
  */
-import { mkdir } from "node:fs/promises";
 import { loadConfig, RESOURCE_KINDS, writeProjectCache, type LoadedConfig } from "../config/load.js";
 import type { ForkstackConfig } from "../config/schema.js";
+import { ensurePrivateDir, mkdirPrivate } from "../durable-fs.js";
 import type { ProjectLayout } from "../layout.js";
 import { builtinProviders } from "../providers/registry.js";
 import type { Logger, OpContext, Provider, ProviderContext, ResourceKind } from "../providers/types.js";
@@ -54,7 +54,9 @@ export async function openProject(options: OpenOptions = {}): Promise<Project> {
   const log = options.log ?? silentLogger;
   const loaded = await loadConfig(options.cwd);
   try {
-    await mkdir(loaded.layout.envsDir, { recursive: true });
+    // 0700: the data of every env is in here. Tightens a `.forkstack/` made by an older version.
+    await ensurePrivateDir(loaded.layout.dataDir);
+    await mkdirPrivate(loaded.layout.envsDir);
     await writeProjectCache(loaded);
   } catch (error) {
     throw stateWriteError(loaded.layout.dataDir, error);

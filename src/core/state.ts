@@ -7,8 +7,8 @@
  * us that for free, across processes, and survives crashes with the same guarantees as the data.
  */
 import { hostname } from "node:os";
-import { mkdir } from "node:fs/promises";
 import type Database from "libsql";
+import { ensurePrivateFile, mkdirPrivate } from "../durable-fs.js";
 import { UserError } from "../errors.js";
 import type { ProjectLayout } from "../layout.js";
 import { stateWriteError } from "./fs-atomic.js";
@@ -75,7 +75,9 @@ export class StateStore {
 
   static async open(layout: ProjectLayout): Promise<StateStore> {
     try {
-      await mkdir(layout.dataDir, { recursive: true });
+      await mkdirPrivate(layout.dataDir);
+      // SQLite would create it 0644; if we cannot create it, neither can SQLite, which then says why.
+      await ensurePrivateFile(layout.stateDb).catch(() => undefined);
       const { default: Database } = await import("libsql");
       const db = new Database(layout.stateDb, { timeout: 10_000 });
       // NORMAL in WAL mode survives kill -9 (what the journal guards against); after a power loss the

@@ -2,21 +2,12 @@
  * The user's walk-through of the core issue, end to end with the built CLI in a fresh app directory:
  * init → new → current → list → env → run → new --from --ttl → reset → switch → delete → gc → doctor.
  */
-import { createClient } from "@libsql/client";
 import { existsSync, statSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { sql } from "../helpers/sql.js";
 import { describe, expect, it } from "vitest";
 import { cli, runCli, tempProject } from "../helpers/project.js";
-
-async function sql(url: string, statement: string): Promise<unknown[]> {
-  const client = createClient({ url });
-  try {
-    return (await client.execute(statement)).rows.map((r) => ({ ...r }));
-  } finally {
-    client.close();
-  }
-}
 
 async function envJson(cwd: string, env: string, reveal = false): Promise<Record<string, string>> {
   const out = await cli(["env", env, "--format", "json", ...(reveal ? ["--reveal"] : [])], { cwd });

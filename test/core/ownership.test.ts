@@ -7,22 +7,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { createClient } from "@libsql/client";
+import { sql } from "../helpers/sql.js";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { BIN, EMBEDDED_CONFIG, cleanEnv, cli, runCli, tempProject } from "../helpers/project.js";
+import { BIN, EMBEDDED_CONFIG, REPO, cleanEnv, cli, runCli, tempProject } from "../helpers/project.js";
 
 type Vars = Record<string, string>;
 const envOf = async (cwd: string, env: string): Promise<Vars> =>
   JSON.parse(await cli(["env", env, "--format", "json", "--reveal"], { cwd })) as Vars;
-
-async function sql(url: string, statement: string): Promise<unknown[]> {
-  const client = createClient({ url });
-  try {
-    return (await client.execute(statement)).rows.map((r) => ({ ...r }));
-  } finally {
-    client.close();
-  }
-}
 
 interface Listed {
   name: string;
@@ -234,3 +225,38 @@ function listen(port: number): Promise<Server> {
     server.listen(port, "127.0.0.1", () => resolve(server));
   });
 }
+
+describe("reset and delete while an app holds the env's database", () => {
+  it("refuse, naming the process; --force overrides", async () => {
+    const cwd = await tempProject();
+    await cli(["new", "alice", "--no-switch"], { cwd });
+    // The app, started the way a user starts it, through `forkstack run`.
+    const app = join(REPO, "test/core/_fixtures/app.mjs");
+    const child = spawn(
+      process.execPath,
+      [BIN, "run", "--env", "alice", "--", "sh", "-c", `exec node ${app} "\${DATABASE_URL#file:}"`],
+      { cwd, env: cleanEnv(), stdio: ["ignore", "pipe", "inherit"] },
+    );
+    // SIGTERM: `forkstack run` forwards it to the app, so nothing outlives the test.
+    const exited = new Promise((resolve) => child.once("close", resolve));
+    onTestFinished(async () => {
+      child.kill("SIGTERM");
+      await exited;
+    });
+    await new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
+
+    for (const args of [
+      ["reset", "alice"],
+      ["delete", "alice", "--yes"],
+    ]) {
+      const refused = await runCli([args[0]!, "--json", ...args.slice(1)], { cwd });
+      expect(refused.code, args.join(" ")).toBe(1);
+      expect(JSON.parse(refused.stdout).error.code).toBe("E_ENV_BUSY");
+      expect(refused.stderr).toMatch(/pid \d+ node .*app\.mjs/);
+      expect(refused.stderr).toContain("--force");
+    }
+    expect((await list(cwd)).find((e) => e.name === "alice")?.status).toBe("ready");
+    const forced = await runCli(["reset", "alice", "--force"], { cwd });
+    expect(forced.code, forced.stderr).toBe(0);
+  });
+});

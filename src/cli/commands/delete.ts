@@ -19,7 +19,10 @@ const command: CommandDef<DeleteResult> = {
       short: "y",
       description: "Do not ask for confirmation (required outside a terminal)",
     },
-    force: { type: "boolean", description: "Allow deleting a protected env" },
+    force: {
+      type: "boolean",
+      description: "Delete a protected env, or one that running processes hold open",
+    },
   },
   positionals: ["env"],
   async run(ctx, args) {
