@@ -72,6 +72,21 @@ export interface EnvSummary {
   readonly ms: number;
 }
 
+/**
+ * The env's directory and its `creating` manifest, after the journal entry. If they cannot be written
+ * (a full disk), nothing was made yet: undo them and the entry at once rather than leave it to repair.
+ */
+async function startRecord(project: Project, name: string, manifest: Omit<EnvManifest, "version">) {
+  try {
+    await mkdirPrivate(project.layout.envDir(name));
+    await writeManifest(project.layout, manifest);
+  } catch (error) {
+    await forgetEnvDir(project, name, false).catch(() => undefined);
+    project.state.endOp(name);
+    throw error;
+  }
+}
+
 function pendingRollback(project: Project, name: string): void {
   const entry = project.state.journal().find((e) => e.env === name && e.lastError !== null);
   if (entry) {
@@ -147,8 +162,7 @@ export async function createRootEnv(
     }
     project.state.beginOp(name, "create", null);
     const base = { name, parent: null, createdAt: new Date().toISOString(), expiresAt: null };
-    await mkdirPrivate(project.layout.envDir(name));
-    await writeManifest(project.layout, { ...base, status: "creating", resources: {} });
+    await startRecord(project, name, { ...base, status: "creating", resources: {} });
     const outcome = await makeResources(
       project,
       name,
@@ -276,9 +290,8 @@ export async function createEnv(
     const expiresAt = options.ttlMs ? new Date(Date.now() + options.ttlMs).toISOString() : null;
     project.state.beginOp(name, "create", parent);
     failpoint("create:after-journal");
-    await mkdirPrivate(project.layout.envDir(name));
     const base = { name, parent, createdAt, expiresAt };
-    await writeManifest(project.layout, { ...base, status: "creating", resources: {} });
+    await startRecord(project, name, { ...base, status: "creating", resources: {} });
     const outcome = await forkAll(project, parentManifest, name, options);
     if (!outcome.made) {
       return await settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));

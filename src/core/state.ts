@@ -80,13 +80,18 @@ export class StateStore {
       await ensurePrivateFile(layout.stateDb).catch(() => undefined);
       const { default: Database } = await import("libsql");
       const db = new Database(layout.stateDb, { timeout: 10_000 });
-      // NORMAL in WAL mode survives kill -9 (what the journal guards against); after a power loss the
-      // last entries may be lost, and what they guarded shows up as orphans that `gc` collects.
-      // The WAL is checkpointed and truncated early: the state is a few rows, and a WAL that grows to
-      // SQLite's default 4 MB before it shrinks would fill a nearly full disk on its own.
-      db.exec(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 16; PRAGMA journal_size_limit = 65536;",
-      );
+      // A rollback journal that is kept between transactions (PERSIST), not WAL: opening and reading
+      // then create no file (WAL needs its -shm), so read-only commands work on a full disk or a
+      // read-only `.forkstack/`, and `gc`/`delete` can still journal on a full disk (the journal file
+      // already has its space) to free it. NORMAL survives kill -9, which is what the journal guards
+      // against; after a power loss the last entries may be lost, and what they guarded shows up as
+      // orphans that `gc` collects.
+      try {
+        db.exec("PRAGMA journal_mode = PERSIST");
+      } catch {
+        // an older state.db in WAL mode that another process has open: stay in WAL this time
+      }
+      db.exec("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 65536;");
       db.exec(SCHEMA);
       for (const statement of MIGRATIONS) {
         try {

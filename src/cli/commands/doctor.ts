@@ -2,7 +2,7 @@
  * `forkstack doctor`: config, state directory, fork method per provider, services, and drift between
  * manifests and what the backends hold. Exits 1 when any check is an error.
  */
-import { access, constants } from "node:fs/promises";
+import { access, constants, statfs } from "node:fs/promises";
 import { listEnvs } from "../../core/listing.js";
 import type { DoctorFinding } from "../../providers/types.js";
 import type { CommandDef } from "../command.js";
@@ -30,6 +30,19 @@ const command: CommandDef<{ checks: Check[] }> = {
       checks.push({ area: "state", level: "ok", message: `${project.layout.dataDir} is writable` });
     } catch {
       checks.push({ area: "state", level: "error", message: `${project.layout.dataDir} is not writable` });
+    }
+    try {
+      const fs = await statfs(project.layout.dataDir);
+      const free = fs.bavail * fs.bsize;
+      if (free < 16 * 1024 * 1024) {
+        checks.push({
+          area: "state",
+          level: free < 1024 * 1024 ? "error" : "warn",
+          message: `the disk holding ${project.layout.dataDir} is ${free < 1024 * 1024 ? "full" : "nearly full"} (${Math.round(free / 1024)} KB free): \`new\` will fail; \`forkstack gc --yes\` or \`delete\` free space`,
+        });
+      }
+    } catch {
+      // statfs is informational; the writability check above already covers a missing directory
     }
     for (const provider of project.providers) {
       const area = `${provider.kind} (${provider.name})`;
