@@ -77,12 +77,25 @@ function virtualHostBucket(
   return undefined;
 }
 
+/**
+ * RFC 9112 §3.2.2: a request target may come in absolute form (`GET http://host/b/k HTTP/1.1`, what
+ * clients configured with a proxy send). The server must accept it, route by its path, and take the
+ * host from it rather than from the Host header. Returns the origin-form target and that authority.
+ */
+export function originForm(url: string): { url: string; authority?: string } {
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)([^#]*)/.exec(url);
+  if (!m) return { url };
+  const rest = m[2] ?? "";
+  return { url: rest.startsWith("/") ? rest : `/${rest}`, authority: m[1] ?? "" };
+}
+
 function target(
   opts: RouterOptions,
   req: IncomingMessage,
   rawPath: string,
+  authority: string | undefined,
 ): { bucket?: string; key?: string } {
-  const vhost = virtualHostBucket(opts, req.headers.host, req.method ?? "GET", rawPath);
+  const vhost = virtualHostBucket(opts, authority ?? req.headers.host, req.method ?? "GET", rawPath);
   if (vhost !== undefined) {
     const key = decode(rawPath.slice(1));
     return key === "" ? { bucket: vhost } : { bucket: vhost, key };
@@ -100,7 +113,7 @@ function target(
 
 export function createRouter(opts: RouterOptions): Handler {
   return async (req, res, expectContinue = false) => {
-    const rawUrl = req.url ?? "/";
+    const { url: rawUrl, authority } = originForm(req.url ?? "/");
     const q = rawUrl.indexOf("?");
     const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
     const head: RequestHead = { method: req.method ?? "GET", rawUrl, headers: req.headers };
@@ -120,7 +133,7 @@ export function createRouter(opts: RouterOptions): Handler {
       expectContinue,
     };
     try {
-      const t = target(opts, req, rawPath);
+      const t = target(opts, req, rawPath, authority);
       ctx.bucketName = t.bucket;
       ctx.key = t.key;
       if (ctx.method === "OPTIONS") {

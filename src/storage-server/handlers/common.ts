@@ -221,5 +221,7 @@ export function parseCopySource(value: string): { bucket: string; key: string; v
       },
     );
   }
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), versionId };
+  const key = decoded.slice(slash + 1);
+  validateKey(key);
+  return { bucket: decoded.slice(0, slash), key, versionId };
 }
