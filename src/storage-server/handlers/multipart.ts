@@ -23,6 +23,7 @@ import {
   abortUpload,
 } from "../store/multipart.js";
 import type { Part, Upload } from "../store/multipart.js";
+import { resolveObject } from "../store/objects.js";
 import type { Checksums } from "../store/types.js";
 import { isoDate, list, malformed, parseXml, text } from "../xml.js";
 import type { XmlObject } from "../xml.js";
@@ -36,6 +37,7 @@ import {
   requireKey,
   tagsFromHeader,
 } from "./common.js";
+import { writeConditions } from "./conditional.js";
 import { OWNER } from "./list.js";
 import { checksumElements, checksumHeaders } from "./objects.js";
 
@@ -239,6 +241,10 @@ async function* concatenate(ctx: Ctx, fds: { fd: number; size: number }[]): Asyn
 export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const upload = uploadOf(ctx);
+  // If-None-Match: * / If-Match on Complete: refused before the parts are assembled, checked again
+  // with the commit (conditional.ts).
+  const conditions = writeConditions(ctx);
+  conditions?.check(resolveObject(ctx.store.meta, ctx.store.meta.chain(bucket), upload.key));
   const doc = parseXml((await readSmallBody(ctx)).toString("utf8"), "CompleteMultipartUpload");
   const requested = list(doc, "Part").map((p) => {
     const n = text(p, "PartNumber");
@@ -321,16 +327,22 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
       if (c) checksums[alg] = c;
     }
     const v = await ctx.store.meta.write(() =>
-      finishUpload(ctx.store.meta, bucket, upload, {
-        blob: temp.sha256,
-        size: temp.size,
-        etag,
-        mtimeMs: Date.now(),
-        headers: upload.headers,
-        tags: upload.tags,
-        checksums,
-        parts: parts.map((p) => p.size),
-      }),
+      finishUpload(
+        ctx.store.meta,
+        bucket,
+        upload,
+        {
+          blob: temp.sha256,
+          size: temp.size,
+          etag,
+          mtimeMs: Date.now(),
+          headers: upload.headers,
+          tags: upload.tags,
+          checksums,
+          parts: parts.map((p) => p.size),
+        },
+        conditions?.atCommit,
+      ),
     );
     const host = header(ctx, "host") ?? "127.0.0.1";
     const location = `http://${host}/${encodeURIComponent(bucket.name)}/${encodeURIComponent(upload.key)}`;

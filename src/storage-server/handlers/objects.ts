@@ -10,16 +10,15 @@ import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { baseHeaders, discardBody, header, openBody, send, sendXml } from "../http.js";
 import { deleteObject, putObject, resolveObject } from "../store/objects.js";
-import type { Precondition } from "../store/objects.js";
 import type { Bucket, Checksums, ObjectVersion } from "../store/types.js";
 import { isoDate } from "../xml.js";
+import { writeConditions } from "./conditional.js";
 import {
   checkConditions,
   lookupObject,
   objectHeadersFrom,
   objectResponseHeaders,
   parseCopySource,
-  preconditionFailed,
   readSeq,
   requireBucket,
   requireKey,
@@ -34,32 +33,15 @@ export function checksumHeaders(checksums: Checksums): Record<string, string> {
   return h;
 }
 
-/** If-None-Match: * (create-only) and If-Match (replace-only) on writes, checked again at commit. */
-function writePrecondition(ctx: Ctx): Precondition | undefined {
-  const inm = header(ctx, "if-none-match");
-  const im = header(ctx, "if-match");
-  if (inm === undefined && im === undefined) return undefined;
-  return (current) => {
-    if (inm !== undefined && inm.trim() === "*" && current) throw preconditionFailed("If-None-Match");
-    if (im !== undefined) {
-      const want = im.trim().replace(/^"(.*)"$/, "$1");
-      if (!current)
-        throw new S3Error("NoSuchKey", "The specified key does not exist.", 404, { Key: ctx.key ?? "" });
-      if (want !== "*" && want !== current.etag.replace(/^"(.*)"$/, "$1"))
-        throw preconditionFailed("If-Match");
-    }
-  };
-}
-
 export async function putObjectHandler(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const headers = objectHeadersFrom(ctx);
   const tags = tagsFromHeader(header(ctx, "x-amz-tagging"));
   const meta = ctx.store.meta;
-  const check = writePrecondition(ctx);
+  const conditions = writeConditions(ctx);
   // Fail fast before the upload; the same check runs again atomically with the commit.
-  if (check) check(resolveObject(meta, meta.chain(bucket), key));
+  conditions?.check(resolveObject(meta, meta.chain(bucket), key));
 
   const body = openBody(ctx);
   const temp = await ctx.store.blobs.writeTemp(body.stream, () => body.result());
@@ -82,7 +64,7 @@ export async function putObjectHandler(ctx: Ctx): Promise<void> {
           checksums: result.checksums,
           parts: null,
         },
-        check,
+        conditions?.atCommit,
       ),
     );
   } finally {
@@ -259,7 +241,7 @@ function copyInTx(
       checksums: source.checksums,
       parts: source.parts,
     },
-    writePrecondition(ctx),
+    writeConditions(ctx)?.check,
   );
 }
 
