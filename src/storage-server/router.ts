@@ -260,13 +260,11 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
         ctx.store.meta.requireBucket(ctx.bucketName!);
         return send(ctx, 200);
       }
-      if (
-        q.has("versioning") ||
-        q.has("policy") ||
-        q.has("lifecycle") ||
-        q.has("tagging") ||
-        UNSUPPORTED.some((s) => q.has(s))
-      ) {
+      if (q.has("versioning")) {
+        // Buckets stay unversioned (README, "Versioning"); GetBucketVersioning keeps saying so.
+        throw notImplemented("Enabling versioning (buckets of this server are always unversioned)");
+      }
+      if (q.has("policy") || q.has("lifecycle") || q.has("tagging") || UNSUPPORTED.some((s) => q.has(s))) {
         throw notImplemented("Configuring this bucket sub-resource");
       }
       // A snapshot request never creates a bucket: on a missing one it is NoSuchBucket.

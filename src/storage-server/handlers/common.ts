@@ -9,7 +9,7 @@ import { header } from "../http.js";
 import { validateKey } from "../names.js";
 import { seqOfVersion } from "../store/clock.js";
 import { LATEST } from "../store/index.js";
-import { findVersion, resolveObject } from "../store/objects.js";
+import { resolveObject } from "../store/objects.js";
 import type { Bucket, Layer, ObjectHeaders, ObjectVersion, Tag } from "../store/types.js";
 
 export const SNAPSHOT_VERSION_HEADER = "x-tigris-snapshot-version";
@@ -35,28 +35,43 @@ export function noSuchKey(key: string): S3Error {
 }
 
 /**
- * The object a read refers to through the chain, honouring `versionId` ("null" = the current one;
- * our version ids are seqs) and the snapshot header.
+ * Buckets here are never versioned, and every versioned call answers as it would on an unversioned
+ * S3 bucket (README, "Versioning"): an object's only version is "null". True when `versionId` names
+ * that version (absent or "null"); false for any other id, which cannot exist; an empty one is S3's
+ * 400 InvalidArgument.
  */
+export function isNullVersion(versionId: string | null | undefined): boolean {
+  if (versionId === null || versionId === undefined || versionId === "null") return true;
+  if (versionId === "") {
+    throw new S3Error("InvalidArgument", "Version id cannot be the empty string", 400, {
+      ArgumentName: "versionId",
+      ArgumentValue: "",
+    });
+  }
+  return false;
+}
+
+export function noSuchVersion(key: string, versionId: string): S3Error {
+  return new S3Error("NoSuchVersion", "The specified version does not exist.", 404, {
+    Key: key,
+    VersionId: versionId,
+  });
+}
+
+/** Throws NoSuchVersion unless `versionId` names the current ("null") version. */
+export function requireNullVersion(key: string, versionId: string | null): void {
+  if (!isNullVersion(versionId)) throw noSuchVersion(key, versionId!);
+}
+
+/** The object a read refers to through the chain, honouring `versionId` and the snapshot header. */
 export function lookupObject(
   ctx: Ctx,
   layers: readonly Layer[],
   key: string,
   versionId: string | null,
 ): ObjectVersion {
-  let v: ObjectVersion | undefined;
-  if (versionId === null || versionId === "" || versionId === "null") {
-    v = resolveObject(ctx.store.meta, layers, key);
-  } else if (/^\d{1,16}$/.test(versionId)) {
-    v = findVersion(ctx.store.meta, layers, key, Number(versionId));
-    if (!v)
-      throw new S3Error("NoSuchVersion", "The specified version does not exist.", 404, {
-        Key: key,
-        VersionId: versionId,
-      });
-  } else {
-    throw new S3Error("InvalidArgument", "Invalid version id specified", 400, { ArgumentName: "versionId" });
-  }
+  requireNullVersion(key, versionId);
+  const v = resolveObject(ctx.store.meta, layers, key);
   if (!v) throw noSuchKey(key);
   return v;
 }

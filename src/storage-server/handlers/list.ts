@@ -132,6 +132,16 @@ export function listObjectVersions(ctx: Ctx): void {
   const enc = encoder(ctx);
   const maxKeys = maxKeysParam(ctx);
   const keyMarker = ctx.query.get("key-marker") ?? "";
+  if (keyMarker === "" && (ctx.query.get("version-id-marker") ?? "") !== "") {
+    throw new S3Error(
+      "InvalidArgument",
+      "A version-id marker cannot be specified without a key marker.",
+      400,
+      {
+        ArgumentName: "version-id-marker",
+      },
+    );
+  }
   const r = runList(ctx, keyMarker, maxKeys);
   const delimiter = ctx.query.get("delimiter");
   sendXml(ctx, 200, "ListVersionsResult", {

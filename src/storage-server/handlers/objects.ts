@@ -15,6 +15,7 @@ import { isoDate } from "../xml.js";
 import { writeConditions } from "./conditional.js";
 import {
   checkConditions,
+  isNullVersion,
   lookupObject,
   objectHeadersFrom,
   objectResponseHeaders,
@@ -116,6 +117,7 @@ export async function getObjectHandler(ctx: Ctx): Promise<void> {
   checkConditions(ctx, v);
 
   const headers = objectResponseHeaders(v);
+  if (ctx.query.get("versionId") === "null") headers["x-amz-version-id"] = "null";
   for (const [param, name] of Object.entries(RESPONSE_OVERRIDES)) {
     const value = ctx.query.get(param);
     if (value !== null) headers[name] = value;
@@ -172,15 +174,9 @@ export async function deleteObjectHandler(ctx: Ctx): Promise<void> {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
-  const versionId = ctx.query.get("versionId");
-  if (versionId !== null && versionId !== "null" && /^\d{1,16}$/.test(versionId)) {
-    // Permanently drop that version from this bucket's own layer (never from a parent).
-    await ctx.store.meta.write(() =>
-      ctx.store.meta
-        .prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?")
-        .run(bucket.id, key, Number(versionId)),
-    );
-  } else {
+  // Only the "null" version exists (unversioned bucket): deleting any other id deletes nothing, and
+  // S3 answers 204 for a version that is not there.
+  if (isNullVersion(ctx.query.get("versionId"))) {
     await ctx.store.meta.write(() => deleteObject(ctx.store.meta, bucket, key));
   }
   send(ctx, 204);

@@ -66,21 +66,6 @@ export function resolveObject(
   return v && !v.deleted ? v : undefined;
 }
 
-/** A specific version (seq) of `key` visible through the chain, for `versionId=` reads. */
-export function findVersion(
-  meta: Metadata,
-  layers: readonly Layer[],
-  key: string,
-  seq: number,
-): ObjectVersion | undefined {
-  const stmt = meta.prep("SELECT * FROM versions WHERE bucket_id = ? AND key = ? AND seq = ? AND seq <= ?");
-  for (const layer of layers) {
-    const r = stmt.get(layer.bucketId, key, seq, layer.maxSeq) as VersionRow | undefined;
-    if (r) return r.deleted === 1 ? undefined : toVersion(r);
-  }
-  return undefined;
-}
-
 /**
  * Drops the bucket's own newest row of `key` when nothing pins it (no snapshot or fork point at or
  * after it), so unversioned churn does not accumulate rows.
