@@ -12,6 +12,7 @@ import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
+import * as bucketConfig from "./handlers/bucket-config.js";
 import * as buckets from "./handlers/buckets.js";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./handlers/list.js";
 import * as mpu from "./handlers/multipart.js";
@@ -205,7 +206,6 @@ function serviceOp(ctx: Ctx): void {
 /** Bucket sub-resources answered as "not configured" (404 with S3's code), as an empty S3 bucket would. */
 const UNCONFIGURED: Record<string, [string, string]> = {
   policy: ["NoSuchBucketPolicy", "The bucket policy does not exist"],
-  tagging: ["NoSuchTagSet", "The TagSet does not exist"],
   lifecycle: ["NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"],
   website: ["NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration"],
   encryption: [
@@ -227,7 +227,6 @@ const UNSUPPORTED = [
   "inventory",
   "metrics",
   "ownershipControls",
-  "publicAccessBlock",
   "intelligent-tiering",
   "policyStatus",
 ];
@@ -242,6 +241,8 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       if (q.has("acl")) return buckets.getBucketAcl(ctx);
       if (q.has("metadata")) return tigris.bucketInfo(ctx);
       if (q.has("versions")) return listObjectVersions(ctx);
+      if (q.has("tagging")) return bucketConfig.getBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.getPublicAccessBlock(ctx);
       if (q.has("uploads")) return mpu.listMultipartUploads(ctx);
       for (const [name, [code, message]] of Object.entries(UNCONFIGURED)) {
         if (q.has(name)) return buckets.notConfigured(ctx, code, message);
@@ -260,11 +261,13 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
         ctx.store.meta.requireBucket(ctx.bucketName!);
         return send(ctx, 200);
       }
+      if (q.has("tagging")) return bucketConfig.putBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.putPublicAccessBlock(ctx);
       if (q.has("versioning")) {
         // Buckets stay unversioned (README, "Versioning"); GetBucketVersioning keeps saying so.
         throw notImplemented("Enabling versioning (buckets of this server are always unversioned)");
       }
-      if (q.has("policy") || q.has("lifecycle") || q.has("tagging") || UNSUPPORTED.some((s) => q.has(s))) {
+      if (q.has("policy") || q.has("lifecycle") || UNSUPPORTED.some((s) => q.has(s))) {
         throw notImplemented("Configuring this bucket sub-resource");
       }
       // A snapshot request never creates a bucket: on a missing one it is NoSuchBucket.
@@ -280,7 +283,9 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
     }
     case "DELETE": {
       if (q.has("cors")) return buckets.deleteBucketCors(ctx);
-      if (q.has("tagging") || q.has("policy") || q.has("lifecycle")) {
+      if (q.has("tagging")) return bucketConfig.deleteBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.deletePublicAccessBlock(ctx);
+      if (q.has("policy") || q.has("lifecycle")) {
         discardBody(ctx);
         ctx.store.meta.requireBucket(ctx.bucketName!);
         return send(ctx, 204);

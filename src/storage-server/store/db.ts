@@ -5,6 +5,7 @@
  * loop itself serialises writers and no transaction ever spans an `await`.
  */
 import Database from "libsql";
+import { SETTINGS_SCHEMA } from "./settings.js";
 
 export type Db = Database.Database;
 export type Stmt = Database.Statement<unknown[]>;
@@ -100,6 +101,7 @@ export function openDb(file: string): Db {
   db.exec("PRAGMA foreign_keys = ON");
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
+  db.exec(SETTINGS_SCHEMA);
   return db;
 }
 
