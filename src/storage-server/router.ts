@@ -12,6 +12,7 @@ import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
+import { getObjectAttributes } from "./handlers/attributes.js";
 import * as bucketConfig from "./handlers/bucket-config.js";
 import * as buckets from "./handlers/buckets.js";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./handlers/list.js";
@@ -328,6 +329,7 @@ function objectOp(ctx: Ctx): Promise<void> | void {
       if (ctx.method === "GET" && q.has("uploadId")) return mpu.listPartsHandler(ctx);
       if (ctx.method === "GET" && q.has("tagging")) return getObjectTagging(ctx);
       if (ctx.method === "GET" && q.has("acl")) return buckets.getBucketAcl(ctx);
+      if (ctx.method === "GET" && q.has("attributes")) return getObjectAttributes(ctx);
       return getObjectHandler(ctx);
     case "DELETE":
       if (q.has("uploadId")) return mpu.abortMultipartUpload(ctx);

@@ -340,6 +340,8 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
           tags: upload.tags,
           checksums,
           parts: parts.map((p) => p.size),
+          // Per-part checksums in the upload's algorithm, for GetObjectAttributes (attributes.ts).
+          partChecksums: alg ? parts.map((p) => (p.checksums[alg] ? { [alg]: p.checksums[alg] } : {})) : null,
         },
         conditions?.atCommit,
       ),

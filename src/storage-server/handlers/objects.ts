@@ -236,6 +236,7 @@ function copyInTx(
       tags,
       checksums: source.checksums,
       parts: source.parts,
+      partChecksums: source.partChecksums,
     },
     writeConditions(ctx)?.check,
   );

@@ -50,6 +50,7 @@ async function replaceTags(ctx: Ctx, tags: readonly Tag[]): Promise<void> {
       tags,
       checksums: current.checksums,
       parts: current.parts,
+      partChecksums: current.partChecksums,
     });
   });
 }

@@ -102,7 +102,14 @@ export function openDb(file: string): Db {
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
   db.exec(SETTINGS_SCHEMA);
+  addColumn(db, "versions", "part_checksums", "TEXT");
   return db;
+}
+
+/** Adds a column that stores made by earlier versions lack (new stores get it the same way). */
+function addColumn(db: Db, table: string, column: string, type: string): void {
+  const columns = db.prepare<unknown[]>(`PRAGMA table_info(${table})`).all() as { name: string }[];
+  if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
 }
 
 let savepoints = 0;
