@@ -76,13 +76,41 @@ export function lookupObject(
   return v;
 }
 
+/**
+ * A user-metadata value as received. Node hands header bytes over as latin1 characters; S3 stores the
+ * characters the client meant: UTF-8 bytes (what SDKs send for non-ASCII strings) are decoded as
+ * UTF-8, anything that is not valid UTF-8 is taken as latin1.
+ */
+export function decodeMetaValue(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(raw)) return raw;
+  const bytes = Buffer.from(raw, "latin1");
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * A user-metadata value as S3 returns it: printable US-ASCII as is, anything else RFC 2047-encoded
+ * (`=?UTF-8?B?<base64 of the UTF-8 bytes>?=`) so the header stays mail-safe ASCII (S3 user guide,
+ * "User-defined object metadata").
+ */
+export function encodeMetaValue(value: string): string {
+  if (/^[\x20-\x7e\t]*$/.test(value)) return value;
+  return `=?UTF-8?B?${Buffer.from(value, "utf8").toString("base64")}?=`;
+}
+
 /** Content headers and `x-amz-meta-*` from a PUT / CreateMultipartUpload / REPLACE copy. */
 export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
   const h = ctx.req.headers;
   const meta: Record<string, string> = {};
   for (const [name, value] of Object.entries(h)) {
     if (name.startsWith("x-amz-meta-") && value !== undefined) {
-      meta[name.slice("x-amz-meta-".length)] = Array.isArray(value) ? value.join(",") : value;
+      meta[name.slice("x-amz-meta-".length)] = decodeMetaValue(
+        Array.isArray(value) ? value.join(",") : value,
+      );
     }
   }
   const out: ObjectHeaders = { meta };
@@ -127,7 +155,8 @@ export function objectResponseHeaders(v: ObjectVersion): Record<string, string> 
   if (v.headers.storageClass && v.headers.storageClass !== "STANDARD") {
     h["x-amz-storage-class"] = v.headers.storageClass;
   }
-  for (const [name, value] of Object.entries(v.headers.meta)) h[`x-amz-meta-${name}`] = value;
+  for (const [name, value] of Object.entries(v.headers.meta))
+    h[`x-amz-meta-${name}`] = encodeMetaValue(value);
   if (v.tags.length > 0) h["x-amz-tagging-count"] = String(v.tags.length);
   if (v.parts) h["x-amz-mp-parts-count"] = String(v.parts.length);
   return h;

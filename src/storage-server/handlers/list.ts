@@ -26,7 +26,8 @@ function maxKeysParam(ctx: Ctx, name = "max-keys"): number {
   return Math.min(Number(raw), 1000);
 }
 
-function encoder(ctx: Ctx): (s: string) => string {
+/** The key encoder `encoding-type` asks for (identity without it); shared with ListMultipartUploads. */
+export function encoder(ctx: Ctx): (s: string) => string {
   const enc = ctx.query.get("encoding-type");
   if (enc === null || enc === "") return (s) => s;
   if (enc.toLowerCase() !== "url") {
