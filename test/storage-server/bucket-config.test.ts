@@ -67,6 +67,18 @@ describe("CreateBucket of an existing name", () => {
     await east.send(new CreateBucketCommand({ Bucket: bucket }));
     const again = await east.send(new CreateBucketCommand({ Bucket: bucket }));
     expect(again.$metadata.httpStatusCode).toBe(200);
+    // A fork request for that name is not what exists: never the legacy 200.
+    const forker = client(CREDS, "us-east-1");
+    forker.middlewareStack.add(
+      (next) => (args) => {
+        (args.request as { headers: Record<string, string> }).headers["x-tigris-fork-source-bucket"] = bucket;
+        return next(args);
+      },
+      { step: "build" },
+    );
+    expect((await s3Error(forker.send(new CreateBucketCommand({ Bucket: bucket })))).name).toBe(
+      "BucketAlreadyOwnedByYou",
+    );
     // Still BucketAlreadyExists for someone else, in any region.
     const theirs = await s3Error(
       client(OTHER, "us-east-1").send(new CreateBucketCommand({ Bucket: bucket })),

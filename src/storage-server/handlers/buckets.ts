@@ -68,7 +68,7 @@ export async function createBucket(ctx: Ctx): Promise<void> {
   const region = location ?? signingRegion(ctx) ?? ctx.server.region;
   const existing = ctx.store.meta.getBucket(name);
   if (existing) {
-    bucketExists(ctx, existing, region);
+    bucketExists(ctx, existing, region, forkSource !== undefined && forkSource !== "");
     return;
   }
   const meta = ctx.store.meta;
@@ -93,9 +93,10 @@ export async function createBucket(ctx: Ctx): Promise<void> {
  * CreateBucket of a name that exists, as S3 answers it: another owner's bucket (created with another
  * access key) is 409 BucketAlreadyExists; your own is 409 BucketAlreadyOwnedByYou, except that S3
  * keeps answering 200 for a us-east-1 bucket re-created in us-east-1 (legacy behaviour it documents).
- * Buckets created before owners were recorded count as yours.
+ * Buckets created before owners were recorded count as yours. A fork request is never answered 200:
+ * the existing bucket is not the fork asked for.
  */
-function bucketExists(ctx: Ctx, existing: Bucket, region: string): void {
+function bucketExists(ctx: Ctx, existing: Bucket, region: string, fork: boolean): void {
   const owner = getSetting(ctx.store.meta, existing.id, "owner");
   if (owner !== undefined && owner !== ctx.auth.accessKeyId) {
     throw new S3Error(
@@ -105,7 +106,7 @@ function bucketExists(ctx: Ctx, existing: Bucket, region: string): void {
       { BucketName: existing.name },
     );
   }
-  if (region === "us-east-1" && existing.region === "us-east-1") {
+  if (!fork && region === "us-east-1" && existing.region === "us-east-1") {
     send(ctx, 200, undefined, { Location: `/${existing.name}` });
     return;
   }
