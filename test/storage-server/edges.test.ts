@@ -9,9 +9,12 @@ import { Crc32c } from "@aws-crypto/crc32c";
 import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 import {
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   PutObjectCommand,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { ChecksumAlgorithm } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -93,6 +96,37 @@ describe("checksums", () => {
     expect(e.name).toBe("InvalidRequest");
     expect(e.message).toBe(`Value for x-amz-checksum-${alg.toLowerCase()} header is invalid.`);
   });
+});
+
+describe("checksums on parts", () => {
+  test.each(["CRC32C", "SHA1"] as ChecksumAlgorithm[])(
+    "UploadPart with a wrong x-amz-checksum-%s → BadDigest, the part is not stored",
+    async (alg) => {
+      const key = `part-${alg}`;
+      const created = await h.s3.send(
+        new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: alg }),
+      );
+      const body = randomBytes(1000);
+      const right = await checksumOf(alg, body);
+      const e = await s3Error(
+        h.s3.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId: created.UploadId!,
+            PartNumber: 1,
+            Body: body,
+            [`Checksum${alg}`]: alter(right, right.replace(/=+$/, "").length - 2),
+          }),
+        ),
+      );
+      expect(e.name).toBe("BadDigest");
+      const parts = await h.s3.send(
+        new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId! }),
+      );
+      expect(parts.Parts ?? []).toEqual([]);
+    },
+  );
 });
 
 describe("keys with a NUL byte", () => {
