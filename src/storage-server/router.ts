@@ -12,6 +12,8 @@ import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
+import { getObjectAttributes } from "./handlers/attributes.js";
+import * as bucketConfig from "./handlers/bucket-config.js";
 import * as buckets from "./handlers/buckets.js";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./handlers/list.js";
 import * as mpu from "./handlers/multipart.js";
@@ -77,12 +79,25 @@ function virtualHostBucket(
   return undefined;
 }
 
+/**
+ * RFC 9112 §3.2.2: a request target may come in absolute form (`GET http://host/b/k HTTP/1.1`, what
+ * clients configured with a proxy send). The server must accept it, route by its path, and take the
+ * host from it rather than from the Host header. Returns the origin-form target and that authority.
+ */
+export function originForm(url: string): { url: string; authority?: string } {
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)([^#]*)/.exec(url);
+  if (!m) return { url };
+  const rest = m[2] ?? "";
+  return { url: rest.startsWith("/") ? rest : `/${rest}`, authority: m[1] ?? "" };
+}
+
 function target(
   opts: RouterOptions,
   req: IncomingMessage,
   rawPath: string,
+  authority: string | undefined,
 ): { bucket?: string; key?: string } {
-  const vhost = virtualHostBucket(opts, req.headers.host, req.method ?? "GET", rawPath);
+  const vhost = virtualHostBucket(opts, authority ?? req.headers.host, req.method ?? "GET", rawPath);
   if (vhost !== undefined) {
     const key = decode(rawPath.slice(1));
     return key === "" ? { bucket: vhost } : { bucket: vhost, key };
@@ -100,7 +115,7 @@ function target(
 
 export function createRouter(opts: RouterOptions): Handler {
   return async (req, res, expectContinue = false) => {
-    const rawUrl = req.url ?? "/";
+    const { url: rawUrl, authority } = originForm(req.url ?? "/");
     const q = rawUrl.indexOf("?");
     const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
     const head: RequestHead = { method: req.method ?? "GET", rawUrl, headers: req.headers };
@@ -120,7 +135,7 @@ export function createRouter(opts: RouterOptions): Handler {
       expectContinue,
     };
     try {
-      const t = target(opts, req, rawPath);
+      const t = target(opts, req, rawPath, authority);
       ctx.bucketName = t.bucket;
       ctx.key = t.key;
       if (ctx.method === "OPTIONS") {
@@ -192,7 +207,6 @@ function serviceOp(ctx: Ctx): void {
 /** Bucket sub-resources answered as "not configured" (404 with S3's code), as an empty S3 bucket would. */
 const UNCONFIGURED: Record<string, [string, string]> = {
   policy: ["NoSuchBucketPolicy", "The bucket policy does not exist"],
-  tagging: ["NoSuchTagSet", "The TagSet does not exist"],
   lifecycle: ["NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"],
   website: ["NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration"],
   encryption: [
@@ -214,7 +228,6 @@ const UNSUPPORTED = [
   "inventory",
   "metrics",
   "ownershipControls",
-  "publicAccessBlock",
   "intelligent-tiering",
   "policyStatus",
 ];
@@ -229,6 +242,8 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       if (q.has("acl")) return buckets.getBucketAcl(ctx);
       if (q.has("metadata")) return tigris.bucketInfo(ctx);
       if (q.has("versions")) return listObjectVersions(ctx);
+      if (q.has("tagging")) return bucketConfig.getBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.getPublicAccessBlock(ctx);
       if (q.has("uploads")) return mpu.listMultipartUploads(ctx);
       for (const [name, [code, message]] of Object.entries(UNCONFIGURED)) {
         if (q.has(name)) return buckets.notConfigured(ctx, code, message);
@@ -247,13 +262,13 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
         ctx.store.meta.requireBucket(ctx.bucketName!);
         return send(ctx, 200);
       }
-      if (
-        q.has("versioning") ||
-        q.has("policy") ||
-        q.has("lifecycle") ||
-        q.has("tagging") ||
-        UNSUPPORTED.some((s) => q.has(s))
-      ) {
+      if (q.has("tagging")) return bucketConfig.putBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.putPublicAccessBlock(ctx);
+      if (q.has("versioning")) {
+        // Buckets stay unversioned (README, "Versioning"); GetBucketVersioning keeps saying so.
+        throw notImplemented("Enabling versioning (buckets of this server are always unversioned)");
+      }
+      if (q.has("policy") || q.has("lifecycle") || UNSUPPORTED.some((s) => q.has(s))) {
         throw notImplemented("Configuring this bucket sub-resource");
       }
       // A snapshot request never creates a bucket: on a missing one it is NoSuchBucket.
@@ -269,7 +284,9 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
     }
     case "DELETE": {
       if (q.has("cors")) return buckets.deleteBucketCors(ctx);
-      if (q.has("tagging") || q.has("policy") || q.has("lifecycle")) {
+      if (q.has("tagging")) return bucketConfig.deleteBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.deletePublicAccessBlock(ctx);
+      if (q.has("policy") || q.has("lifecycle")) {
         discardBody(ctx);
         ctx.store.meta.requireBucket(ctx.bucketName!);
         return send(ctx, 204);
@@ -312,6 +329,7 @@ function objectOp(ctx: Ctx): Promise<void> | void {
       if (ctx.method === "GET" && q.has("uploadId")) return mpu.listPartsHandler(ctx);
       if (ctx.method === "GET" && q.has("tagging")) return getObjectTagging(ctx);
       if (ctx.method === "GET" && q.has("acl")) return buckets.getBucketAcl(ctx);
+      if (ctx.method === "GET" && q.has("attributes")) return getObjectAttributes(ctx);
       return getObjectHandler(ctx);
     case "DELETE":
       if (q.has("uploadId")) return mpu.abortMultipartUpload(ctx);

@@ -9,7 +9,10 @@ import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
 import { validateBucketName } from "../names.js";
 import { versionOfSeq } from "../store/clock.js";
 import { isEmpty } from "../store/listing.js";
+import { tx } from "../store/db.js";
 import { isDetached } from "../store/metadata.js";
+import { getSetting, setSetting } from "../store/settings.js";
+import type { Bucket } from "../store/types.js";
 import { isoDate, list, parseXml, text, textList } from "../xml.js";
 import { requireBucket } from "./common.js";
 import { OWNER } from "./list.js";
@@ -62,17 +65,57 @@ export async function createBucket(ctx: Ctx): Promise<void> {
       400,
     );
   }
-  const bucket = ctx.store.meta.createBucket(name, {
-    region: location ?? signingRegion(ctx) ?? ctx.server.region,
-    snapshotEnabled: header(ctx, "x-tigris-enable-snapshot")?.trim().toLowerCase() === "true",
-    ...(forkSource
-      ? { fork: { source: forkSource, ...(forkSnapshot ? { snapshotVersion: forkSnapshot } : {}) } }
-      : {}),
+  const region = location ?? signingRegion(ctx) ?? ctx.server.region;
+  const existing = ctx.store.meta.getBucket(name);
+  if (existing) {
+    bucketExists(ctx, existing, region, forkSource !== undefined && forkSource !== "");
+    return;
+  }
+  const meta = ctx.store.meta;
+  const bucket = tx(meta.db, () => {
+    const created = meta.createBucket(name, {
+      region,
+      snapshotEnabled: header(ctx, "x-tigris-enable-snapshot")?.trim().toLowerCase() === "true",
+      ...(forkSource
+        ? { fork: { source: forkSource, ...(forkSnapshot ? { snapshotVersion: forkSnapshot } : {}) } }
+        : {}),
+    });
+    if (ctx.auth.accessKeyId !== "") setSetting(meta, created.id, "owner", ctx.auth.accessKeyId);
+    return created;
   });
   const extra: Record<string, string> = { Location: `/${bucket.name}` };
   if (bucket.parentSeq !== null)
     extra["X-Tigris-Fork-Source-Bucket-Snapshot"] = versionOfSeq(bucket.parentSeq);
   send(ctx, 200, undefined, extra);
+}
+
+/**
+ * CreateBucket of a name that exists, as S3 answers it: another owner's bucket (created with another
+ * access key) is 409 BucketAlreadyExists; your own is 409 BucketAlreadyOwnedByYou, except that S3
+ * keeps answering 200 for a us-east-1 bucket re-created in us-east-1 (legacy behaviour it documents).
+ * Buckets created before owners were recorded count as yours. A fork request is never answered 200:
+ * the existing bucket is not the fork asked for.
+ */
+function bucketExists(ctx: Ctx, existing: Bucket, region: string, fork: boolean): void {
+  const owner = getSetting(ctx.store.meta, existing.id, "owner");
+  if (owner !== undefined && owner !== ctx.auth.accessKeyId) {
+    throw new S3Error(
+      "BucketAlreadyExists",
+      "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+      409,
+      { BucketName: existing.name },
+    );
+  }
+  if (!fork && region === "us-east-1" && existing.region === "us-east-1") {
+    send(ctx, 200, undefined, { Location: `/${existing.name}` });
+    return;
+  }
+  throw new S3Error(
+    "BucketAlreadyOwnedByYou",
+    "Your previous request to create the named bucket succeeded and you already own it.",
+    409,
+    { BucketName: existing.name },
+  );
 }
 
 export function headBucket(ctx: Ctx): void {

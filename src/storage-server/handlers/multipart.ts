@@ -23,6 +23,7 @@ import {
   abortUpload,
 } from "../store/multipart.js";
 import type { Part, Upload } from "../store/multipart.js";
+import { resolveObject } from "../store/objects.js";
 import type { Checksums } from "../store/types.js";
 import { isoDate, list, malformed, parseXml, text } from "../xml.js";
 import type { XmlObject } from "../xml.js";
@@ -36,7 +37,8 @@ import {
   requireKey,
   tagsFromHeader,
 } from "./common.js";
-import { OWNER } from "./list.js";
+import { writeConditions } from "./conditional.js";
+import { encoder, OWNER } from "./list.js";
 import { checksumElements, checksumHeaders } from "./objects.js";
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -239,6 +241,10 @@ async function* concatenate(ctx: Ctx, fds: { fd: number; size: number }[]): Asyn
 export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const upload = uploadOf(ctx);
+  // If-None-Match: * / If-Match on Complete: refused before the parts are assembled, checked again
+  // with the commit (conditional.ts).
+  const conditions = writeConditions(ctx);
+  conditions?.check(resolveObject(ctx.store.meta, ctx.store.meta.chain(bucket), upload.key));
   const doc = parseXml((await readSmallBody(ctx)).toString("utf8"), "CompleteMultipartUpload");
   const requested = list(doc, "Part").map((p) => {
     const n = text(p, "PartNumber");
@@ -321,16 +327,24 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
       if (c) checksums[alg] = c;
     }
     const v = await ctx.store.meta.write(() =>
-      finishUpload(ctx.store.meta, bucket, upload, {
-        blob: temp.sha256,
-        size: temp.size,
-        etag,
-        mtimeMs: Date.now(),
-        headers: upload.headers,
-        tags: upload.tags,
-        checksums,
-        parts: parts.map((p) => p.size),
-      }),
+      finishUpload(
+        ctx.store.meta,
+        bucket,
+        upload,
+        {
+          blob: temp.sha256,
+          size: temp.size,
+          etag,
+          mtimeMs: Date.now(),
+          headers: upload.headers,
+          tags: upload.tags,
+          checksums,
+          parts: parts.map((p) => p.size),
+          // Per-part checksums in the upload's algorithm, for GetObjectAttributes (attributes.ts).
+          partChecksums: alg ? parts.map((p) => (p.checksums[alg] ? { [alg]: p.checksums[alg] } : {})) : null,
+        },
+        conditions?.atCommit,
+      ),
     );
     const host = header(ctx, "host") ?? "127.0.0.1";
     const location = `http://${host}/${encodeURIComponent(bucket.name)}/${encodeURIComponent(upload.key)}`;
@@ -388,6 +402,7 @@ export function listPartsHandler(ctx: Ctx): void {
 export function listMultipartUploads(ctx: Ctx): void {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
+  const enc = encoder(ctx);
   const max = Math.min(Number(ctx.query.get("max-uploads") ?? "1000") || 1000, 1000);
   const keyMarker = ctx.query.get("key-marker") ?? "";
   const uploadIdMarker = ctx.query.get("upload-id-marker") ?? "";
@@ -398,14 +413,15 @@ export function listMultipartUploads(ctx: Ctx): void {
   const last = shown[shown.length - 1];
   sendXml(ctx, 200, "ListMultipartUploadsResult", {
     Bucket: bucket.name,
-    KeyMarker: keyMarker,
+    KeyMarker: enc(keyMarker),
     UploadIdMarker: uploadIdMarker,
-    ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.uploadId } : {}),
-    Prefix: prefix,
+    ...(truncated && last ? { NextKeyMarker: enc(last.key), NextUploadIdMarker: last.uploadId } : {}),
+    Prefix: enc(prefix),
     MaxUploads: max,
     IsTruncated: truncated,
+    ...(ctx.query.get("encoding-type") ? { EncodingType: "url" } : {}),
     Upload: shown.map((u) => ({
-      Key: u.key,
+      Key: enc(u.key),
       UploadId: u.uploadId,
       Initiator: OWNER,
       Owner: OWNER,

@@ -5,6 +5,7 @@
  * loop itself serialises writers and no transaction ever spans an `await`.
  */
 import Database from "libsql";
+import { SETTINGS_SCHEMA } from "./settings.js";
 
 export type Db = Database.Database;
 export type Stmt = Database.Statement<unknown[]>;
@@ -100,7 +101,15 @@ export function openDb(file: string): Db {
   db.exec("PRAGMA foreign_keys = ON");
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
+  db.exec(SETTINGS_SCHEMA);
+  addColumn(db, "versions", "part_checksums", "TEXT");
   return db;
+}
+
+/** Adds a column that stores made by earlier versions lack (new stores get it the same way). */
+function addColumn(db: Db, table: string, column: string, type: string): void {
+  const columns = db.prepare<unknown[]>(`PRAGMA table_info(${table})`).all() as { name: string }[];
+  if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
 }
 
 let savepoints = 0;

@@ -9,6 +9,7 @@ import { S3Error } from "../errors.js";
 import { tx } from "./db.js";
 import type { Metadata } from "./metadata.js";
 import { insertVersion } from "./objects.js";
+import type { Precondition } from "./objects.js";
 import type { Bucket, Checksums, NewObject, ObjectHeaders, ObjectVersion, Tag } from "./types.js";
 
 export interface Upload {
@@ -190,13 +191,22 @@ export function abortUpload(meta: Metadata, bucket: Bucket, key: string, uploadI
   });
 }
 
-/** Stores the assembled object and drops the upload and its parts in one transaction. */
-export function finishUpload(meta: Metadata, bucket: Bucket, upload: Upload, obj: NewObject): ObjectVersion {
+/**
+ * Stores the assembled object and drops the upload and its parts in one transaction. `check` is a
+ * conditional write's precondition, run against the current object inside it.
+ */
+export function finishUpload(
+  meta: Metadata,
+  bucket: Bucket,
+  upload: Upload,
+  obj: NewObject,
+  check?: Precondition,
+): ObjectVersion {
   return tx(meta.db, () => {
     if (!meta.prep("SELECT 1 FROM uploads WHERE upload_id = ?").get(upload.uploadId)) {
       throw noSuchUpload(upload.uploadId);
     }
-    const v = insertVersion(meta, bucket, upload.key, obj);
+    const v = insertVersion(meta, bucket, upload.key, obj, check);
     meta.prep("DELETE FROM parts WHERE upload_id = ?").run(upload.uploadId);
     meta.prep("DELETE FROM uploads WHERE upload_id = ?").run(upload.uploadId);
     return v;

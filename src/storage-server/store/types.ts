@@ -60,6 +60,11 @@ export interface ObjectVersion {
   readonly checksums: Checksums;
   /** Sizes of the parts for multipart objects (for `partNumber` reads and `-N` ETags). */
   readonly parts: readonly number[] | null;
+  /**
+   * Each part's checksum in the upload's checksum algorithm (GetObjectAttributes lists them), when
+   * the upload had one; aligned with `parts`.
+   */
+  readonly partChecksums: readonly Checksums[] | null;
 }
 
 /** What a write stores for a new object version (the store adds bucket, key and seq). */
@@ -72,6 +77,7 @@ export interface NewObject {
   readonly tags: readonly Tag[];
   readonly checksums: Checksums;
   readonly parts: readonly number[] | null;
+  readonly partChecksums?: readonly Checksums[] | null;
 }
 
 export interface Snapshot {
