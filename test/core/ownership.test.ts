@@ -260,3 +260,24 @@ describe("reset and delete while an app holds the env's database", () => {
     expect(forced.code, forced.stderr).toBe(0);
   });
 });
+
+describe("point-in-time forks", () => {
+  it("--at is refused clearly where a provider keeps no history, and bad values are usage errors", async () => {
+    const cwd = await tempProject();
+    await cli(["new", "warm", "--no-switch"], { cwd });
+    const refused = await runCli(["new", "past", "--at", "1h", "--no-switch"], { cwd });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /Cannot fork at a past time: database \(sqlite\), secrets \(dotenv\), local \(directory\)/,
+    );
+    for (const at of ["yesterday", "10:00", "2026-11-30T10:00"]) {
+      const bad = await runCli(["new", "past", "--at", at], { cwd });
+      expect(bad.code, at).toBe(2);
+      expect(bad.stderr).toContain(`Invalid --at "${at}"`);
+    }
+    const future = await runCli(["new", "past", "--at", "2999-01-01T00:00Z"], { cwd });
+    expect(future.code).toBe(2);
+    expect(future.stderr).toContain("is in the future");
+    expect((await list(cwd)).map((e) => e.name)).toEqual(["dev", "warm"]);
+  });
+});
