@@ -7,6 +7,7 @@ import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { header } from "../http.js";
 import { validateKey } from "../names.js";
+import { requestAcl } from "./acl.js";
 import { seqOfVersion } from "../store/clock.js";
 import { LATEST } from "../store/index.js";
 import { findVersion, resolveObject } from "../store/objects.js";
@@ -80,7 +81,7 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
     .filter((s) => s !== "" && s.toLowerCase() !== "aws-chunked")
     .join(", ");
   if (encoding) out.contentEncoding = encoding;
-  const set = (field: keyof Omit<ObjectHeaders, "meta">, name: string): void => {
+  const set = (field: keyof Omit<ObjectHeaders, "meta" | "acl">, name: string): void => {
     const v = header(ctx, name);
     if (v !== undefined && v !== "") out[field] = v;
   };
@@ -89,6 +90,8 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
   set("cacheControl", "cache-control");
   set("expires", "expires");
   set("storageClass", "x-amz-storage-class");
+  const acl = requestAcl(ctx, "object");
+  if (acl !== undefined) out.acl = acl;
   return out;
 }
 
