@@ -201,9 +201,11 @@ describe("actual requests", () => {
     expect(r.headers["access-control-allow-origin"]).toBe("http://app.example");
   });
 
-  test("no Origin, or a bucket without configuration: no CORS headers at all", async () => {
+  test("no Origin, or a bucket without configuration: no Access-Control headers", async () => {
     const plain = await signedRaw(h.server.url, { method: "GET", path: `/${bucket}/obj.txt` });
     expect(plain.headers["access-control-allow-origin"]).toBeUndefined();
+    // …but Vary, so a browser never reuses this response (say, an <img> load) for a CORS fetch.
+    expect(String(plain.headers.vary)).toContain("Origin");
     const b = uniqueBucket("cors-off");
     await h.s3.send(new CreateBucketCommand({ Bucket: b }));
     const r = await signedRaw(h.server.url, {

@@ -169,10 +169,14 @@ function allowHeaders(rule: CorsRule, origin: string): Record<string, string> {
  */
 export function corsResponseHeaders(ctx: Ctx): Record<string, string> | undefined {
   const origin = header(ctx, "origin");
-  if (origin === undefined || ctx.bucketName === undefined) return undefined;
+  if (ctx.bucketName === undefined) return undefined;
+  // Without an Origin only cacheable reads need an answer: their Vary keeps a browser from reusing
+  // a response fetched without CORS (an <img>) for a later CORS fetch of the same URL.
+  if (origin === undefined && ctx.method !== "GET" && ctx.method !== "HEAD") return undefined;
   const bucket = ctx.store.meta.getBucket(ctx.bucketName);
   const rules = bucket && rulesOf(bucket);
   if (!rules) return undefined;
+  if (origin === undefined) return { Vary: VARY };
   const method = header(ctx, "access-control-request-method")?.trim() || ctx.method;
   const rule = matchRule(rules, origin, method);
   return rule ? allowHeaders(rule, origin) : { Vary: VARY };
