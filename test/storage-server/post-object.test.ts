@@ -293,6 +293,28 @@ describe("policy violations get S3's errors and store nothing", () => {
     expect(r.status, r.body).toBe(204);
   });
 
+  test("field names and condition operators match case-insensitively; repeated fields are comma-joined", async () => {
+    const policy = {
+      expiration: inAnHour(),
+      conditions: [
+        { bUcKeT: bucket },
+        ["StArTs-WiTh", "$KeY", "v/"],
+        ["EQ", "$X-Amz-Meta-Tag", "ninja,stallman"],
+      ],
+    };
+    const signed = signedFields(policy);
+    const form = new FormData();
+    form.append("kEy", "v/case");
+    form.append("x-amz-meta-tag", "ninja");
+    form.append("X-AMZ-META-TAG", "stallman");
+    for (const [k, v] of Object.entries(signed)) form.append(k === "policy" ? "pOLICy" : k.toUpperCase(), v);
+    form.append("file", new Blob(["case"]), "f");
+    const res = await fetch(`${h.server.url}/${bucket}`, { method: "POST", body: form });
+    expect(res.status, await res.text()).toBe(204);
+    const head = await h.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "v/case" }));
+    expect(head.Metadata).toEqual({ tag: "ninja,stallman" });
+  });
+
   test("expired policy: AccessDenied 'Policy expired.'", async () => {
     const fields = {
       key: "v/expired",

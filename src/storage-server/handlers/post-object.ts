@@ -132,6 +132,10 @@ function readForm(ctx: Ctx): Promise<{ fields: Map<string, string>; file: FilePa
         stream.resume();
         return;
       }
+      // fail() may destroy the part after its consumer stopped listening (the body turned out malformed
+      // after the file ended); unheard, that 'error' would crash the process. A consumer still
+      // iterating sees the error anyway.
+      stream.on("error", () => undefined);
       file = { stream, filename: filename ?? "", mimeType };
       resolve({ fields, file, done });
     });
