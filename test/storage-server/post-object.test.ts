@@ -4,7 +4,9 @@
  * documented error, and nothing is stored when a request is refused.
  */
 import { createHash, createHmac, randomBytes } from "node:crypto";
+import { readdir, stat } from "node:fs/promises";
 import { request } from "node:http";
+import { join } from "node:path";
 import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
@@ -621,5 +623,91 @@ describe("policy violations get S3's errors and store nothing", () => {
     expect((await post({ key: "v/after-cut", ...signedFields(policyFor(base(""))) }, "fine")).status).toBe(
       204,
     );
+  });
+
+  test("the file streams to disk while it arrives (never buffered whole)", async () => {
+    const fields = { key: "v/streamed", ...signedFields(policyFor(base(""))) };
+    const boundary = "----stream";
+    let head = "";
+    for (const [k, v] of Object.entries(fields)) {
+      head += `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`;
+    }
+    head += `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\n`;
+    const chunk = randomBytes(1024 * 1024);
+    const u = new URL(h.server.url);
+    const response = new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          method: "POST",
+          path: `/${bucket}`,
+          headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.write(head);
+      for (let i = 0; i < 8; i++) req.write(chunk);
+      // Half the body is sent and the request is still open: the bytes must already be on disk.
+      void (async () => {
+        const tmp = join(h.root, "tmp");
+        let onDisk = 0;
+        for (let i = 0; i < 200 && onDisk < 6 * 1024 * 1024; i++) {
+          await new Promise((r) => setTimeout(r, 25));
+          onDisk = 0;
+          for (const name of await readdir(tmp))
+            onDisk += (await stat(join(tmp, name)).catch(() => ({ size: 0 }))).size;
+        }
+        expect(onDisk).toBeGreaterThanOrEqual(6 * 1024 * 1024);
+        for (let i = 0; i < 8; i++) req.write(chunk);
+        req.end(`\r\n--${boundary}--\r\n`);
+      })().catch(reject);
+    });
+    expect(await response).toBe(204);
+    const got = await h.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "v/streamed" }));
+    expect(got.ContentLength).toBe(16 * 1024 * 1024);
+  });
+
+  test("hostile multipart bodies never get a 500", async () => {
+    const signed = Object.entries({ key: "v/hostile", ...signedFields(policyFor(base(""))) })
+      .map(([k, v]) => `--B\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`)
+      .join("");
+    const bodies: [string, string][] = [
+      ["multipart/form-data; boundary=B", randomBytes(4096).toString("latin1")],
+      ["multipart/form-data; boundary=B", "--B\r\n\r\n\r\n--B--"],
+      [
+        "multipart/form-data; boundary=B",
+        `--B\r\nContent-Disposition: form-data; name="${"n".repeat(30000)}"\r\n\r\nv\r\n--B--`,
+      ],
+      ["multipart/form-data; boundary=B", `--B\r\nX: ${"h".repeat(100000)}\r\n\r\nv\r\n--B--`],
+      [
+        "multipart/form-data; boundary=B",
+        `${signed}--B\r\nContent-Disposition: form-data; name="file"\r\n\r\ntext file\r\n--B--\r\n`,
+      ],
+      ["multipart/form-data; boundary=B", `${signed}--B--\r\n`],
+      [
+        "multipart/form-data; boundary=B",
+        `${signed}--B\r\nContent-Disposition: form-data; name="file"; filename="\u0000"\r\n\r\nx\r\n--B\r\nContent-Disposition: form-data; name="file"; filename="2"\r\n\r\ny\r\n--B--\r\n`,
+      ],
+      ["multipart/form-data; boundary=", "x"],
+      ["multipart/form-data; boundary=B; charset=bogus", `${signed}--B--`],
+      ["text/plain", "x"],
+    ];
+    for (const [type, body] of bodies) {
+      const res = await fetch(`${h.server.url}/${bucket}`, {
+        method: "POST",
+        headers: { "content-type": type },
+        body: Buffer.from(body, "latin1"),
+      });
+      const text = await res.text();
+      expect(res.status < 500 || res.status === 501, `${res.status} ${text}`).toBe(true);
+    }
+    // The plain-text file field (no filename) was a valid upload.
+    const got = await h.s3.send(new GetObjectCommand({ Bucket: bucket, Key: "v/hostile" }));
+    expect(await got.Body!.transformToString()).toMatch(/^(text file|x)$/);
   });
 });
