@@ -306,4 +306,32 @@ describe("public-read buckets", () => {
     expect((await anon("GET", `/${fork}/logo.svg`)).status).toBe(403);
     expect((await anon("GET", `/${src}/logo.svg`)).status).toBe(200);
   });
+
+  test("hostile ACL and CORS documents never get a 500", async () => {
+    const bodies = [
+      "<AccessControlPolicy><AccessControlList>text</AccessControlList></AccessControlPolicy>",
+      "<AccessControlPolicy><AccessControlList><Grant><Grantee><URI><x/></URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>",
+      "<AccessControlPolicy><AccessControlList><Grant><Permission><p/></Permission></Grant></AccessControlList></AccessControlPolicy>",
+      "<AccessControlPolicy><AccessControlList><Grant>x</Grant><Grant/></AccessControlList></AccessControlPolicy>",
+      "<CORSConfiguration><CORSRule>abc</CORSRule></CORSConfiguration>",
+      "<CORSConfiguration><CORSRule><AllowedOrigin><a/></AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
+      "<CORSConfiguration><CORSRule><ID>a</ID><ID>b</ID><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>",
+      "<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><MaxAgeSeconds>soon</MaxAgeSeconds></CORSRule></CORSConfiguration>",
+      '<!DOCTYPE x [<!ENTITY a "aaaa">]><CORSConfiguration>&a;</CORSConfiguration>',
+      "\u0000\uffff",
+    ];
+    for (const body of bodies) {
+      for (const [path, query] of [
+        [`/${priv}/avatar.png`, "acl"],
+        [`/${priv}`, "acl"],
+        [`/${priv}`, "cors"],
+      ] as const) {
+        const r = await signedRaw(h.server.url, { method: "PUT", path, query, body });
+        expect(r.status < 500 || r.status === 501, `${path}?${query} ${body}: ${r.status} ${r.body}`).toBe(
+          true,
+        );
+      }
+    }
+    expect((await anon("GET", `/${priv}/avatar.png`)).status).toBe(200);
+  });
 });
