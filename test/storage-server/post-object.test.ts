@@ -710,4 +710,39 @@ describe("policy violations get S3's errors and store nothing", () => {
     const got = await h.s3.send(new GetObjectCommand({ Bucket: bucket, Key: "v/hostile" }));
     expect(await got.Body!.transformToString()).toMatch(/^(text file|x)$/);
   });
+
+  test("virtual-host style: POST / with Host bucket.localhost answers that style's Location", async () => {
+    const fields = { key: "v/vhost.txt", ...signedFields(policyFor(base(""))) };
+    let body = "";
+    for (const [k, v] of Object.entries(fields)) {
+      body += `--B\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`;
+    }
+    body += `--B\r\nContent-Disposition: form-data; name="file"; filename="f"\r\n\r\nvhost\r\n--B--\r\n`;
+    const u = new URL(h.server.url);
+    const host = `${bucket}.localhost:${u.port}`;
+    const r = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+      const req = request(
+        {
+          host: u.hostname,
+          port: u.port,
+          method: "POST",
+          path: "/",
+          headers: {
+            host,
+            "content-type": "multipart/form-data; boundary=B",
+            "content-length": Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    expect(r.status).toBe(204);
+    expect(r.location).toBe(`http://${host}/v/vhost.txt`);
+    expect(await bodyOf("v/vhost.txt")).toBe("vhost");
+  });
 });

@@ -361,7 +361,9 @@ async function storeUpload(
 
 function respond(ctx: Ctx, bucket: string, key: string, v: ObjectVersion, fields: FormFields): void {
   const host = header(ctx, "host") ?? ctx.server.host;
-  const location = `http://${host}/${uriEncode(bucket)}/${uriEncode(key, false)}`;
+  // The object's URL in the addressing style the form was posted with.
+  const vhost = host.toLowerCase().startsWith(`${bucket}.`);
+  const location = `http://${host}/${vhost ? "" : `${uriEncode(bucket)}/`}${uriEncode(key, false)}`;
   const headers = { ETag: v.etag, Location: location, ...checksumHeaders(v.checksums) };
   const redirect = redirectTarget(fields);
   if (redirect) {
