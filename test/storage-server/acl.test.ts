@@ -246,8 +246,8 @@ describe("public-read buckets", () => {
     expect(errorCode(missing.body)).toBe("NoSuchKey");
   });
 
-  test("an object's own private ACL wins; writes and sub-resources stay owner-only", async () => {
-    expect((await anon("GET", `/${pub}/hidden.txt`)).status).toBe(403);
+  test("in a public bucket an object's own private ACL does not hide it (Tigris's default); writes and sub-resources stay owner-only", async () => {
+    expect((await anon("GET", `/${pub}/hidden.txt`)).status).toBe(200);
     expect((await anon("PUT", `/${pub}/b.txt`, { body: "B" })).status).toBe(403);
     expect((await anon("DELETE", `/${pub}/a.txt`)).status).toBe(403);
     expect((await anon("GET", `/${pub}?acl`)).status).toBe(403);

@@ -4,15 +4,17 @@
  * request may do. Apps serve avatars and assets by plain URL from `public-read` objects or buckets;
  * everything else stays owner-only, so an anonymous write or a listing of a private bucket is 403.
  *
- * Semantics follow Tigris (the service forkstack emulates): an object written without an ACL follows
- * its bucket, so every object of a `public-read` bucket is readable by anyone, and an object can be
- * made public in a private bucket (or private in a public one) with its own ACL. On AWS the bucket ACL
- * alone only allows listing; reading needs object ACLs or a bucket policy.
+ * Semantics follow Tigris (the service forkstack emulates) at its defaults: every object of a
+ * `public-read` bucket is readable by anyone, whatever ACL the object was written with (Tigris ignores
+ * object ACLs unless a bucket opts in, and its SDK sends `private` on every put), and a `public-read`
+ * object is readable in a private bucket too (S3's object ACL). On AWS the bucket ACL alone only
+ * allows listing; reading needs object ACLs or a bucket policy.
  */
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
-import { getBucketAcl, setBucketAcl } from "../store/acl.js";
+import { getBucketAccess, setBucketAccess } from "../store/acl.js";
+import type { BucketAccess } from "../store/acl.js";
 import { putObject, resolveObject } from "../store/objects.js";
 import type { Bucket, CannedAcl, ObjectVersion } from "../store/types.js";
 import type { XmlObject } from "../xml.js";
@@ -76,10 +78,11 @@ export function requestAcl(ctx: Ctx, target: "bucket" | "object"): CannedAcl | u
   return parseCannedAcl(header(ctx, "x-amz-acl"), target);
 }
 
-/** What a read of `v` is governed by: its own ACL, else its bucket's. */
+/** Who may read `v`: public when the object or its bucket is public-read (see the module comment). */
 export function effectiveObjectAcl(ctx: Ctx, bucket: Bucket, v: ObjectVersion): CannedAcl {
-  if (v.headers.acl !== undefined) return v.headers.acl;
-  return isPublicRead(getBucketAcl(ctx.store.meta, bucket.id)) ? "public-read" : "private";
+  if (isPublicRead(v.headers.acl)) return "public-read";
+  if (isPublicRead(getBucketAccess(ctx.store.meta, bucket.id).acl)) return "public-read";
+  return v.headers.acl ?? "private";
 }
 
 function grantsOf(acl: CannedAcl): XmlObject[] {
@@ -178,16 +181,36 @@ async function aclOfPutRequest(ctx: Ctx, target: "bucket" | "object"): Promise<C
   return aclFromPolicy(body);
 }
 
+/** Tigris's switch for listing a public bucket anonymously; undefined when the request leaves it alone. */
+function publicListHeader(ctx: Ctx): boolean | undefined {
+  const v = header(ctx, "x-amz-acl-public-list-objects-enabled")?.trim().toLowerCase();
+  if (v === undefined || v === "") return undefined;
+  if (v !== "true" && v !== "false") {
+    throw new S3Error("InvalidArgument", "X-Amz-Acl-Public-List-Objects-Enabled must be true or false", 400, {
+      ArgumentName: "X-Amz-Acl-Public-List-Objects-Enabled",
+      ArgumentValue: v,
+    });
+  }
+  return v === "true";
+}
+
 export function getBucketAclHandler(ctx: Ctx): void {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
-  sendAcl(ctx, getBucketAcl(ctx.store.meta, bucket.id));
+  sendAcl(ctx, getBucketAccess(ctx.store.meta, bucket.id).acl);
 }
 
 export async function putBucketAclHandler(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
+  const list = publicListHeader(ctx);
   const acl = await aclOfPutRequest(ctx, "bucket");
-  await ctx.store.meta.write(() => setBucketAcl(ctx.store.meta, bucket.id, acl));
+  const meta = ctx.store.meta;
+  await meta.write(() =>
+    setBucketAccess(meta, bucket.id, {
+      acl,
+      publicList: list ?? getBucketAccess(meta, bucket.id).publicList,
+    }),
+  );
   send(ctx, 200);
 }
 
@@ -234,11 +257,20 @@ export async function putObjectAclHandler(ctx: Ctx): Promise<void> {
  * After CreateBucket: the requested ACL, or for a fork its source's ACL and CORS rules (a fork
  * serves the same app as its source, so its browser access should not silently change).
  */
-export function initBucketAccess(ctx: Ctx, bucket: Bucket, acl: CannedAcl | undefined): void {
+export function requestBucketAccess(ctx: Ctx): Partial<BucketAccess> {
+  const acl = requestAcl(ctx, "bucket");
+  const publicList = publicListHeader(ctx);
+  return { ...(acl !== undefined ? { acl } : {}), ...(publicList !== undefined ? { publicList } : {}) };
+}
+
+export function initBucketAccess(ctx: Ctx, bucket: Bucket, requested: Partial<BucketAccess>): void {
   const meta = ctx.store.meta;
   const parent = bucket.parentId === null ? undefined : meta.getBucketById(bucket.parentId);
-  const effective = acl ?? (parent ? getBucketAcl(meta, parent.id) : "private");
-  setBucketAcl(meta, bucket.id, effective);
+  const inherited = parent ? getBucketAccess(meta, parent.id) : undefined;
+  setBucketAccess(meta, bucket.id, {
+    acl: requested.acl ?? inherited?.acl ?? "private",
+    publicList: requested.publicList ?? inherited?.publicList ?? true,
+  });
   if (parent?.cors) meta.setCors(bucket, parent.cors);
 }
 
@@ -288,9 +320,10 @@ export function authorizeAnonymous(ctx: Ctx): void {
   if (ctx.bucketName === undefined || (ctx.method !== "GET" && ctx.method !== "HEAD")) throw accessDenied();
   const bucket = requireBucket(ctx); // S3 says NoSuchBucket to anyone
   const params = [...ctx.query.keys()];
-  const bucketPublic = isPublicRead(getBucketAcl(ctx.store.meta, bucket.id));
+  const access = getBucketAccess(ctx.store.meta, bucket.id);
+  const mayList = isPublicRead(access.acl) && access.publicList;
   if (ctx.key === undefined) {
-    if (!bucketPublic || !params.every((p) => LIST_PARAMS.has(p))) throw accessDenied();
+    if (!mayList || !params.every((p) => LIST_PARAMS.has(p))) throw accessDenied();
     return;
   }
   if (params.some((p) => p.startsWith("response-"))) {
@@ -311,7 +344,7 @@ export function authorizeAnonymous(ctx: Ctx): void {
     );
   } catch (error) {
     // Whether a key exists is only told to those who may list the bucket (S3 answers 403 otherwise).
-    if (error instanceof S3Error && error.status === 404 && bucketPublic) throw error;
+    if (error instanceof S3Error && error.status === 404 && mayList) throw error;
     throw accessDenied();
   }
   if (!isPublicRead(effectiveObjectAcl(ctx, bucket, v))) throw accessDenied();

@@ -11,7 +11,7 @@ import { versionOfSeq } from "../store/clock.js";
 import { isEmpty } from "../store/listing.js";
 import { isDetached } from "../store/metadata.js";
 import { isoDate, parseXml, text } from "../xml.js";
-import { initBucketAccess, requestAcl } from "./acl.js";
+import { initBucketAccess, requestBucketAccess } from "./acl.js";
 import { requireBucket } from "./common.js";
 import { OWNER } from "./list.js";
 
@@ -63,7 +63,7 @@ export async function createBucket(ctx: Ctx): Promise<void> {
       400,
     );
   }
-  const acl = requestAcl(ctx, "bucket");
+  const access = requestBucketAccess(ctx);
   const bucket = ctx.store.meta.createBucket(name, {
     region: location ?? signingRegion(ctx) ?? ctx.server.region,
     snapshotEnabled: header(ctx, "x-tigris-enable-snapshot")?.trim().toLowerCase() === "true",
@@ -71,7 +71,7 @@ export async function createBucket(ctx: Ctx): Promise<void> {
       ? { fork: { source: forkSource, ...(forkSnapshot ? { snapshotVersion: forkSnapshot } : {}) } }
       : {}),
   });
-  initBucketAccess(ctx, bucket, acl);
+  initBucketAccess(ctx, bucket, access);
   const extra: Record<string, string> = { Location: `/${bucket.name}` };
   if (bucket.parentSeq !== null)
     extra["X-Tigris-Fork-Source-Bucket-Snapshot"] = versionOfSeq(bucket.parentSeq);

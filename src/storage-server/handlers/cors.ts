@@ -25,20 +25,13 @@ export interface CorsRule {
 const METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD"];
 const MAX_RULES = 100;
 
-/** Validates a CORSConfiguration document the way PutBucketCors does. */
-export function parseCorsConfiguration(xml: string): CorsRule[] {
-  const doc = parseXml(xml, "CORSConfiguration");
-  const rules: CorsRule[] = list(doc, "CORSRule").map((r) => {
-    const maxAge = text(r, "MaxAgeSeconds")?.trim();
-    const id = text(r, "ID");
-    const rule: CorsRule = {
-      AllowedOrigin: textList(r, "AllowedOrigin").map((s) => s.trim()),
-      AllowedMethod: textList(r, "AllowedMethod").map((s) => s.trim()),
-      AllowedHeader: textList(r, "AllowedHeader").map((s) => s.trim()),
-      ExposeHeader: textList(r, "ExposeHeader").map((s) => s.trim()),
-      ...(maxAge !== undefined ? { MaxAgeSeconds: maxAge } : {}),
-      ...(id !== undefined ? { ID: id } : {}),
-    };
+/** The checks PutBucketCors makes on every rule, whichever API the rules came through. */
+function validateRules(rules: readonly CorsRule[]): void {
+  if (rules.length === 0) throw malformed();
+  if (rules.length > MAX_RULES) {
+    throw new S3Error("InvalidRequest", `The CORS configuration may hold at most ${MAX_RULES} rules.`, 400);
+  }
+  for (const rule of rules) {
     if (rule.AllowedOrigin.length === 0 || rule.AllowedMethod.length === 0) throw malformed();
     for (const m of rule.AllowedMethod) {
       if (!METHODS.includes(m)) {
@@ -59,14 +52,57 @@ export function parseCorsConfiguration(xml: string): CorsRule[] {
         }
       }
     }
-    if (maxAge !== undefined && !/^\d{1,10}$/.test(maxAge)) throw malformed();
-    return rule;
-  });
-  if (rules.length === 0) throw malformed();
-  if (rules.length > MAX_RULES) {
-    throw new S3Error("InvalidRequest", `The CORS configuration may hold at most ${MAX_RULES} rules.`, 400);
+    if (rule.MaxAgeSeconds !== undefined && !/^\d{1,10}$/.test(rule.MaxAgeSeconds)) throw malformed();
   }
+}
+
+/** Validates a CORSConfiguration document the way PutBucketCors does. */
+export function parseCorsConfiguration(xml: string): CorsRule[] {
+  const doc = parseXml(xml, "CORSConfiguration");
+  const rules: CorsRule[] = list(doc, "CORSRule").map((r) => {
+    const maxAge = text(r, "MaxAgeSeconds")?.trim();
+    const id = text(r, "ID");
+    return {
+      AllowedOrigin: textList(r, "AllowedOrigin").map((s) => s.trim()),
+      AllowedMethod: textList(r, "AllowedMethod").map((s) => s.trim()),
+      AllowedHeader: textList(r, "AllowedHeader").map((s) => s.trim()),
+      ExposeHeader: textList(r, "ExposeHeader").map((s) => s.trim()),
+      ...(maxAge !== undefined ? { MaxAgeSeconds: maxAge } : {}),
+      ...(id !== undefined ? { ID: id } : {}),
+    };
+  });
+  validateRules(rules);
   return rules;
+}
+
+/**
+ * The same rules from Tigris's JSON bucket settings (`PATCH /{bucket}` with `{"cors": {"rules":
+ * [{allowedOrigin, allowedMethods, allowedHeaders, exposeHeaders, maxAge}]}}`, what
+ * `@tigrisdata/storage`'s setBucketCors sends).
+ */
+export function corsRulesFromTigrisJson(value: unknown): CorsRule[] {
+  const bad = (): S3Error => new S3Error("InvalidArgument", "cors.rules must be a list of CORS rules", 400);
+  const rules = (value as { rules?: unknown } | null)?.rules;
+  if (!Array.isArray(rules)) throw bad();
+  const strings = (v: unknown): string[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((s) => typeof s !== "string")) throw bad();
+    return (v as string[]).map((s) => s.trim());
+  };
+  const parsed = rules.map((r: unknown): CorsRule => {
+    if (typeof r !== "object" || r === null) throw bad();
+    const o = r as Record<string, unknown>;
+    if (o.maxAge !== undefined && (typeof o.maxAge !== "number" || !Number.isInteger(o.maxAge))) throw bad();
+    return {
+      AllowedOrigin: strings(o.allowedOrigin),
+      AllowedMethod: strings(o.allowedMethods),
+      AllowedHeader: strings(o.allowedHeaders),
+      ExposeHeader: strings(o.exposeHeaders),
+      ...(o.maxAge !== undefined ? { MaxAgeSeconds: String(o.maxAge) } : {}),
+    };
+  });
+  validateRules(parsed);
+  return parsed;
 }
 
 export async function putBucketCors(ctx: Ctx): Promise<void> {

@@ -6,20 +6,33 @@
 import type { Metadata } from "./metadata.js";
 import type { CannedAcl } from "./types.js";
 
-export function getBucketAcl(meta: Metadata, bucketId: number): CannedAcl {
-  const row = meta.prep("SELECT acl FROM bucket_acls WHERE bucket_id = ?").get(bucketId) as
-    { acl: CannedAcl } | undefined;
-  return row?.acl ?? "private";
+export interface BucketAccess {
+  readonly acl: CannedAcl;
+  /**
+   * Whether a public bucket may also be listed anonymously. S3's public-read always allows it;
+   * Tigris lets a public bucket turn listing off (`X-Amz-Acl-Public-List-Objects-Enabled: false`,
+   * which its SDK sends by default).
+   */
+  readonly publicList: boolean;
 }
 
-export function setBucketAcl(meta: Metadata, bucketId: number, acl: CannedAcl): void {
-  if (acl === "private") {
+const PRIVATE: BucketAccess = { acl: "private", publicList: true };
+
+export function getBucketAccess(meta: Metadata, bucketId: number): BucketAccess {
+  const row = meta.prep("SELECT acl, public_list FROM bucket_acls WHERE bucket_id = ?").get(bucketId) as
+    { acl: CannedAcl; public_list: number } | undefined;
+  return row ? { acl: row.acl, publicList: row.public_list !== 0 } : PRIVATE;
+}
+
+export function setBucketAccess(meta: Metadata, bucketId: number, access: BucketAccess): void {
+  if (access.acl === PRIVATE.acl && access.publicList === PRIVATE.publicList) {
     meta.prep("DELETE FROM bucket_acls WHERE bucket_id = ?").run(bucketId);
   } else {
     meta
       .prep(
-        "INSERT INTO bucket_acls (bucket_id, acl) VALUES (?, ?) ON CONFLICT (bucket_id) DO UPDATE SET acl = excluded.acl",
+        `INSERT INTO bucket_acls (bucket_id, acl, public_list) VALUES (?, ?, ?)
+         ON CONFLICT (bucket_id) DO UPDATE SET acl = excluded.acl, public_list = excluded.public_list`,
       )
-      .run(bucketId, acl);
+      .run(bucketId, access.acl, access.publicList ? 1 : 0);
   }
 }

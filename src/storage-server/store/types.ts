@@ -35,7 +35,8 @@ export interface ObjectHeaders {
   storageClass?: string;
   /**
    * The canned ACL the object was written with (`x-amz-acl`, PutObjectAcl, a POST form's `acl`).
-   * Absent: the object follows its bucket's ACL, as on Tigris.
+   * Only `public-read` widens access; an object in a public-read bucket is public whatever it says
+   * (Tigris's default, see handlers/acl.ts).
    */
   acl?: CannedAcl;
   /** `x-amz-meta-*` without the prefix, names lower-cased (as HTTP delivers them). */
