@@ -167,10 +167,13 @@ export function parsePostPolicy(base64: string): PostPolicy {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw invalidPolicy("Invalid JSON.");
   const { expiration, conditions } = doc as Record<string, unknown>;
   if (expiration === undefined) throw invalidPolicy("Policy missing expiration.");
+  // Date.parse rolls 2030-02-30 over into March; a real date prints back as itself.
+  const ms = typeof expiration === "string" ? Date.parse(expiration) : NaN;
   if (
     typeof expiration !== "string" ||
     !EXPIRATION_RE.test(expiration) ||
-    Number.isNaN(Date.parse(expiration))
+    Number.isNaN(ms) ||
+    new Date(ms).toISOString().slice(0, 19) !== expiration.slice(0, 19)
   ) {
     throw invalidPolicy(`Invalid 'expiration' value: '${String(expiration)}'`);
   }
@@ -205,7 +208,7 @@ export function parsePostPolicy(base64: string): PostPolicy {
     }
     throw invalidPolicy(`Invalid Condition: ${JSON.stringify(c)}`);
   });
-  return { expiration: new Date(Date.parse(expiration)), conditions: parsed };
+  return { expiration: new Date(ms), conditions: parsed };
 }
 
 function denied(why: string): S3Error {
