@@ -106,7 +106,8 @@ beforeAll(async () => {
   );
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-background-networking"],
+    // Root in CI needs --no-sandbox; containers often have a tiny /dev/shm.
+    args: ["--no-sandbox", "--disable-background-networking", "--disable-dev-shm-usage"],
     headless: true,
   });
 }, 60_000);
