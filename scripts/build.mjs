@@ -37,6 +37,8 @@ await build({
     "@smithy/*",
     "@aws-crypto/*",
     "fast-xml-parser",
+    // CommonJS that requires node builtins: bundled into ESM it fails at load ("Dynamic require").
+    "@fastify/busboy",
   ],
   logLevel: "warning",
 });

@@ -11,9 +11,12 @@ import { authenticate } from "./auth/index.js";
 import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
 import type { Ctx, ServerInfo } from "./http.js";
-import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
+import { discardBody, header, send, sendError, sendJson } from "./http.js";
+import * as acl from "./handlers/acl.js";
 import { getObjectAttributes } from "./handlers/attributes.js";
 import * as bucketConfig from "./handlers/bucket-config.js";
+import * as cors from "./handlers/cors.js";
+import { postObject } from "./handlers/post-object.js";
 import * as buckets from "./handlers/buckets.js";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./handlers/list.js";
 import * as mpu from "./handlers/multipart.js";
@@ -133,16 +136,24 @@ export function createRouter(opts: RouterOptions): Handler {
       auth: NO_AUTH,
       bodyUsed: false,
       expectContinue,
+      cors: undefined,
     };
     try {
       const t = target(opts, req, rawPath, authority);
       ctx.bucketName = t.bucket;
       ctx.key = t.key;
       if (ctx.method === "OPTIONS") {
-        preflight(ctx);
+        cors.preflight(ctx);
         return;
       }
-      ctx.auth = authenticate(head, opts.lookup);
+      ctx.cors = cors.corsResponseHeaders(ctx);
+      if (isPostObject(ctx)) {
+        // A browser form upload authenticates with the signed policy in its body, never a header.
+        await postObject(ctx, opts.lookup);
+        return;
+      }
+      if (acl.isAnonymous(ctx)) acl.authorizeAnonymous(ctx);
+      else ctx.auth = authenticate(head, opts.lookup);
       await dispatch(ctx);
     } catch (error) {
       let e: S3Error;
@@ -169,17 +180,11 @@ export function createRouter(opts: RouterOptions): Handler {
   };
 }
 
-/** CORS preflight: permissive for local development (any origin, method and requested header). */
-function preflight(ctx: Ctx): void {
-  discardBody(ctx);
-  send(ctx, 200, undefined, {
-    "Access-Control-Allow-Origin": header(ctx, "origin") ?? "*",
-    "Access-Control-Allow-Methods": "GET, PUT, POST, DELETE, HEAD",
-    "Access-Control-Allow-Headers": header(ctx, "access-control-request-headers") ?? "*",
-    "Access-Control-Expose-Headers": EXPOSED_HEADERS,
-    "Access-Control-Max-Age": "3000",
-    Vary: "Origin",
-  });
+/** `POST /{bucket}` without a sub-resource is PostObject (an HTML form upload). */
+function isPostObject(ctx: Ctx): boolean {
+  return (
+    ctx.method === "POST" && ctx.bucketName !== undefined && ctx.key === undefined && !ctx.query.has("delete")
+  );
 }
 
 function notImplemented(what: string): S3Error {
@@ -238,8 +243,8 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
     case "GET": {
       if (q.has("location")) return buckets.getBucketLocation(ctx);
       if (q.has("versioning")) return buckets.getBucketVersioning(ctx);
-      if (q.has("cors")) return buckets.getBucketCors(ctx);
-      if (q.has("acl")) return buckets.getBucketAcl(ctx);
+      if (q.has("cors")) return cors.getBucketCors(ctx);
+      if (q.has("acl")) return acl.getBucketAclHandler(ctx);
       if (q.has("metadata")) return tigris.bucketInfo(ctx);
       if (q.has("versions")) return listObjectVersions(ctx);
       if (q.has("tagging")) return bucketConfig.getBucketTagging(ctx);
@@ -255,13 +260,8 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
     case "HEAD":
       return buckets.headBucket(ctx);
     case "PUT": {
-      if (q.has("cors")) return buckets.putBucketCors(ctx);
-      if (q.has("acl")) {
-        discardBody(ctx);
-        // ACLs are accepted and ignored (rclone sends x-amz-acl everywhere).
-        ctx.store.meta.requireBucket(ctx.bucketName!);
-        return send(ctx, 200);
-      }
+      if (q.has("cors")) return cors.putBucketCors(ctx);
+      if (q.has("acl")) return acl.putBucketAclHandler(ctx);
       if (q.has("tagging")) return bucketConfig.putBucketTagging(ctx);
       if (q.has("publicAccessBlock")) return bucketConfig.putPublicAccessBlock(ctx);
       if (q.has("versioning")) {
@@ -283,7 +283,7 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       return buckets.createBucket(ctx);
     }
     case "DELETE": {
-      if (q.has("cors")) return buckets.deleteBucketCors(ctx);
+      if (q.has("cors")) return cors.deleteBucketCors(ctx);
       if (q.has("tagging")) return bucketConfig.deleteBucketTagging(ctx);
       if (q.has("publicAccessBlock")) return bucketConfig.deletePublicAccessBlock(ctx);
       if (q.has("policy") || q.has("lifecycle")) {
@@ -296,8 +296,7 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       return buckets.deleteBucket(ctx);
     }
     case "POST":
-      if (q.has("delete")) return deleteObjects(ctx);
-      throw notImplemented("This POST operation");
+      return deleteObjects(ctx); // any other bucket POST is PostObject, routed before auth
     case "PATCH":
       return tigris.patchBucket(ctx);
     default:
@@ -318,17 +317,14 @@ function objectOp(ctx: Ctx): Promise<void> | void {
         return copySource ? mpu.uploadPartCopy(ctx, copySource) : mpu.uploadPart(ctx);
       }
       if (q.has("tagging")) return putObjectTagging(ctx);
-      if (q.has("acl")) {
-        discardBody(ctx);
-        return send(ctx, 200);
-      }
+      if (q.has("acl")) return acl.putObjectAclHandler(ctx);
       if (copySource) return copyObjectHandler(ctx, copySource);
       return putObjectHandler(ctx);
     case "GET":
     case "HEAD":
       if (ctx.method === "GET" && q.has("uploadId")) return mpu.listPartsHandler(ctx);
       if (ctx.method === "GET" && q.has("tagging")) return getObjectTagging(ctx);
-      if (ctx.method === "GET" && q.has("acl")) return buckets.getBucketAcl(ctx);
+      if (ctx.method === "GET" && q.has("acl")) return acl.getObjectAclHandler(ctx);
       if (ctx.method === "GET" && q.has("attributes")) return getObjectAttributes(ctx);
       return getObjectHandler(ctx);
     case "DELETE":

@@ -7,6 +7,7 @@ import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { header } from "../http.js";
 import { validateKey } from "../names.js";
+import { requestAcl } from "./acl.js";
 import { seqOfVersion } from "../store/clock.js";
 import { LATEST } from "../store/index.js";
 import { resolveObject } from "../store/objects.js";
@@ -123,7 +124,7 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
     .filter((s) => s !== "" && s.toLowerCase() !== "aws-chunked")
     .join(", ");
   if (encoding) out.contentEncoding = encoding;
-  const set = (field: keyof Omit<ObjectHeaders, "meta">, name: string): void => {
+  const set = (field: keyof Omit<ObjectHeaders, "meta" | "acl">, name: string): void => {
     const v = header(ctx, name);
     if (v !== undefined && v !== "") out[field] = v;
   };
@@ -132,6 +133,8 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
   set("cacheControl", "cache-control");
   set("expires", "expires");
   set("storageClass", "x-amz-storage-class");
+  const acl = requestAcl(ctx, "object");
+  if (acl !== undefined) out.acl = acl;
   return out;
 }
 

@@ -13,6 +13,7 @@ import { deleteObject, putObject, resolveObject } from "../store/objects.js";
 import type { Bucket, Checksums, ObjectVersion } from "../store/types.js";
 import { isoDate } from "../xml.js";
 import { writeConditions } from "./conditional.js";
+import { requestAcl } from "./acl.js";
 import {
   checkConditions,
   isNullVersion,
@@ -221,7 +222,11 @@ function copyInTx(
       400,
     );
   }
-  const headers = directive === "REPLACE" ? objectHeadersFrom(ctx) : source.headers;
+  // An ACL is never copied (as on S3): the copy gets the one this request names, else its bucket's.
+  const { acl: _sourceAcl, ...copied } = source.headers;
+  const acl = requestAcl(ctx, "object");
+  const headers =
+    directive === "REPLACE" ? objectHeadersFrom(ctx) : acl !== undefined ? { ...copied, acl } : copied;
   const tags = tagDirective === "REPLACE" ? tagsFromHeader(header(ctx, "x-amz-tagging")) : source.tags;
   return putObject(
     meta,

@@ -19,6 +19,9 @@ export type Stmt = Database.Statement<unknown[]>;
  *   which lets one ordered UNION ALL resolve a whole chain.
  * - `versions` is WITHOUT ROWID with (bucket_id, key, seq DESC) as its key, so each layer can be read in
  *   (key, newest first) order straight from the primary key and SQLite merges the layers without sorting.
+ * - `bucket_acls` is its own table (not a `buckets` column) so stores created before it gain it by
+ *   `CREATE TABLE IF NOT EXISTS`; a bucket without a row is private. `public_list` = 0 is Tigris's
+ *   public bucket without directory listing.
  * - `blobs` lists the content-addressed files the metadata knows about; files on disk that are not in
  *   it are leftovers of a crash between rename and commit and are swept by GC.
  */
@@ -90,6 +93,12 @@ CREATE TABLE IF NOT EXISTS parts (
   PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob);
+
+CREATE TABLE IF NOT EXISTS bucket_acls (
+  bucket_id INTEGER PRIMARY KEY,
+  acl TEXT NOT NULL,
+  public_list INTEGER NOT NULL DEFAULT 1
+);
 `;
 
 export function openDb(file: string): Db {

@@ -273,6 +273,8 @@ export class Metadata {
   private dropLayer(id: number): void {
     this.prep("DELETE FROM versions WHERE bucket_id = ?").run(id);
     dropSettings(this, id);
+    // Bucket ids can be reused after a delete: a new bucket must not inherit an old ACL.
+    this.prep("DELETE FROM bucket_acls WHERE bucket_id = ?").run(id);
     this.dropUploadsAndSnapshots(id);
     this.prep("DELETE FROM buckets WHERE id = ?").run(id);
   }
