@@ -110,7 +110,10 @@ export function forkstackGlobalSetup(
   options: ForkstackVitestOptions = {},
 ): (project?: GlobalSetupProject) => Promise<() => Promise<void>> {
   return async (project) => {
-    const merged = { ...project?.getProvidedContext().forkstack, ...options };
+    // vitest ≥ 3 passes its TestProject; anything older passes no getProvidedContext.
+    const fromConfig =
+      typeof project?.getProvidedContext === "function" ? project.getProvidedContext().forkstack : undefined;
+    const merged = { ...fromConfig, ...options };
     const scope = { from: merged.from, prefix: merged.prefix, cwd: merged.cwd };
     await checkTemplateEnv(scope);
     report("worker envs an interrupted run left", await removeLeftoverWorkerEnvs(scope));

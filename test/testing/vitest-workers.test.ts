@@ -23,7 +23,7 @@ const VITEST_CONFIG = `import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    pool: "forks",
+    pool: process.env.POOL ?? "forks",
     maxWorkers: 4,
     minWorkers: 4,
     // Checks the template once, deletes worker envs an interrupted run left behind.
@@ -31,6 +31,7 @@ export default defineConfig({
     // Forks test-<worker> from the template before each test file, deletes it after.
     setupFiles: ["forkstack/vitest/setup"],
     provide: { forkstack: { from: "test-template" } },
+    isolate: !process.env.NO_ISOLATE,
   },
 });
 `;
@@ -51,7 +52,7 @@ test("file ${i} sees only its own worker's rows", async () => {
   await new Promise((r) => setTimeout(r, 300));
   const rows = db.prepare("select who from seen order by id").all().map((r) => r.who);
   db.close();
-  appendFileSync("../results.jsonl", JSON.stringify({ file: ${i}, env, pool: process.env.VITEST_POOL_ID, rows }) + "\\n");
+  appendFileSync("../results.jsonl", JSON.stringify({ file: ${i}, env, pool: process.env.VITEST_POOL_ID, pid: process.pid, rows }) + "\\n");
   if (process.env.HANG) {
     // Hold the worker (and its env) until the run is killed.
     appendFileSync("../hanging", env + "\\n");
@@ -66,6 +67,7 @@ interface Result {
   file: number;
   env: string;
   pool: string;
+  pid: number;
   rows: string[];
 }
 
@@ -202,6 +204,32 @@ describe("forkstack/vitest: one env per worker", () => {
         DATABASE_URL: string;
       };
       expect(await sql(template.DATABASE_URL, "select who from seen")).toEqual([{ who: "template" }]);
+    },
+  );
+
+  it("pool: threads (worker threads, each with its own process.env)", { timeout: 180_000 }, async () => {
+    const run = await startVitest({ env: { POOL: "threads" } }).done;
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const seen = await results();
+    expect(seen).toHaveLength(FILES);
+    expect(new Set(seen.map((r) => r.pid)).size).toBe(1);
+    expect(new Set(seen.map((r) => r.env)).size).toBe(4);
+    for (const r of seen) expect(r.rows).toEqual(["template", `${r.env}/${r.file}`]);
+    expect(await envNames()).toEqual(["dev", "test-template"]);
+  });
+
+  it(
+    "isolate: false (one process runs many files): each file still gets a fresh fork",
+    { timeout: 180_000 },
+    async () => {
+      const run = await startVitest({ env: { NO_ISOLATE: "1" } }).done;
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const seen = await results();
+      expect(seen).toHaveLength(FILES);
+      // Some worker process did run more than one file.
+      expect(new Set(seen.map((r) => r.pid)).size).toBeLessThan(FILES);
+      for (const r of seen) expect(r.rows).toEqual(["template", `${r.env}/${r.file}`]);
+      expect(await envNames()).toEqual(["dev", "test-template"]);
     },
   );
 
