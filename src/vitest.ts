@@ -48,7 +48,6 @@ declare module "vitest" {
 /** The part of vitest's `TestProject` a global setup uses (so this file needs no `vitest/node` types). */
 export interface GlobalSetupProject {
   getProvidedContext(): { forkstack?: ForkstackVitestOptions };
-  config?: { root?: string };
 }
 
 function provided(): ForkstackVitestOptions {
