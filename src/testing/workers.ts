@@ -7,6 +7,8 @@
  * - Names come from the runner's worker slot (`VITEST_POOL_ID` is 1…maxWorkers), so a run never has
  *   more envs than workers, and a run killed with Ctrl-C or SIGKILL leaves envs under names the next
  *   run uses again: the leftover is replaced (or reused, when asked), never an "already exists" error.
+ *   A leftover is recognised as what this helper makes (a ttl, forked from the template): a user's own
+ *   env that happens to be called `test-3` is never deleted.
  *   Each env also gets a ttl, so `forkstack gc` collects what a killed run left if no run follows.
  * - The worker's variables go into `process.env` the way `forkstack run --env test-3` would put them
  *   there, marker included: code that reads `process.env.DATABASE_URL` directly (an ORM config, a child
@@ -122,11 +124,23 @@ async function forkWorkerEnv(
   } catch (error) {
     if (!hasCode(error, "E_ENV_EXISTS")) throw error;
   }
-  // A leftover of a run that never got to its cleanup (Ctrl-C, a crash, SIGKILL).
-  if (options.leftover === "reuse") {
-    const listing = (await listEnvs(api)).find((e) => e.name === name);
-    if (listing?.status === "ready") return { vars: await read(), reused: true };
+  // A leftover of a run that never got to its cleanup (Ctrl-C, a crash, SIGKILL) — if it is one: an env
+  // of that name without a ttl, or forked from another env, was made by someone else, and stays.
+  const listing = (await listEnvs(api)).find((e) => e.name === name);
+  if (
+    listing &&
+    (listing.expiresAt === null || (options.from !== undefined && listing.parent !== options.from))
+  ) {
+    throw new UserError(
+      `The test worker env "${name}" already exists and is not a worker env (${listing.expiresAt === null ? "it has no ttl" : `it was forked from "${listing.parent}"`}), so it is left alone.`,
+      "E_ENV_EXISTS",
+      {
+        hint: `Delete it (\`forkstack delete ${name}\`) if it is not needed, or give the workers another \`prefix\`.`,
+      },
+    );
   }
+  if (options.leftover === "reuse" && listing?.status === "ready")
+    return { vars: await read(), reused: true };
   try {
     await deleteEnv(name, api);
   } catch (error) {

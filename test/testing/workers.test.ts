@@ -129,6 +129,18 @@ describe("useWorkerEnv", () => {
     expect(await names()).toEqual(["dev", "tpl"]);
   });
 
+  it("an env of the worker's name that the helper did not make is left alone, with a clear error", async () => {
+    await createEnv("test-7", { cwd: project, from: "tpl" }); // no ttl: someone's own env
+    await expect(useWorkerEnv({ from: "tpl", cwd: project })).rejects.toThrow(
+      /"test-7" already exists and is not a worker env \(it has no ttl\)/,
+    );
+    await createEnv("test-8", { cwd: project, from: "dev", ttlMs: 60_000 });
+    process.env.VITEST_POOL_ID = "8";
+    await expect(useWorkerEnv({ from: "tpl", cwd: project })).rejects.toThrow(/it was forked from "dev"/);
+    expect(await names()).toEqual(["dev", "test-7", "test-8", "tpl"]);
+    expect(process.env.FORKSTACK_ENV).toBeUndefined();
+  });
+
   it("a missing template is reported by name before any worker starts", async () => {
     await expect(checkTemplateEnv({ from: "nope", cwd: project })).rejects.toThrow(
       /template env "nope" for test workers does not exist/,
