@@ -17,6 +17,10 @@ export const ENTRIES = {
   "storage-server/index": "src/storage-server/index.ts",
   // The background server `forkstack up` spawns: its own entry, so it starts without the CLI.
   "storage-server/daemon": "src/storage-server/daemon.ts",
+  // Test-runner glue: `forkstack/vitest` and the setup files its config names by package path.
+  vitest: "src/vitest.ts",
+  "vitest/setup": "src/vitest/setup.ts",
+  "vitest/global-setup": "src/vitest/global-setup.ts",
 };
 
 await build({
@@ -39,6 +43,8 @@ await build({
     "fast-xml-parser",
     // CommonJS that requires node builtins: bundled into ESM it fails at load ("Dynamic require").
     "@fastify/busboy",
+    // The user's own vitest (an optional peer dependency): never bundled, one instance per run.
+    "vitest",
   ],
   logLevel: "warning",
 });
