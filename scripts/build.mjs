@@ -17,6 +17,9 @@ export const ENTRIES = {
   "storage-server/index": "src/storage-server/index.ts",
   // The background server `forkstack up` spawns: its own entry, so it starts without the CLI.
   "storage-server/daemon": "src/storage-server/daemon.ts",
+  // `forkstack/testing`: the provider conformance suites. Imports vitest (and, lazily, the S3 SDK),
+  // both optional peers of the package, so both stay external.
+  "testing/index": "src/testing/index.ts",
 };
 
 await build({
@@ -37,6 +40,7 @@ await build({
     "@smithy/*",
     "@aws-crypto/*",
     "fast-xml-parser",
+    "vitest",
   ],
   logLevel: "warning",
 });

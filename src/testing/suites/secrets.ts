@@ -1,12 +1,19 @@
 /**
+ * @module testing/suites/secrets
  * Conformance suite for secrets providers: the shared lifecycle, with data going through the provider's
- * own `read`/`write`, plus round-trips of awkward values. Read-only backends (no `write`) skip the data
- * tests unless they provide `seed` to put values in by other means.
+ * own `read`/`write`, plus round-trips of awkward values and checks that no secret leaks into `vars`,
+ * the recorded info or the log. A read-only backend (no `write`) skips the tests that write, by name.
  */
 import { expect } from "vitest";
-import type { SecretsProvider } from "../../../src/providers/types.js";
-import { expectProviderError, lifecycleTests, setupSuite } from "./_lifecycle.js";
-import type { DataAccess, SuiteContext, SuiteOptions } from "./_lifecycle.js";
+import type { SecretsProvider } from "../../providers/types.js";
+import {
+  expectProviderError,
+  lifecycleTests,
+  setupSuite,
+  type DataAccess,
+  type SuiteContext,
+  type SuiteOptions,
+} from "./lifecycle.js";
 
 export type SecretsSuiteContext = SuiteContext<SecretsProvider>;
 
@@ -30,15 +37,15 @@ export const TRICKY_VALUES: Readonly<Record<string, string>> = {
   URL: "postgres://user:p%40ss@host:5432/db?sslmode=require",
 };
 
-export function testSecretsProvider(options: SecretsSuiteOptions): void {
+export function secretsSuite(options: SecretsSuiteOptions): void {
   const { ctx, test } = setupSuite(options);
   const env = (name: string) => ctx.core.env(name);
-  const data: DataAccess<SecretsProvider> = {
-    async put(_ctx, name, key, value) {
+  const data: DataAccess = {
+    async put(name, key, value) {
       const current = await ctx.provider.read(env(name), ctx.project.op);
       await ctx.provider.write!(env(name), { ...current, [key]: value }, ctx.project.op);
     },
-    read: (_ctx, name) => ctx.provider.read(env(name), ctx.project.op),
+    read: (name) => ctx.provider.read(env(name), ctx.project.op),
   };
 
   lifecycleTests(ctx, test, data);
