@@ -184,6 +184,11 @@ describe("config: custom providers by module path", () => {
 });
 
 describe("config: the custom provider passes databaseSuite from forkstack/testing", () => {
+  it("is the example docs/providers.md shows, verbatim", async () => {
+    const doc = await readFile(join(REPO, "docs/providers.md"), "utf8");
+    expect(doc).toContain("```js\n" + (await readFile(FIXTURE, "utf8")).trimEnd() + "\n```");
+  });
+
   testing.databaseSuite({
     provider: (project) => copySqlite({ dir: ".forkstack/copy-sqlite" }, project.context),
     dialect: "sqlite",
