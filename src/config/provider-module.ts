@@ -17,7 +17,7 @@ import { statSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { z } from "zod";
-import { UserError, isForkstackError } from "../errors.js";
+import { ProviderError, UserError, isForkstackError, type ErrorCode } from "../errors.js";
 import { builtinProviders, providerNames } from "../providers/registry.js";
 import type { Provider, ProviderContext, ProviderFactory, ResourceKind } from "../providers/types.js";
 import { compiledConfig } from "./compile-cache.js";
@@ -201,5 +201,45 @@ export function createProvider(
       "See the provider contract in docs/providers.md.",
     );
   }
-  return provider as Provider;
+  return withOurErrors(provider as Provider);
+}
+
+/**
+ * A custom provider whose failures come out as this copy's `ProviderError`s. Its module may import
+ * another copy of forkstack (a package with its own dependency), whose error classes the core's
+ * `instanceof` checks would not recognise — an `E_ENV_EXISTS` would then not be seen as "not ours" —
+ * and a plain `Error` from it would be reported as a bug in forkstack rather than in the provider.
+ * Codes are kept; aborts pass through.
+ */
+function withOurErrors(provider: Provider): Provider {
+  const ours = (error: unknown): unknown => {
+    if (isForkstackError(error) || (error instanceof Error && error.name === "AbortError")) return error;
+    const { code, hint } = (error ?? {}) as { code?: unknown; hint?: unknown };
+    const message = (error instanceof Error ? error.message : String(error)).replace(
+      `[${provider.name}] `,
+      "",
+    );
+    return new ProviderError(
+      provider.name,
+      message,
+      typeof code === "string" && /^E_[A-Z_]+$/.test(code) ? (code as ErrorCode) : "E_PROVIDER",
+      { cause: error, ...(typeof hint === "string" ? { hint } : {}) },
+    );
+  };
+  return new Proxy(provider, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        try {
+          const result: unknown = value.apply(target, args);
+          return result instanceof Promise
+            ? result.catch((error: unknown) => Promise.reject(ours(error)))
+            : result;
+        } catch (error) {
+          throw ours(error);
+        }
+      };
+    },
+  });
 }

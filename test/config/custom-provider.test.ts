@@ -183,6 +183,30 @@ describe("config: custom providers by module path", () => {
   });
 });
 
+describe("config: failures inside a custom provider", () => {
+  it("are the provider's errors, not bugs in forkstack, and keep their codes", async () => {
+    const cwd = await customProject(
+      { provider: "./providers/flaky.mjs" },
+      {
+        "providers/flaky.mjs": `import copySqlite from "./copy-sqlite.mjs";
+          export default (options, context) => ({
+            ...copySqlite({ dir: ".forkstack/copy-sqlite" }, context),
+            name: "flaky",
+            async fork() { throw new Error("the backend is down"); },
+          });`,
+      },
+    );
+    const result = await runCli(["new", "alice"], { cwd });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain("[flaky] the backend is down");
+    expect(result.stderr).not.toMatch(/bug in forkstack/i);
+    // Rolled back: dev (made by this command) stays, alice has nothing.
+    expect(JSON.parse(await cli(["list", "--json"], { cwd })).map((e: { name: string }) => e.name)).toEqual([
+      "dev",
+    ]);
+  });
+});
+
 describe("config: the custom provider passes databaseSuite from forkstack/testing", () => {
   it("is the example docs/providers.md shows, verbatim", async () => {
     const doc = await readFile(join(REPO, "docs/providers.md"), "utf8");
