@@ -15,7 +15,7 @@
  */
 import { statSync } from "node:fs";
 import { basename, dirname, isAbsolute, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
 import { ProviderError, UserError, isForkstackError, type ErrorCode } from "../errors.js";
 import { builtinProviders, providerNames } from "../providers/registry.js";
@@ -80,13 +80,26 @@ export async function loadProviderModule(o: LoadOptions): Promise<LoadedProvider
     return { module: await load(), custom: false };
   }
   const url = spec.type === "file" ? await bundleFile(o, spec.path) : await resolvePackage(o, spec.name);
-  let module: Partial<ProviderModuleLike>;
+  let module: unknown;
   try {
-    module = (await import(url)) as Partial<ProviderModuleLike>;
+    module = await import(url);
   } catch (error) {
-    if (isForkstackError(error)) throw error;
-    throw configError(o, `loading it failed: ${(error as Error).message}`, `Fix the error in that module.`);
+    // As for the config (load.ts): another process may have swept the bundle after the module changed.
+    // Build it again and import it under a URL this process has not tried (Node remembers failures).
+    const swept = spec.type === "file" && !statSync(fileURLToPath(url), { throwIfNoEntry: false });
+    if (!swept) throw importError(o, error);
+    const again = `${await bundleFile(o, spec.path, true)}?retry=1`;
+    module = await import(again).catch((retryError: unknown) => Promise.reject(importError(o, retryError)));
   }
+  return checkModule(o, module as Partial<ProviderModuleLike>);
+}
+
+function importError(o: LoadOptions, error: unknown): unknown {
+  if (isForkstackError(error)) return error;
+  return configError(o, `loading it failed: ${(error as Error).message}`, "Fix the error in that module.");
+}
+
+function checkModule(o: LoadOptions, module: Partial<ProviderModuleLike>): LoadedProviderModule {
   if (typeof module.default !== "function") {
     throw configError(
       o,
@@ -101,12 +114,13 @@ export async function loadProviderModule(o: LoadOptions): Promise<LoadedProvider
 }
 
 /** A file module bundled like the config (cached until it or a module it imports changes). */
-async function bundleFile(o: LoadOptions, path: string): Promise<string> {
+async function bundleFile(o: LoadOptions, path: string, rebuild = false): Promise<string> {
   if (!statSync(path, { throwIfNoEntry: false })?.isFile()) {
     throw configError(o, `${path} does not exist.`, "A path is resolved from the config file's directory.");
   }
   try {
-    return pathToFileURL(await compiledConfig({ file: path, cacheDir: o.cacheDir, self: o.self })).href;
+    return pathToFileURL(await compiledConfig({ file: path, cacheDir: o.cacheDir, self: o.self, rebuild }))
+      .href;
   } catch (error) {
     if (isForkstackError(error)) throw error;
     throw configError(o, `it does not compile: ${(error as Error).message}`, "Fix the error in that module.");

@@ -10,13 +10,8 @@ import { expect } from "vitest";
 import type { DatabaseProvider, ResourceInfo } from "../../providers/types.js";
 import { appVars } from "../project.js";
 import { kvStatements, type Dialect } from "../sql.js";
-import {
-  lifecycleTests,
-  setupSuite,
-  type DataAccess,
-  type SuiteContext,
-  type SuiteOptions,
-} from "./lifecycle.js";
+import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";
+import { lifecycleTests } from "./lifecycle.js";
 
 export type Row = Record<string, unknown>;
 

@@ -8,13 +8,8 @@ import { isAbsolute, join } from "node:path";
 import { expect } from "vitest";
 import type { LocalStateProvider } from "../../providers/types.js";
 import { appVars } from "../project.js";
-import {
-  lifecycleTests,
-  setupSuite,
-  type DataAccess,
-  type SuiteContext,
-  type SuiteOptions,
-} from "./lifecycle.js";
+import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";
+import { lifecycleTests } from "./lifecycle.js";
 
 export type LocalSuiteContext = SuiteContext<LocalStateProvider>;
 export type LocalSuiteOptions = SuiteOptions<LocalStateProvider>;

@@ -8,12 +8,12 @@ import { expect } from "vitest";
 import type { SecretsProvider } from "../../providers/types.js";
 import {
   expectProviderError,
-  lifecycleTests,
   setupSuite,
   type DataAccess,
   type SuiteContext,
   type SuiteOptions,
-} from "./lifecycle.js";
+} from "./harness.js";
+import { lifecycleTests } from "./lifecycle.js";
 
 export type SecretsSuiteContext = SuiteContext<SecretsProvider>;
 
