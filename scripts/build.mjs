@@ -17,8 +17,8 @@ export const ENTRIES = {
   "storage-server/index": "src/storage-server/index.ts",
   // The background server `forkstack up` spawns: its own entry, so it starts without the CLI.
   "storage-server/daemon": "src/storage-server/daemon.ts",
-  // `forkstack/testing`: the provider conformance suites. Imports vitest (and, lazily, the S3 SDK),
-  // both optional peers of the package, so both stay external.
+  // `forkstack/testing`: the provider conformance suites. They load vitest and the S3 SDK on demand;
+  // both are optional peers of the package, so both stay external.
   "testing/index": "src/testing/index.ts",
 };
 

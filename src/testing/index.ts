@@ -1,8 +1,8 @@
 /**
  * @module forkstack/testing
  * The conformance suites every forkstack provider passes, for third-party providers to run in their own
- * vitest tests (`vitest` is an optional peer dependency; `storageSuite` also needs `@aws-sdk/client-s3`).
- * See docs/providers.md.
+ * vitest tests. `vitest` is an optional peer dependency, loaded on demand, so this entry also imports
+ * where it is not installed; `storageSuite` also needs `@aws-sdk/client-s3`. See docs/providers.md.
  *
  * @example
  * import { describe } from "vitest";

@@ -1,10 +1,15 @@
 /**
- * The suites of `forkstack/testing` tested themselves: the SQL they speak per dialect, and the harness
+ * The suites of `forkstack/testing` tested themselves: the SQL they speak per dialect, the harness
  * around a provider — it hands back what the provider recorded (as the core does), and it removes every
- * env a test made through the provider even when the test fails.
+ * env a test made through the provider even when the test fails — and the built entry without vitest
+ * (`npm run build` first).
  */
 import { createClient } from "@libsql/client";
-import { afterAll, describe, expect, it } from "vitest";
+import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { REPO, runProcess } from "../helpers/project.js";
 import sqlite from "../../src/providers/database/sqlite.js";
 import type { DatabaseProvider, EnvRef, ForkOptions, ResourceInfo } from "../../src/providers/types.js";
 import {
@@ -169,5 +174,27 @@ describe("testing: the suite harness around a provider", () => {
     });
     const failing = made.filter((c) => c.env === "stray");
     expect(failing).toHaveLength(1);
+  });
+});
+
+describe("testing: the built package entry", () => {
+  it("imports where vitest is not installed, and its suites then say they need it", async () => {
+    // A copy of the package (not a symlink: from the checkout, vitest would resolve).
+    const app = await mkdtemp(join(tmpdir(), "fs-novitest-"));
+    onTestFinished(() => rm(app, { recursive: true, force: true }));
+    await mkdir(join(app, "node_modules/forkstack"), { recursive: true });
+    await cp(join(REPO, "dist"), join(app, "node_modules/forkstack/dist"), { recursive: true });
+    await cp(join(REPO, "package.json"), join(app, "node_modules/forkstack/package.json"));
+    await writeFile(join(app, "package.json"), JSON.stringify({ type: "module" }));
+    const script = `
+      const testing = await import("forkstack/testing");
+      let error;
+      try { testing.databaseSuite({ provider: () => null, dialect: "sqlite" }); } catch (e) { error = e.message; }
+      console.log(JSON.stringify({ name: testing.uniqueProjectName(), error }));`;
+    const result = await runProcess(process.execPath, ["--input-type=module", "-e", script], { cwd: app });
+    expect(result.code, result.stderr).toBe(0);
+    const out = JSON.parse(result.stdout) as { name: string; error: string };
+    expect(out.name).toMatch(/^fs-[a-z0-9]{8}$/);
+    expect(out.error).toContain("npm install -D vitest");
   });
 });

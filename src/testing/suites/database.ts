@@ -6,7 +6,7 @@
  * the variables. SQL is per dialect (`../sql.ts`); the provider's test file supplies `query`, so the
  * suite carries no driver. Without `query` (a run against a mock API) the data tests are skipped.
  */
-import { expect } from "vitest";
+import { expect } from "../vitest-api.js";
 import type { DatabaseProvider, ResourceInfo } from "../../providers/types.js";
 import { appVars } from "../project.js";
 import { kvStatements, type Dialect } from "../sql.js";

@@ -8,7 +8,7 @@
  * - every test gets a fresh project with a unique name, and every env it made is removed through the
  *   provider afterwards, passed or failed: a run against a shared cloud backend leaves nothing behind.
  */
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "../vitest-api.js";
 import type { ProviderError } from "../../errors.js";
 import type { Provider, ResourceInfo } from "../../providers/types.js";
 import { coreDriver, throughJson, type CoreDriver } from "../core-driver.js";

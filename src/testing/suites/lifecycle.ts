@@ -4,7 +4,7 @@
  * a `DataAccess` (how to put and read key/value pairs in an env's resource: SQL for a database,
  * `read`/`write` for secrets, objects for buckets, files for local state) and adds its own checks.
  */
-import { expect } from "vitest";
+import { expect } from "../vitest-api.js";
 import type { Provider } from "../../providers/types.js";
 import { throughJson } from "../core-driver.js";
 import { appVars, envRef } from "../project.js";

@@ -5,7 +5,7 @@
  */
 import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
-import { expect } from "vitest";
+import { expect } from "../vitest-api.js";
 import type { LocalStateProvider } from "../../providers/types.js";
 import { appVars } from "../project.js";
 import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";

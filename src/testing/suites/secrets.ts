@@ -5,7 +5,7 @@
  * the recorded info or the log. On a read-only backend (no `write`) the tests below that write skip
  * themselves; the lifecycle tests, which put data through `write`, are skipped by name (`skip`).
  */
-import { expect } from "vitest";
+import { expect } from "../vitest-api.js";
 import type { SecretsProvider } from "../../providers/types.js";
 import {
   expectProviderError,

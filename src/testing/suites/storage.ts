@@ -4,7 +4,7 @@
  * bucket, plus named buckets, the variables' shape, bucket-name rules and, where the provider claims
  * copy-on-write forks, the cost of a fork. Buckets are named `<project>-<key>-<env>` (DESIGN.md §3).
  */
-import { expect } from "vitest";
+import { expect } from "../vitest-api.js";
 import type { StorageProvider } from "../../providers/types.js";
 import { appVars } from "../project.js";
 import { putObject, readBucket } from "../s3.js";
