@@ -9,6 +9,7 @@ import { copyFile, mkdir, readFile, realpath, symlink, writeFile } from "node:fs
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { parseProviderSpec } from "../../src/config/provider-module.js";
 import type * as Testing from "../../src/testing/index.js";
 import { sql } from "../helpers/sql.js";
 import { REPO, cli, runCli, tempProject } from "../helpers/project.js";
@@ -61,6 +62,25 @@ const traceOf = async (cwd: string) =>
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 describe("config: custom providers by module path", () => {
+  it("reads `provider` one way only: a path, a package or a built-in name", () => {
+    const dir = "/app";
+    expect(parseProviderSpec("./providers/db.ts", dir)).toEqual({
+      type: "file",
+      path: "/app/providers/db.ts",
+    });
+    expect(parseProviderSpec("../shared/db.mjs", dir)).toEqual({ type: "file", path: "/shared/db.mjs" });
+    expect(parseProviderSpec("/opt/db.mjs", dir)).toEqual({ type: "file", path: "/opt/db.mjs" });
+    expect(parseProviderSpec("npm:forkstack-neon", dir)).toEqual({ type: "package", name: "forkstack-neon" });
+    expect(parseProviderSpec("npm:@acme/db", dir)).toEqual({ type: "package", name: "@acme/db" });
+    expect(parseProviderSpec("@acme/db", dir)).toEqual({ type: "package", name: "@acme/db" });
+    expect(parseProviderSpec("acme-providers/db", dir)).toEqual({
+      type: "package",
+      name: "acme-providers/db",
+    });
+    expect(parseProviderSpec("sqlite", dir)).toEqual({ type: "builtin", name: "sqlite" });
+    expect(parseProviderSpec("forkstack-neon", dir)).toEqual({ type: "builtin", name: "forkstack-neon" });
+  });
+
   it("new, env and delete go through a provider file named in the config", async () => {
     const cwd = await customProject({ provider: "./providers/copy-sqlite.mjs", trace: "trace.jsonl" });
     // The first `new` makes the root, dev, as well (created empty through the provider).
