@@ -3,8 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // Suites under test/**/_suites are shared conformance suites, run only through their importers.
-    exclude: ["**/node_modules/**", "**/_suites/**"],
+    // The conformance suites live in src/testing (forkstack/testing) and run through test/providers.
+    exclude: ["**/node_modules/**"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores here: keep file-level parallelism modest so process-spawning tests are not starved.

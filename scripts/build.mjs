@@ -21,6 +21,11 @@ export const ENTRIES = {
   vitest: "src/vitest.ts",
   "vitest/setup": "src/vitest/setup.ts",
   "vitest/global-setup": "src/vitest/global-setup.ts",
+  // `forkstack/testing`: the provider conformance suites. They load vitest and the S3 SDK on demand;
+  // both are optional peers of the package, so both stay external.
+  "testing/index": "src/testing/index.ts",
+  // `forkstack/testing/workers`: one env per test worker for any runner, without the suites.
+  "testing/workers": "src/testing/workers.ts",
 };
 
 await build({

@@ -15,6 +15,27 @@ export { currentEnv, refresh };
 export { defineConfig } from "./config/define.js";
 export type { ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
 export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+// The provider contract, for custom providers (docs/providers.md): types only, nothing loads.
+export type {
+  DatabaseProvider,
+  DoctorFinding,
+  EnvRef,
+  ForkMethod,
+  ForkOptions,
+  Holder,
+  LocalStateProvider,
+  Logger,
+  OpContext,
+  Provider,
+  ProviderContext,
+  ProviderFactory,
+  ProviderFlags,
+  ResourceInfo,
+  ResourceKind,
+  RootRef,
+  SecretsProvider,
+  StorageProvider,
+} from "./providers/types.js";
 
 function required(name: string, what: string): string {
   const value = lookup(name);

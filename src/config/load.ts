@@ -17,19 +17,21 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
 import { UsageError, UserError, errnoCode, isForkstackError } from "../errors.js";
 import { CONFIG_FILE_NAMES, projectLayout, type ProjectCache, type ProjectLayout } from "../layout.js";
-import { builtinProviders, providerNames } from "../providers/registry.js";
 import type { ResourceKind } from "../providers/types.js";
 import { findProjectRoot } from "../runtime/resolve.js";
 import { writeFileAtomic } from "../core/fs-atomic.js";
 import { compiledConfig } from "./compile-cache.js";
+import { loadProviderModule, type LoadedProviderModule } from "./provider-module.js";
 import { configSchema, type ForkstackConfig, type ProviderBlock } from "./schema.js";
 
 export interface LoadedConfig {
   readonly file: string;
   readonly layout: ProjectLayout;
   readonly config: ForkstackConfig;
-  /** Provider options per kind, validated by each provider's schema. */
-  readonly providerOptions: Partial<Record<ResourceKind, { name: string; options: unknown }>>;
+  /** Provider per kind: its module (built-in or custom) and options validated by its schema. */
+  readonly providerOptions: Partial<
+    Record<ResourceKind, { name: string; options: unknown } & LoadedProviderModule>
+  >;
 }
 
 /** This package's runtime entry, found by self-reference so it is right both bundled and not. */
@@ -62,7 +64,7 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
   for (const kind of RESOURCE_KINDS) {
     const block = config[kind];
     if (block === false) continue;
-    providerOptions[kind] = await validateProviderBlock(file, kind, block as ProviderBlock);
+    providerOptions[kind] = await validateProviderBlock(file, layout, kind, block as ProviderBlock);
   }
   return { file, layout, config, providerOptions };
 }
@@ -175,26 +177,30 @@ function validate(file: string, raw: unknown): ForkstackConfig {
 
 async function validateProviderBlock(
   file: string,
+  layout: ProjectLayout,
   kind: ResourceKind,
   block: ProviderBlock,
-): Promise<{ name: string; options: unknown }> {
+): Promise<{ name: string; options: unknown } & LoadedProviderModule> {
   const { provider: name, ...options } = block;
-  const load = builtinProviders[kind][name];
-  if (!load) {
-    const known = providerNames(kind);
-    throw new UserError(
-      `${basename(file)}: \`${kind}.provider\` is "${name}", which is not a ${kind} provider; expected one of: ${known.join(", ")}.`,
-      "E_CONFIG_INVALID",
-    );
-  }
-  const module = await load();
-  const result = module.optionsSchema.safeParse(options);
+  // A built-in name, or a custom module by path or package (rules in provider-module.ts).
+  const loaded = await loadProviderModule({
+    configFile: file,
+    kind,
+    value: name,
+    cacheDir: join(layout.dataDir, "cache"),
+    self: SELF,
+  });
+  const schema = loaded.module.optionsSchema;
+  if (!schema) return { name, options, ...loaded };
+  const result = schema.safeParse(options);
   if (!result.success) {
     throw new UserError(describeIssues(file, result.error.issues, [kind]), "E_CONFIG_INVALID", {
-      hint: `See the ${name} provider's options in forkstack's README.`,
+      hint: loaded.custom
+        ? `See the options of the provider module ${name}.`
+        : `See the ${name} provider's options in forkstack's README.`,
     });
   }
-  return { name, options: result.data };
+  return { name, options: result.data, ...loaded };
 }
 
 /** Keep `.forkstack/project.json` in step with the config (read by `currentEnv()` and `current`). */

@@ -1,7 +1,7 @@
 /**
  * @module config/schema
  * The shape of `forkstack.config.*`. Provider blocks are validated in two steps: here only `provider`
- * (a known name), then the rest by the provider module's own `optionsSchema`, so each provider owns its
+ * (a built-in name or a module path, see `provider-module.ts`), then the rest by the provider module's own `optionsSchema`, so each provider owns its
  * options and errors still name the full key (`database.org`).
  */
 import { z } from "zod";

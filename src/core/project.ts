@@ -7,7 +7,7 @@ import { loadConfig, RESOURCE_KINDS, writeProjectCache, type LoadedConfig } from
 import type { ForkstackConfig } from "../config/schema.js";
 import { ensurePrivateDir, mkdirPrivate } from "../durable-fs.js";
 import type { ProjectLayout } from "../layout.js";
-import { builtinProviders } from "../providers/registry.js";
+import { createProvider } from "../config/provider-module.js";
 import type { Logger, OpContext, Provider, ProviderContext, ResourceKind } from "../providers/types.js";
 import { stateWriteError } from "./fs-atomic.js";
 import { StateStore } from "./state.js";
@@ -44,8 +44,7 @@ async function createProviders(loaded: LoadedConfig, log: Logger): Promise<Provi
   for (const kind of RESOURCE_KINDS) {
     const chosen = loaded.providerOptions[kind];
     if (!chosen) continue;
-    const module = await builtinProviders[kind][chosen.name]!();
-    providers.push(module.default(chosen.options as never, context));
+    providers.push(createProvider(loaded.file, kind, chosen, context));
   }
   return providers;
 }
