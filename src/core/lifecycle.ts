@@ -247,7 +247,7 @@ function checkAt(project: Project, at: Date | undefined): void {
   if (cannot.length) {
     throw new UserError(
       `Cannot fork at a past time: ${cannot.join(", ")} ${cannot.length > 1 ? "keep" : "keeps"} no history to fork from.`,
-      "E_USAGE",
+      "E_UNSUPPORTED",
       { hint: "Drop --at to fork the parent as it is now." },
     );
   }

@@ -52,7 +52,7 @@ const command: CommandDef<SecretsResult> = {
     if (!provider?.write) {
       throw new UserError(
         `The ${provider?.name ?? "configured"} secrets provider cannot be written by forkstack.`,
-        "E_USAGE",
+        "E_UNSUPPORTED",
         {
           hint: provider
             ? `Change secrets in ${provider.name} itself.`
