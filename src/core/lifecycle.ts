@@ -264,6 +264,9 @@ export async function createEnv(
   if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
   checkAt(project, options.at);
   await repairJournal(project);
+  // A parent that does not exist is said before any question about it (the default env is the one
+  // parent made on demand).
+  if (parent !== project.config.defaultEnv) await requireManifest(project.layout, parent);
   if (project.config.production.includes(parent) && !options.yes) {
     const question = `"${parent}" holds production data. Fork it into "${name}"?`;
     if (!(options.confirm && (await options.confirm(question)))) {

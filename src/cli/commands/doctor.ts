@@ -53,7 +53,13 @@ const command: CommandDef<{ checks: Check[] }> = {
         checks.push({ area, level: "error", message: (error as Error).message });
       }
     }
-    const envs = await listEnvs(project);
+    // Every check runs even when one fails (a taken port, a backend down): doctor reports them all.
+    let envs: Awaited<ReturnType<typeof listEnvs>> = [];
+    try {
+      envs = await listEnvs(project);
+    } catch (error) {
+      checks.push({ area: "envs", level: "error", message: `cannot list envs: ${(error as Error).message}` });
+    }
     for (const env of envs) {
       if (env.status === "ready") continue;
       const missing = Object.entries(env.resources)
@@ -76,7 +82,15 @@ const command: CommandDef<{ checks: Check[] }> = {
     }
     const known = new Set(envs.map((e) => e.name));
     for (const provider of project.providers) {
-      const orphans = (await provider.list(project.op())).filter((name) => !known.has(name));
+      let names: string[];
+      try {
+        names = await provider.list(project.op());
+      } catch (error) {
+        const area = `${provider.kind} (${provider.name})`;
+        checks.push({ area, level: "error", message: `cannot list resources: ${(error as Error).message}` });
+        continue;
+      }
+      const orphans = names.filter((name) => !known.has(name));
       if (orphans.length) {
         checks.push({
           area: `${provider.kind} (${provider.name})`,
@@ -85,7 +99,7 @@ const command: CommandDef<{ checks: Check[] }> = {
         });
       }
     }
-    if (envs.every((e) => e.status === "ready")) {
+    if (envs.length && envs.every((e) => e.status === "ready")) {
       checks.push({ area: "envs", level: "ok", message: `${envs.length} env(s), all ready` });
     }
     return { checks };

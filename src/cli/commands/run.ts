@@ -68,6 +68,17 @@ const command: CommandDef<RunResult> = {
     const onHup = forward("SIGHUP");
     process.on("SIGTERM", onTerm);
     process.on("SIGHUP", onHup);
+    // `npx` does not forward signals: a `kill -TERM` of `npx forkstack run …` ends npx alone and
+    // leaves us and the app behind. When our parent goes away (we are re-parented), end the child
+    // with SIGTERM, as if it had been sent to us.
+    const parent = process.ppid;
+    const orphanWatch = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(orphanWatch);
+        child.kill("SIGTERM");
+      }
+    }, 500);
+    orphanWatch.unref();
     try {
       const exitCode = await new Promise<number>((resolve, reject) => {
         child.once("error", (error: NodeJS.ErrnoException) => reject(startError(file, error)));
@@ -77,6 +88,7 @@ const command: CommandDef<RunResult> = {
       });
       return { env, command: args.rest, exitCode };
     } finally {
+      clearInterval(orphanWatch);
       process.removeListener("SIGTERM", onTerm);
       process.removeListener("SIGHUP", onHup);
     }
