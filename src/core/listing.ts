@@ -16,6 +16,10 @@ export interface ResourceState {
   readonly status: "ok" | "missing" | "error";
   readonly location?: string;
   readonly method?: string;
+  /** The root adopted an existing backend resource. */
+  readonly adopted?: boolean;
+  /** Size of its data now, where the backend says it cheaply. */
+  readonly bytes?: number;
   readonly detail?: string;
 }
 
@@ -82,6 +86,8 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
               status: info ? "ok" : "missing",
               location: info?.location ?? recorded?.location,
               method: recorded?.method,
+              ...(recorded?.adopted ? { adopted: true } : {}),
+              ...(info?.bytes !== undefined ? { bytes: info.bytes } : {}),
             };
           } catch (error) {
             return { provider: provider.name, status: "error", detail: (error as Error).message };

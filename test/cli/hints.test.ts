@@ -28,6 +28,15 @@ describe("cli hints and safe output", () => {
     expect(result.stderr).not.toMatch(/--yes/);
   });
 
+  it("list says each resource's size and how it was made, in words that read as such", async () => {
+    const out = await cli(["list"], { cwd });
+    expect(out).toMatch(
+      /alice .*database \d+(\.\d+)? [KMG]?B copied fork|alice .*database \d+(\.\d+)? [KMG]?B reflink fork/,
+    );
+    expect(out).toMatch(/dev .*database \d+(\.\d+)? [KMG]?B root/);
+    expect(out).not.toMatch(/ok\(empty\)/);
+  });
+
   it("`help <command>` prints that command's help", async () => {
     const help = await runCli(["help", "new"], { cwd });
     expect(help.code).toBe(0);
