@@ -37,6 +37,25 @@ describe("cli hints and safe output", () => {
     expect(out).not.toMatch(/ok\(empty\)/);
   });
 
+  it("init says it left the storage server running and how to stop it, as the user will type it", async () => {
+    for (const [env, prefix] of [
+      [{ npm_command: "" }, "forkstack"],
+      [{ npm_command: "exec" }, "npx forkstack"],
+    ] as const) {
+      const dir = await tempProject(null);
+      const init = await runCli(["init", "--yes"], { cwd: dir, env });
+      try {
+        expect(init.code, init.stderr).toBe(0);
+        expect(init.stderr).toContain(
+          `Started the storage server in the background; it keeps running for your app (stop it with \`${prefix} down\`)`,
+        );
+        expect(init.stderr).toContain(`Next: \`${prefix} new <your-name>\``);
+      } finally {
+        await runCli(["down"], { cwd: dir });
+      }
+    }
+  });
+
   it("`help <command>` prints that command's help", async () => {
     const help = await runCli(["help", "new"], { cwd });
     expect(help.code).toBe(0);
