@@ -52,6 +52,17 @@ export function createProgress(io: Io, verb: string): Progress {
 
   return {
     onStep(event) {
+      if (event.phase === "prepared") {
+        const line: Line = {
+          label: `${event.kind} (${event.provider})`,
+          state: "done",
+          detail: `backend ready, ${formatMs(event.ms)}`,
+        };
+        lines.set(`${event.kind}:prepare`, line);
+        if (io.live) redraw();
+        else io.err(render(line));
+        return;
+      }
       const key = event.kind;
       const label = `${event.kind} (${event.provider})`;
       const line: Line = lines.get(key) ?? { label, state: "running", detail: `${verb}…` };

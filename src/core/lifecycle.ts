@@ -153,7 +153,7 @@ export async function createRootEnv(
 ): Promise<EnvSummary> {
   const started = performance.now();
   checkEnvName(name, project.config.project, project.providers);
-  await prepareAll(project);
+  await prepareAll(project, undefined, onStep);
   const lock = await project.state.lock(name);
   try {
     pendingRollback(project, name);
@@ -279,7 +279,7 @@ export async function createEnv(
       );
     }
   }
-  await prepareAll(project, options.signal);
+  await prepareAll(project, options.signal, options.onStep);
   const lock = await project.state.lock(name);
   try {
     pendingRollback(project, name);
@@ -518,7 +518,7 @@ export async function resetEnv(
         { hint: `Delete it with \`forkstack delete ${name}\` and fork a new one from another env.` },
       );
     }
-    await prepareAll(project, options.signal);
+    await prepareAll(project, options.signal, options.onStep);
     await ensureParent(project, manifest.parent);
     project.state.beginOp(name, "reset", manifest.parent);
     await writeManifest(project.layout, { ...manifest, status: "resetting" });

@@ -21,7 +21,7 @@ export interface StepEvent {
   readonly kind: ResourceKind;
   readonly provider: string;
   /** `adopted`: an existing root resource taken over; `removing`: a resource being deleted. */
-  readonly phase: "start" | "done" | "adopted" | "failed" | "rollback" | "removing";
+  readonly phase: "start" | "done" | "adopted" | "failed" | "rollback" | "removing" | "prepared";
   readonly ms?: number;
   readonly info?: ResourceInfo;
   readonly error?: unknown;
@@ -59,9 +59,26 @@ export function recordedInfo(resource: ManifestResource | Record<string, unknown
  * Make every backend reachable (e.g. start the storage server) before anything is journaled or written:
  * a backend that cannot be reached then fails the command with nothing to repair or roll back.
  */
-export async function prepareAll(project: Project, signal?: AbortSignal): Promise<void> {
-  await Promise.all(project.providers.map((p) => p.prepare?.(project.op(signal))));
+export async function prepareAll(
+  project: Project,
+  signal?: AbortSignal,
+  onStep?: (event: StepEvent) => void,
+): Promise<void> {
+  await Promise.all(
+    project.providers.map(async (provider) => {
+      if (!provider.prepare) return;
+      const started = performance.now();
+      await provider.prepare(project.op(signal));
+      const ms = performance.now() - started;
+      // A backend that took noticeable time to get ready (the storage server starting) is its own
+      // step in the output, so the per-resource times and the total add up.
+      if (ms >= PREPARE_REPORT_MS)
+        onStep?.({ kind: provider.kind, provider: provider.name, phase: "prepared", ms });
+    }),
+  );
 }
+
+const PREPARE_REPORT_MS = 50;
 
 /** Run one provider operation per resource kind in parallel, reporting each step. */
 export async function runSteps(

@@ -4,7 +4,16 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, cleanEnv, cli, removeProject, runCli, runProcess, tempProject } from "../helpers/project.js";
+import {
+  BIN,
+  EMBEDDED_CONFIG,
+  cleanEnv,
+  cli,
+  removeProject,
+  runCli,
+  runProcess,
+  tempProject,
+} from "../helpers/project.js";
 
 describe("cli hints and safe output", () => {
   let cwd: string;
@@ -53,6 +62,18 @@ describe("cli hints and safe output", () => {
       } finally {
         await runCli(["down"], { cwd: dir });
       }
+    }
+  });
+
+  it("new shows a backend's start as its own step, so the step times add up", async () => {
+    const dir = await tempProject({ ...EMBEDDED_CONFIG, storage: { provider: "local" } });
+    try {
+      const result = await runCli(["new", "alice"], { cwd: dir });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/✓ storage \(local\) +backend ready, [\d.]+ m?s/);
+      expect(result.stderr).toMatch(/✓ storage \(local\) +metadata,/);
+    } finally {
+      await runCli(["down"], { cwd: dir });
     }
   });
 
