@@ -43,4 +43,15 @@ describe("cli: fast start", () => {
       expect(zod).toEqual([]);
     },
   );
+
+  // The state store (native SQLite) opens on first use: commands that never touch it do not load it.
+  it.each([["env"], ["run", "--", "node", "-e", "0"], ["switch", "alice"]])(
+    "`forkstack %s` loads no native SQLite",
+    async (...args) => {
+      const cwd = await tempProject();
+      await cli(["new", "alice"], { cwd });
+      const loaded = await modulesLoadedBy(args, cwd);
+      expect(loaded.filter((url) => /node_modules\/(libsql|@libsql)\//.test(url))).toEqual([]);
+    },
+  );
 });
