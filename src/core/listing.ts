@@ -133,6 +133,9 @@ async function describeEach(project: Project, provider: Provider, names: string[
         names.map((name) => envRef(project, name)),
         op,
       );
+      if (infos.length !== names.length) {
+        throw new Error(`${provider.name} described ${infos.length} envs for ${names.length}`);
+      }
       return infos.map((info) => ({ info }));
     } catch (error) {
       return names.map(() => ({ error }));
