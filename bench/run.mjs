@@ -26,7 +26,7 @@ const sections = {
     if (reflink.dir) bases.push({ label: "XFS (reflink)", dir: reflink.dir });
     else log(`cli: no reflink filesystem (${reflink.reason})`);
     try {
-      return await run({ bases, log, bigMb: quick ? 100 : 1024 });
+      return await run({ bases, log, bigMb: quick ? 100 : 1024, runs: quick ? 5 : 15 });
     } finally {
       reflink.cleanup?.();
     }

@@ -33,7 +33,8 @@ const INDEX_NAME = /^index-[0-9a-f]{16}\.json$/;
 /** An index not rewritten for this long is dropped with its bundle (a copy of forkstack long gone). */
 const INDEX_MAX_AGE_MS = 30 * 24 * 3600_000;
 /** Leftovers of an interrupted atomic write (see durable-fs `tempPath`). */
-const TEMP_NAME = /^\.(?:config|index)-[0-9a-f]{16}\.(?:mjs|json)\.[0-9a-f]+\.tmp$/;
+// `validated-…` is config/load.ts's cache of the validated config, in the same directory.
+const TEMP_NAME = /^\.(?:config|index|validated)-[0-9a-f]{16}\.(?:mjs|json)\.[0-9a-f]+\.tmp$/;
 
 /** Loaders for what esbuild reads itself by default; the config's imports can only be these. */
 const LOADERS: Record<string, "ts" | "tsx" | "js" | "jsx" | "json"> = {

@@ -9,7 +9,14 @@
  * A `.ts`/`.mjs`/`.js` config is bundled once per change of it or of any local module it imports
  * (`compile-cache.ts`) and imported from the cache; its top level gets `FORKSTACK_CONFIG_TIMEOUT_MS`
  * (10 s) to settle, so a config that waits forever fails with a word instead of hanging every command.
+ *
+ * Validation needs zod, which costs about as much to load as Node itself takes to start. So the
+ * validated result is cached next to the bundle (`validated-<hash>.json`), keyed on the exact data the
+ * config evaluated to and on this copy of forkstack; while both are unchanged, no schema is loaded.
+ * The config module is still evaluated on every run (it may read `process.env`), and anything that
+ * is not plain JSON data is validated every time.
  */
+import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -17,12 +24,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
 import { UsageError, UserError, errnoCode, isForkstackError } from "../errors.js";
 import { CONFIG_FILE_NAMES, projectLayout, type ProjectCache, type ProjectLayout } from "../layout.js";
+import { builtinOptionSchemas } from "../providers/registry.js";
 import type { ResourceKind } from "../providers/types.js";
 import { findProjectRoot } from "../runtime/resolve.js";
 import { writeFileAtomic } from "../core/fs-atomic.js";
 import { compiledConfig } from "./compile-cache.js";
 import { loadProviderModule, type LoadedProviderModule } from "./provider-module.js";
-import { configSchema, type ForkstackConfig, type ProviderBlock } from "./schema.js";
+import type { ForkstackConfig, ProviderBlock } from "./schema.js";
 
 export interface LoadedConfig {
   readonly file: string;
@@ -58,15 +66,115 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
     );
   }
   const layout = projectLayout(root);
-  const raw = await importConfigFile(file, join(layout.dataDir, "cache"));
-  const config = validate(file, raw);
+  const cacheDir = join(layout.dataDir, "cache");
+  const raw = await importConfigFile(file, cacheDir);
+  const cached = await readValidated(cacheDir, file, raw);
+  if (cached) {
+    // Validation is cached; the provider modules themselves are loaded (cheaply) every time.
+    const providerOptions: LoadedConfig["providerOptions"] = {};
+    for (const kind of RESOURCE_KINDS) {
+      const chosen = cached.providerOptions[kind];
+      if (!chosen) continue;
+      const loaded = await loadProviderModule({
+        configFile: file,
+        kind,
+        value: chosen.name,
+        cacheDir,
+        self: SELF,
+      });
+      providerOptions[kind] = { ...chosen, ...loaded };
+    }
+    return { file, layout, config: cached.config, providerOptions };
+  }
+  const config = await validate(file, raw);
   const providerOptions: LoadedConfig["providerOptions"] = {};
   for (const kind of RESOURCE_KINDS) {
     const block = config[kind];
     if (block === false) continue;
     providerOptions[kind] = await validateProviderBlock(file, layout, kind, block as ProviderBlock);
   }
+  // A custom provider's schema lives in a module this cache does not track: validate those every time.
+  if (!Object.values(providerOptions).some((p) => p.custom)) {
+    const plain: ValidatedCache["providerOptions"] = {};
+    for (const [kind, p] of Object.entries(providerOptions) as [
+      ResourceKind,
+      { name: string; options: unknown },
+    ][]) {
+      plain[kind] = { name: p.name, options: p.options };
+    }
+    await writeValidated(cacheDir, file, raw, { config, providerOptions: plain });
+  }
   return { file, layout, config, providerOptions };
+}
+
+const VALIDATED_VERSION = 1;
+
+interface ValidatedCache {
+  readonly version: number;
+  /** This copy of forkstack (its path and build time): another version may have other schemas. */
+  readonly identity: string;
+  /** JSON of what the config evaluated to. */
+  readonly input: string;
+  readonly config: ForkstackConfig;
+  readonly providerOptions: Partial<Record<ResourceKind, { name: string; options: unknown }>>;
+}
+
+/** JSON of `value` if it is plain data (what JSON round-trips exactly), else undefined. */
+function plainJson(value: unknown): string | undefined {
+  const plain = (v: unknown): boolean => {
+    if (v === null || typeof v === "string" || typeof v === "boolean") return true;
+    if (typeof v === "number") return Number.isFinite(v);
+    if (Array.isArray(v)) return v.every(plain);
+    if (typeof v !== "object") return false; // undefined, functions, symbols, bigints
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (proto !== Object.prototype && proto !== null) return false; // Date, Map, class instances
+    return Object.values(v as object).every(plain);
+  };
+  return plain(value) ? JSON.stringify(value) : undefined;
+}
+
+function validatedPaths(cacheDir: string, file: string): { path: string; identity: string } {
+  const self = statSync(SELF, { throwIfNoEntry: false });
+  const key = createHash("sha256").update(`${file}\0${SELF}`).digest("hex").slice(0, 16);
+  return {
+    path: join(cacheDir, `validated-${key}.json`),
+    identity: `${SELF}\0${self?.mtimeMs ?? 0}\0${self?.size ?? 0}`,
+  };
+}
+
+/** The cached validation of exactly this config data by this copy of forkstack, if there is one. */
+async function readValidated(
+  cacheDir: string,
+  file: string,
+  raw: unknown,
+): Promise<Pick<ValidatedCache, "config" | "providerOptions"> | undefined> {
+  const input = plainJson(raw);
+  if (input === undefined) return undefined;
+  const { path, identity } = validatedPaths(cacheDir, file);
+  try {
+    const cache = JSON.parse(await readFile(path, "utf8")) as ValidatedCache;
+    if (cache.version !== VALIDATED_VERSION || cache.identity !== identity || cache.input !== input) {
+      return undefined;
+    }
+    return { config: cache.config, providerOptions: cache.providerOptions };
+  } catch {
+    return undefined; // missing or torn: validate
+  }
+}
+
+/** Best effort: a read-only or full `.forkstack/` only means validating again next time. */
+async function writeValidated(
+  cacheDir: string,
+  file: string,
+  raw: unknown,
+  result: Pick<ValidatedCache, "config" | "providerOptions">,
+): Promise<void> {
+  const input = plainJson(raw);
+  // What zod returned must round-trip too (a transform could produce anything).
+  if (input === undefined || plainJson(result) === undefined) return;
+  const { path, identity } = validatedPaths(cacheDir, file);
+  const cache: ValidatedCache = { version: VALIDATED_VERSION, identity, input, ...result };
+  await writeFileAtomic(path, `${JSON.stringify(cache)}\n`, 0o600).catch(() => undefined);
 }
 
 async function importConfigFile(file: string, cacheDir: string): Promise<unknown> {
@@ -165,7 +273,8 @@ function describeIssues(file: string, issues: readonly z.core.$ZodIssue[], prefi
     .join("\n");
 }
 
-function validate(file: string, raw: unknown): ForkstackConfig {
+async function validate(file: string, raw: unknown): Promise<ForkstackConfig> {
+  const { configSchema } = await import("./schema.js");
   const result = configSchema.safeParse(raw);
   if (!result.success) {
     throw new UserError(describeIssues(file, result.error.issues), "E_CONFIG_INVALID", {
@@ -190,7 +299,9 @@ async function validateProviderBlock(
     cacheDir: join(layout.dataDir, "cache"),
     self: SELF,
   });
-  const schema = loaded.module.optionsSchema;
+  // Built-ins keep their schema in its own module (loading a provider then loads no zod).
+  const schemaLoader = loaded.custom ? undefined : builtinOptionSchemas[kind]?.[name];
+  const schema = schemaLoader ? (await schemaLoader()).optionsSchema : loaded.module.optionsSchema;
   if (!schema) return { name, options, ...loaded };
   const result = schema.safeParse(options);
   if (!result.success) {

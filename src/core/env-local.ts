@@ -25,7 +25,8 @@
  */
 import { readFile, realpath, rm } from "node:fs/promises";
 import { parseEnv } from "node:util";
-import { ENV_NAME_PATTERN } from "../config/schema.js";
+// From layout, not config/schema: that module loads zod, which `switch` does not otherwise need.
+import { ENV_NAME_PATTERN } from "../layout.js";
 import { UserError, errnoCode } from "../errors.js";
 import { formatDotenv } from "../providers/secrets/dotenv.js";
 import { stateWriteError, writeFileAtomic } from "./fs-atomic.js";

@@ -6,6 +6,7 @@
  * processes can both decide the lock is stale and both take it. A `BEGIN IMMEDIATE` transaction gives
  * us that for free, across processes, and survives crashes with the same guarantees as the data.
  */
+import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import type Database from "libsql";
 import { ensurePrivateFile, mkdirPrivate } from "../durable-fs.js";
@@ -54,6 +55,20 @@ const SCHEMA = `
 /** Columns added after the first release; added in place to an older state.db. */
 const MIGRATIONS = ["ALTER TABLE journal ADD COLUMN last_error TEXT"];
 
+/** Opening the state database failed: a read-only or full `.forkstack/` gets an error the user can act on. */
+function openError(layout: ProjectLayout, error: unknown): unknown {
+  const mapped = stateWriteError(layout.stateDb, error);
+  if (mapped !== error) return mapped;
+  const message = (error as Error).message;
+  if (/readonly|read-only|unable to open/i.test(message)) {
+    return new UserError(`Cannot open ${layout.stateDb}: ${message}.`, "E_STATE_UNWRITABLE", {
+      cause: error,
+      hint: "Make the project's .forkstack/ directory writable, then run the command again.",
+    });
+  }
+  return error;
+}
+
 /** Is the process that wrote a lock or journal row still running? Another host's rows are trusted as live. */
 export function isHolderAlive(pid: number, host: string): boolean {
   if (host !== hostname()) return true;
@@ -71,15 +86,30 @@ export interface Lock {
 }
 
 export class StateStore {
-  private constructor(private readonly db: Database.Database) {}
+  private handle: Database.Database | undefined;
+  private constructor(private readonly layout: ProjectLayout) {}
 
   static async open(layout: ProjectLayout): Promise<StateStore> {
     try {
       await mkdirPrivate(layout.dataDir);
       // SQLite would create it 0644; if we cannot create it, neither can SQLite, which then says why.
       await ensurePrivateFile(layout.stateDb).catch(() => undefined);
-      const { default: Database } = await import("libsql");
-      const db = new Database(layout.stateDb, { timeout: 10_000 });
+    } catch (error) {
+      throw openError(layout, error);
+    }
+    return new StateStore(layout);
+  }
+
+  /**
+   * The database, opened on first use: loading the native SQLite module costs ~15 ms of CPU, which
+   * commands that never touch the journal or the locks (`env`, `run`, `switch`, `secrets`) now skip.
+   * Synchronous like every method here, so `libsql` (CommonJS) is `require`d.
+   */
+  private get db(): Database.Database {
+    if (this.handle) return this.handle;
+    try {
+      const Libsql = createRequire(import.meta.url)("libsql") as typeof Database;
+      const db = new Libsql(this.layout.stateDb, { timeout: 10_000 });
       // A rollback journal that is kept between transactions (PERSIST), not WAL: opening and reading
       // then create no file (WAL needs its -shm), so read-only commands work on a full disk or a
       // read-only `.forkstack/`, and `gc`/`delete` can still journal on a full disk (the journal file
@@ -100,23 +130,15 @@ export class StateStore {
           if (!/duplicate column/i.test((error as Error).message)) throw error;
         }
       }
-      return new StateStore(db);
+      return (this.handle = db);
     } catch (error) {
-      const mapped = stateWriteError(layout.stateDb, error);
-      if (mapped !== error) throw mapped;
-      const message = (error as Error).message;
-      if (/readonly|read-only|unable to open/i.test(message)) {
-        throw new UserError(`Cannot open ${layout.stateDb}: ${message}.`, "E_STATE_UNWRITABLE", {
-          cause: error,
-          hint: "Make the project's .forkstack/ directory writable, then run the command again.",
-        });
-      }
-      throw error;
+      throw openError(this.layout, error);
     }
   }
 
   close(): void {
-    this.db.close();
+    this.handle?.close();
+    this.handle = undefined;
   }
 
   private immediate<T>(fn: () => T): T {

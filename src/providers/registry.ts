@@ -8,8 +8,11 @@ import type { Provider, ProviderFactory, ResourceKind } from "./types.js";
 
 export interface ProviderModule {
   default: ProviderFactory<never, Provider>;
-  /** Validates the provider's `options` block of the config; its errors name the offending key. */
-  optionsSchema: z.ZodType;
+  /**
+   * Validates the provider's `options` block of the config; its errors name the offending key.
+   * Built-in providers keep theirs in `builtinOptionSchemas` instead, so that creating one loads no zod.
+   */
+  optionsSchema?: z.ZodType;
 }
 
 type Loader = () => Promise<ProviderModule>;
@@ -27,6 +30,19 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
   local: {
     directory: () => import("./local/directory.js") as Promise<ProviderModule>,
   },
+};
+
+type SchemaLoader = () => Promise<{ optionsSchema: z.ZodType }>;
+
+/**
+ * The option schemas of the built-in providers, each in its own module apart from the provider: a
+ * command whose config was validated before (and is unchanged) creates providers without loading zod.
+ */
+export const builtinOptionSchemas: Partial<Record<ResourceKind, Record<string, SchemaLoader>>> = {
+  database: { sqlite: () => import("./database/sqlite.options.js") },
+  storage: { local: () => import("./storage/local.options.js") },
+  secrets: { dotenv: () => import("./secrets/dotenv.options.js") },
+  local: { directory: () => import("./local/directory.options.js") },
 };
 
 export function providerNames(kind: ResourceKind): string[] {

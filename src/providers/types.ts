@@ -137,6 +137,11 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
   remove(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo): Promise<void>;
   /** The env's resource as the backend has it now, or null if it does not exist. */
   describe(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo): Promise<ResourceInfo | null>;
+  /**
+   * `describe` of many envs at once, in their order, for a backend that answers that in fewer calls than
+   * one per env (one ListBuckets for every env's bucket). `list` uses it when present. Optional.
+   */
+  describeMany?(envs: readonly EnvRef[], ctx: OpContext): Promise<(ResourceInfo | null)[]>;
   /** Names of every env this backend holds a resource for (drift checks and orphan collection). */
   list(ctx: OpContext): Promise<string[]>;
   /**

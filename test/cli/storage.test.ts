@@ -10,7 +10,13 @@ import { writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  DeleteBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import {
   BIN,
@@ -221,6 +227,24 @@ describe("cli: embedded object store", () => {
       env,
     });
     expect(ls.stdout).toContain("cat.jpg");
+  });
+
+  it("list of many envs reports each env's buckets as the server has them (one listing for all)", async () => {
+    const cwd = await storageProject();
+    for (const env of ["a1", "a2", "a3"]) await cli(["new", env, "--no-switch"], { cwd });
+    // A bucket deleted behind forkstack's back: that env alone is degraded, the others stay ready.
+    const vars = await envOf(cwd, "a2");
+    const s3 = s3For(vars);
+    await s3.send(new DeleteBucketCommand({ Bucket: vars.BUCKET_NAME })).finally(() => s3.destroy());
+    type Listed = { name: string; status: string; resources: Record<string, { status: string }> };
+    const listed = JSON.parse(await cli(["list", "--json"], { cwd })) as Listed[];
+    const storage = Object.fromEntries(listed.map((e) => [e.name, [e.status, e.resources.storage?.status]]));
+    expect(storage).toEqual({
+      dev: ["ready", "ok"],
+      a1: ["ready", "ok"],
+      a2: ["degraded", "missing"],
+      a3: ["ready", "ok"],
+    });
   });
 
   it("a port in use: up and new fail with E_PORT_IN_USE naming the port, and leave nothing behind", async () => {

@@ -81,4 +81,41 @@ export default { project: "hangs" };
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/FORKSTACK_CONFIG_TIMEOUT_MS/);
   });
+
+  it("reuses a validated config only for exactly the same data: env-driven values and edits count", async () => {
+    // The config's data depends on the environment: the cached validation must follow it.
+    const cwd = await tsProject(`import { defineConfig } from "forkstack";
+export default defineConfig({
+  project: "validated",
+  defaultEnv: process.env.PICK ?? "alpha",
+  database: { provider: "sqlite", busyTimeoutMs: Number(process.env.BUSY ?? 100) },
+  secrets: { provider: "dotenv" },
+  local: { provider: "directory" },
+});
+`);
+    await cli(["list"], { cwd });
+    expect((await cli(["current"], { cwd })).trim()).toBe("alpha");
+    // Same file, other data: validated again (and reported), never served from the cache.
+    await cli(["list"], { cwd, env: { PICK: "beta" } });
+    expect((await cli(["current"], { cwd, env: { PICK: "beta" } })).trim()).toBe("beta");
+    const invalid = await runCli(["list"], { cwd, env: { PICK: "Not A Name" } });
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/defaultEnv/);
+    const badOption = await runCli(["list"], { cwd, env: { BUSY: "-5" } });
+    expect(badOption.code).toBe(1);
+    expect(badOption.stderr).toMatch(/database\.busyTimeoutMs/);
+    // And back: the earlier data is still valid.
+    expect((await runCli(["list"], { cwd })).code).toBe(0);
+
+    // A value that is not plain data is validated every time (and zod rejects a function here).
+    await writeFile(
+      join(cwd, "forkstack.config.ts"),
+      `export default { project: "validated", database: { provider: "sqlite", busyTimeoutMs: () => 1 } };\n`,
+    );
+    for (let i = 0; i < 2; i++) {
+      const fn = await runCli(["list"], { cwd });
+      expect(fn.code).toBe(1);
+      expect(fn.stderr).toMatch(/database\.busyTimeoutMs/);
+    }
+  });
 });

@@ -1,6 +1,7 @@
 // Preloaded with `--import`: records every module URL the process resolves, printed at exit to stderr
 // as one JSON line, so tests can check what a command or the runtime library loads.
-import { register } from "node:module";
+import { createRequire, register } from "node:module";
+import { pathToFileURL } from "node:url";
 import { MessageChannel } from "node:worker_threads";
 
 const { port1, port2 } = new MessageChannel();
@@ -15,4 +16,6 @@ register(
     ),
   { data: { port: port2 }, transferList: [port2] },
 );
-process.on("exit", () => process.stderr.write(`\nLOADED ${JSON.stringify(seen)}\n`));
+// CommonJS modules loaded with `require` (libsql is) never pass the ESM hook: add them from the cache.
+const cjs = () => Object.keys(createRequire(import.meta.url).cache).map((file) => pathToFileURL(file).href);
+process.on("exit", () => process.stderr.write(`\nLOADED ${JSON.stringify([...seen, ...cjs()])}\n`));

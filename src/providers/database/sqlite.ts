@@ -18,7 +18,6 @@
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { z } from "zod";
 import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
 import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, ResourceInfo } from "../types.js";
 import { findHolders } from "../_internal/holders.js";
@@ -34,10 +33,6 @@ import {
 } from "../_internal/files.js";
 import { checkDatabase, createDatabase, loadLibsql, lockForWrite, sqliteCode } from "../_internal/libsql.js";
 import type { WriteLock } from "../_internal/libsql.js";
-
-export const optionsSchema = z.strictObject({
-  busyTimeoutMs: z.number().int().min(0).max(600_000).optional(),
-});
 
 export interface SqliteOptions {
   /**

@@ -8,7 +8,6 @@
  */
 import { lstat, mkdir, readFile, readdir, rename, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { z } from "zod";
 import { ProviderError, errnoCode } from "../../errors.js";
 import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
 import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
@@ -26,22 +25,6 @@ import {
 import { findHolders } from "../_internal/holders.js";
 
 const DEFAULT_TEMPLATE = "{project}.{env}.db";
-
-export const optionsSchema = z.strictObject({
-  path: z
-    .string()
-    .min(1)
-    .refine(
-      (t) => t.split("{env}").length === 2,
-      "must contain {env} exactly once, so each env gets its own directory",
-    )
-    .refine(
-      (t) => !/\{(?!project\}|env\})[^}]*\}/.test(t),
-      "may only use the placeholders {project} and {env}",
-    )
-    .refine((t) => !isAbsolute(t), "must be relative to the project root")
-    .optional(),
-});
 
 export interface DirectoryOptions {
   /**

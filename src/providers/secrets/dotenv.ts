@@ -11,7 +11,6 @@
 import { chmod, readFile, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseEnv } from "node:util";
-import { z } from "zod";
 import { ProviderError, errnoCode } from "../../errors.js";
 import type {
   DoctorFinding,
@@ -22,10 +21,6 @@ import type {
   SecretsProvider,
 } from "../types.js";
 import { ensurePrivateDir, fsError, listEnvsWith, writeFileDurable } from "../_internal/files.js";
-
-export const optionsSchema = z.strictObject({
-  strictPermissions: z.boolean().optional(),
-});
 
 export interface DotenvOptions {
   /**

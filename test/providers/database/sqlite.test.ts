@@ -7,7 +7,8 @@ import { copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import sqlite, { optionsSchema } from "../../../src/providers/database/sqlite.js";
+import sqlite from "../../../src/providers/database/sqlite.js";
+import { optionsSchema } from "../../../src/providers/database/sqlite.options.js";
 import type { ResourceInfo } from "../../../src/providers/types.js";
 import { bundleForChild, coreDriver, makeReadOnly, mountReflinkFs, tempProject } from "../_helpers.js";
 import type { ReflinkFs } from "../_helpers.js";

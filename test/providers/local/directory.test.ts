@@ -1,7 +1,8 @@
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import directory, { optionsSchema } from "../../../src/providers/local/directory.js";
+import directory from "../../../src/providers/local/directory.js";
+import { optionsSchema } from "../../../src/providers/local/directory.options.js";
 import { coreDriver, makeReadOnly, mountReflinkFs, tempProject } from "../_helpers.js";
 import type { TestProject } from "../_helpers.js";
 import { expectProviderError, localSuite } from "../../../src/testing/index.js";

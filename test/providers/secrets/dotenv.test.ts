@@ -2,7 +2,8 @@ import { chmod, mkdir, readFile, readdir, stat, writeFile } from "node:fs/promis
 import { join } from "node:path";
 import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
-import dotenv, { formatDotenv, optionsSchema } from "../../../src/providers/secrets/dotenv.js";
+import dotenv, { formatDotenv } from "../../../src/providers/secrets/dotenv.js";
+import { optionsSchema } from "../../../src/providers/secrets/dotenv.options.js";
 import { makeReadOnly } from "../_helpers.js";
 import { TRICKY_VALUES, expectProviderError, secretsSuite } from "../../../src/testing/index.js";
 import type { SecretsSuiteContext } from "../../../src/testing/index.js";
