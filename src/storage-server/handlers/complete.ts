@@ -125,11 +125,41 @@ function assemble(ctx: Ctx, upload: Upload, parts: readonly Part[]): Assembled {
   return { etag, checksums: { [alg]: value }, checksumType: checksumTypeOf(value) };
 }
 
+/** `x-amz-mp-object-size`, when sent, must be the size of the object the parts make (else 400). */
+function checkObjectSize(ctx: Ctx, parts: readonly Part[]): void {
+  const expected = header(ctx, "x-amz-mp-object-size");
+  if (expected === undefined) return;
+  const size = parts.reduce((a, p) => a + p.size, 0);
+  if (expected.trim() !== String(size)) {
+    throw new S3Error(
+      "InvalidRequest",
+      `The provided 'x-amz-mp-object-size' header value ${expected} does not match what was computed: ${size}`,
+      400,
+    );
+  }
+}
+
+/**
+ * The request body (the part list). On Complete, `x-amz-checksum-<alg>` headers carry the checksum
+ * of the *object* (checked in `assemble`), not of this XML body, so the body decoder must not see them.
+ */
+async function readPartList(ctx: Ctx): Promise<string> {
+  const headers = Object.fromEntries(
+    Object.entries(ctx.head.headers).filter(([name]) => !/^x-amz-checksum-(?!algorithm$|type$)/i.test(name)),
+  );
+  const view: Ctx = { ...ctx, head: { ...ctx.head, headers } };
+  try {
+    return (await readSmallBody(view)).toString("utf8");
+  } finally {
+    ctx.bodyUsed = view.bodyUsed;
+  }
+}
+
 export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const uploadId = ctx.query.get("uploadId") ?? "";
-  const requested = parseParts((await readSmallBody(ctx)).toString("utf8"));
+  const requested = parseParts(await readPartList(ctx));
   if (requested.length === 0) {
     throw new S3Error("MalformedXML", "You must specify at least one part", 400);
   }
@@ -147,6 +177,7 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
   const result = await meta.write(() =>
     completeUpload(meta, bucket, key, uploadId, requested, (upload, stored) => {
       const parts = chooseParts(upload, requested, stored);
+      checkObjectSize(ctx, parts);
       return { parts, result: assemble(ctx, upload, parts) };
     }),
   );

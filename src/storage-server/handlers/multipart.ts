@@ -207,6 +207,7 @@ export function listPartsHandler(ctx: Ctx): void {
     MaxParts: max,
     IsTruncated: truncated,
     ...(upload.checksumAlgorithm ? { ChecksumAlgorithm: upload.checksumAlgorithm.toUpperCase() } : {}),
+    ...(upload.checksumType ? { ChecksumType: upload.checksumType } : {}),
     Part: shown.map((p): XmlObject => ({
       PartNumber: p.partNumber,
       LastModified: isoDate(p.mtimeMs),
