@@ -12,37 +12,13 @@ import type { Ctx } from "../http.js";
 import { header, readSmallBody, sendXml } from "../http.js";
 import { completeUpload } from "../store/multipart.js";
 import type { Assembled, Part, RequestedPart, Upload } from "../store/multipart.js";
-import type { Checksums } from "../store/types.js";
-import { list, malformed, parseXml, text } from "../xml.js";
 import type { XmlObject } from "../xml.js";
 import { requireBucket, requireKey } from "./common.js";
+import { parseCompleteBody } from "./complete-xml.js";
 import { checksumTypeOf, compositeChecksum, fullObjectChecksum } from "./mpu-checksums.js";
 import { checksumElements } from "./objects.js";
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
-
-const ELEMENTS: Record<ChecksumAlgorithm, string> = {
-  crc32: "ChecksumCRC32",
-  crc32c: "ChecksumCRC32C",
-  crc64nvme: "ChecksumCRC64NVME",
-  sha1: "ChecksumSHA1",
-  sha256: "ChecksumSHA256",
-};
-
-function parseParts(xml: string): RequestedPart[] {
-  const doc = parseXml(xml, "CompleteMultipartUpload");
-  return list(doc, "Part").map((p) => {
-    const n = text(p, "PartNumber");
-    const etag = text(p, "ETag");
-    if (n === undefined || !/^\d+$/.test(n.trim()) || etag === undefined) throw malformed();
-    const checksums: Checksums = {};
-    for (const [alg, element] of Object.entries(ELEMENTS) as [ChecksumAlgorithm, string][]) {
-      const v = text(p, element);
-      if (v !== undefined && v.trim() !== "") checksums[alg] = v.trim();
-    }
-    return { partNumber: Number(n.trim()), etag: etag.trim().replace(/^"(.*)"$/, "$1"), checksums };
-  });
-}
 
 function invalidPart(upload: Upload, r: RequestedPart): S3Error {
   return new S3Error(
@@ -159,7 +135,7 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const uploadId = ctx.query.get("uploadId") ?? "";
-  const requested = parseParts(await readPartList(ctx));
+  const requested = parseCompleteBody(await readPartList(ctx));
   if (requested.length === 0) {
     throw new S3Error("MalformedXML", "You must specify at least one part", 400);
   }
