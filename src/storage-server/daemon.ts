@@ -8,8 +8,11 @@
 import { isForkstackError } from "../errors.js";
 import { EXIT_PORT_IN_USE, runServer } from "../providers/storage/_local-server.js";
 import type { DaemonArgs } from "../providers/storage/_local-server.js";
+import { ignoreStdioErrors, safeLog } from "./log.js";
 
-const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+// The log file may sit on a full disk: logging must never be what takes the server down (log.ts).
+ignoreStdioErrors();
+const log = safeLog(2);
 const controller = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.once(signal, () => controller.abort());
 

@@ -10,6 +10,7 @@ import { isIP } from "node:net";
 import { authenticate } from "./auth/index.js";
 import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
+import { faultToS3Error } from "./faults.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
 import * as buckets from "./handlers/buckets.js";
@@ -131,8 +132,11 @@ export function createRouter(opts: RouterOptions): Handler {
       await dispatch(ctx);
     } catch (error) {
       let e: S3Error;
+      const fault = error instanceof S3Error ? undefined : faultToS3Error(error);
       if (error instanceof S3Error) {
         e = error;
+      } else if (fault) {
+        e = fault;
       } else {
         opts.log?.(
           `storage-server: ${ctx.method} ${rawUrl}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

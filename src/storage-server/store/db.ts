@@ -163,7 +163,26 @@ let savepoints = 0;
  * savepoint when already inside one (a group commit batch), so store functions compose.
  */
 export function tx<T>(db: Db, fn: () => T): T {
-  if (!db.inTransaction) return db.transaction(fn).immediate();
+  if (!db.inTransaction) {
+    // Not libsql's db.transaction(): when COMMIT fails (SQLITE_FULL on a full disk) SQLite has already
+    // rolled back, its wrapper's ROLLBACK then fails too and that error ("no transaction is active")
+    // replaces the one that names the cause.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (db.inTransaction) {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // the original error is the one worth reporting
+        }
+      }
+      throw error;
+    }
+  }
   const name = `sp${++savepoints}`;
   db.exec(`SAVEPOINT ${name}`);
   try {
