@@ -11,6 +11,7 @@ import { authenticate } from "./auth/index.js";
 import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
 import { faultToS3Error } from "./faults.js";
+import { answerChallenge } from "./proof.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
 import * as buckets from "./handlers/buckets.js";
@@ -129,6 +130,7 @@ export function createRouter(opts: RouterOptions): Handler {
         return;
       }
       ctx.auth = authenticate(head, opts.lookup);
+      answerChallenge(req, res, ctx.auth.accessKeyId, opts.lookup);
       await dispatch(ctx);
     } catch (error) {
       let e: S3Error;
