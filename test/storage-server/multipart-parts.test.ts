@@ -16,6 +16,7 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -115,6 +116,32 @@ describe("stored as its parts", () => {
     expect((await body(h.s3, bucket, "obj", "bytes=-20")).equals(whole.subarray(whole.length - 20))).toBe(
       true,
     );
+  });
+
+  test("UploadPartCopy from a multipart object copies a range spanning its parts", async () => {
+    const from = 5 * MiB - 100;
+    const to = 10 * MiB + 99;
+    const key = "copied-range";
+    const { UploadId } = await h.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const c = await h.s3.send(
+      new UploadPartCopyCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        PartNumber: 1,
+        CopySource: `${bucket}/obj`,
+        CopySourceRange: `bytes=${from}-${to}`,
+      }),
+    );
+    await h.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: c.CopyPartResult!.ETag }] },
+      }),
+    );
+    expect((await body(h.s3, bucket, key)).equals(whole.subarray(from, to + 1))).toBe(true);
   });
 
   test("a fork and a copy share the parts; GC keeps them until the last reference goes", async () => {
