@@ -28,3 +28,7 @@ try {
   log(`storage server failed: ${(error as Error)?.message ?? String(error)}`);
   process.exitCode = isForkstackError(error) && error.code === "E_PORT_IN_USE" ? EXIT_PORT_IN_USE : 1;
 }
+// Exit now rather than when the event loop runs dry: the store is closed and durable by here, and a
+// helper thread (the hashing workers of large uploads) kept the process alive after a clean stop, so
+// `forkstack down` waited 15 s and then had to SIGKILL it.
+process.exit();

@@ -4,6 +4,7 @@ import { createServer as createHttpServer, request as httpRequest } from "node:h
 import type { RequestListener } from "node:http";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import local, { optionsSchema } from "../../../src/providers/storage/local.js";
@@ -154,6 +155,35 @@ describe("providers: storage/local server lifecycle", () => {
     // Started on demand again, with the data kept.
     const third = local({}, project.context);
     expect(await third.describe(coreDriver(third, project).env("dev"), project.op)).not.toBeNull();
+  });
+
+  it("after large uploads (hashed on helper threads) the daemon still exits on SIGTERM, no SIGKILL", async () => {
+    const provider = local({}, project.context);
+    const dev = await coreDriver(provider, project).create("dev");
+    const s3 = new S3Client({
+      endpoint: dev.vars.AWS_ENDPOINT_URL_S3!,
+      region: "auto",
+      credentials: {
+        accessKeyId: dev.vars.AWS_ACCESS_KEY_ID!,
+        secretAccessKey: dev.secretVars!.AWS_SECRET_ACCESS_KEY!,
+      },
+    });
+    onTestFinished(() => s3.destroy());
+    for (let i = 0; i < 3; i++) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: dev.vars.BUCKET_NAME!,
+          Key: `big-${i}`,
+          Body: Buffer.alloc(8 << 20, i),
+        }),
+      );
+    }
+    const result = await new LocalServer({
+      dataDir: project.context.dataDir,
+      projectRoot: project.root,
+    }).stop();
+    expect(result.stopped).toBe(true);
+    expect(result.killed).toBeUndefined();
   });
 
   it("a stale pid file (process gone) is reported and replaced", async () => {
