@@ -11,20 +11,23 @@ import { S3Error } from "./errors.js";
 
 export const STORAGE_FULL_CODE = "StorageFull";
 
-function isDiskFull(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
+/** ENOSPC / EDQUOT / SQLITE_FULL when `error` (or its cause) is a full disk, else undefined. */
+function diskFullCode(error: unknown): string | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
   const e = error as { code?: unknown; message?: unknown; cause?: unknown };
-  if (e.code === "ENOSPC" || e.code === "EDQUOT" || e.code === "SQLITE_FULL") return true;
-  if (typeof e.message === "string" && /database or disk is full/i.test(e.message)) return true;
-  return e.cause !== undefined && e.cause !== error && isDiskFull(e.cause);
+  if (e.code === "ENOSPC" || e.code === "EDQUOT" || e.code === "SQLITE_FULL") return e.code;
+  if (typeof e.message === "string" && /database or disk is full/i.test(e.message)) return "SQLITE_FULL";
+  return e.cause !== undefined && e.cause !== error ? diskFullCode(e.cause) : undefined;
 }
 
 /** The S3 error for a machine fault, or undefined when `error` is not one we can name. */
 export function faultToS3Error(error: unknown): S3Error | undefined {
-  if (!isDiskFull(error)) return undefined;
+  const code = diskFullCode(error);
+  if (code === undefined) return undefined;
+  const what = code === "EDQUOT" ? "disk quota is exhausted" : "disk is full";
   return new S3Error(
     STORAGE_FULL_CODE,
-    "The storage server's disk is full (ENOSPC): the object was not stored. Free space on the disk that holds the server's data; writes work again as soon as there is room, no restart needed.",
+    `The storage server's ${what} (${code}): nothing was stored. Free space on the disk that holds the server's data; writes work again as soon as there is room, no restart needed.`,
     507,
   );
 }

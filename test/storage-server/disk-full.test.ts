@@ -113,7 +113,7 @@ describe.skipIf(noTmpfs !== undefined)(
       );
       expect(put.$metadata.httpStatusCode).toBe(507);
       expect(put.name).toBe("StorageFull");
-      expect(put.message).toMatch(/disk is full/);
+      expect(put.message).toMatch(/disk is full \(ENOSPC\)/);
       expect(put.$metadata.attempts).toBe(1); // not retried by the SDK
       const part = await s3Error(
         s3.send(
