@@ -1,6 +1,6 @@
 /**
- * A full disk (issue 8 §2) on a real small filesystem: an 8 MB tmpfs mounted for the test (needs root;
- * skipped otherwise, with the reason in the test name). A write that does not fit is 507 StorageFull
+ * A full disk (issue 8 §2) on real small filesystems: an 8 MB tmpfs and a 16 MB ext4 image on a loop
+ * device, mounted for the test (needs root; skipped otherwise, with the reason in the test name). A write that does not fit is 507 StorageFull
  * (not a 500 that SDKs retry forever), the SDK does not retry it, reads keep working, nothing half-
  * written stays behind, and once space is freed writes work again with no restart and every object
  * acknowledged before is intact. Also: the daemon survives a log it cannot write (stderr on /dev/full),
@@ -28,21 +28,58 @@ import type { StorageServer } from "../../src/storage-server/index.js";
 import { safeLog } from "../../src/storage-server/log.js";
 import { CREDS, s3Error } from "./helpers.js";
 
-/** Mounting a tmpfs needs root (and a kernel that lets this container mount); probe it once. */
-function tmpfsProbe(): string | undefined {
-  if (process.platform !== "linux") return "not Linux";
-  if (process.getuid?.() !== 0) return "not root: mounting a tmpfs needs root";
-  const dir = mkdtempSync(join(tmpdir(), "fs-tmpfs-probe-"));
-  const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
-  if (r.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    return `mount failed: ${r.stderr.toString().trim()}`;
-  }
-  spawnSync("umount", [dir]);
-  rmSync(dir, { recursive: true, force: true });
-  return undefined;
+/** A small real filesystem mounted at a fresh folder; `unmount` undoes everything. */
+interface Mounted {
+  readonly dir: string;
+  unmount(): void;
 }
-const noTmpfs = tmpfsProbe();
+
+type Kind = "tmpfs" | "ext4";
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr?.toString().trim() ?? r.error}`);
+}
+
+/** An 8 MB tmpfs, or a 16 MB ext4 image on a loop device. */
+function mountSmall(kind: Kind): Mounted {
+  const dir = mkdtempSync(join(tmpdir(), `fs-full-${kind}-`));
+  const image = `${dir}.img`;
+  try {
+    if (kind === "tmpfs") {
+      run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", dir]);
+    } else {
+      run("truncate", ["-s", "16M", image]);
+      run("mkfs.ext4", ["-q", "-F", image]);
+      run("mount", ["-o", "loop", image, dir]);
+    }
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(image, { force: true });
+    throw error;
+  }
+  return {
+    dir,
+    unmount() {
+      // Lazily if something (a file the server had open a moment ago) still holds it.
+      if (spawnSync("umount", [dir]).status !== 0) spawnSync("umount", ["-l", dir]);
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(image, { force: true });
+    },
+  };
+}
+
+/** Why `kind` cannot be mounted here (mounting needs root and a kernel that lets this container), or undefined. */
+function cannotMount(kind: Kind): string | undefined {
+  if (process.platform !== "linux") return "not Linux";
+  if (process.getuid?.() !== 0) return `not root: mounting ${kind} needs root`;
+  try {
+    mountSmall(kind).unmount();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
 
 /** Fills the filesystem under `file` to the last byte; returns how many bytes it took. */
 function fill(file: string): number {
@@ -67,18 +104,22 @@ function fill(file: string): number {
 
 const md5 = (b: Buffer): string => createHash("md5").update(b).digest("hex");
 
-describe.skipIf(noTmpfs !== undefined)(
-  `on a full 8 MB tmpfs${noTmpfs ? ` (skipped: ${noTmpfs})` : ""}`,
-  () => {
+const KINDS: readonly [Kind, string | undefined][] = (["tmpfs", "ext4"] as const).map((k) => [
+  k,
+  cannotMount(k),
+]);
+
+describe.each(KINDS)("on a full small %s", (kind, skipped) => {
+  describe.skipIf(skipped !== undefined)(skipped ? `(skipped: ${skipped})` : `(${kind})`, () => {
+    let fsys: Mounted;
     let mnt: string;
     let server: StorageServer;
     let s3: S3Client;
     let logFd: number;
 
     beforeAll(async () => {
-      mnt = await mkdtemp(join(tmpdir(), "fs-full-"));
-      const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt]);
-      if (r.status !== 0) throw new Error(`mount: ${r.stderr.toString()}`);
+      fsys = mountSmall(kind);
+      mnt = fsys.dir;
       logFd = openSync(join(mnt, "server.log"), "a");
       server = await startStorageServer({
         root: join(mnt, "store"),
@@ -91,8 +132,7 @@ describe.skipIf(noTmpfs !== undefined)(
       s3?.destroy();
       await server?.close();
       if (logFd !== undefined) closeSync(logFd);
-      spawnSync("umount", ["-l", mnt]);
-      await rm(mnt, { recursive: true, force: true });
+      fsys?.unmount();
     });
 
     test("writes that do not fit are 507 StorageFull, reads go on, and writes work again once space is freed", async () => {
@@ -152,8 +192,8 @@ describe.skipIf(noTmpfs !== undefined)(
         "NotFound",
       );
     });
-  },
-);
+  });
+});
 
 const DAEMON = resolve(import.meta.dirname, "../../dist/storage-server/daemon.js");
 
