@@ -19,7 +19,7 @@ const verdict = (ok) => (ok ? "**met**" : "**not met**");
 
 export function multipartPlan(quick) {
   return quick
-    ? { smallBytes: 10 * MB, bigBytes: 200 * MB, smallRuns: 3, bigRuns: 1, getBytes: 64 * MB, getRuns: 3 }
+    ? { smallBytes: 10 * MB, bigBytes: 128 * MB, smallRuns: 3, bigRuns: 3, getBytes: 64 * MB, getRuns: 5 }
     : { smallBytes: 10 * MB, bigBytes: 1024 * MB, smallRuns: 5, bigRuns: 3, getBytes: 256 * MB, getRuns: 7 };
 }
 

@@ -51,9 +51,9 @@ interface Piece {
 const CHUNK = 1024 * 1024;
 
 /**
- * Reads the pieces one after another straight from their files, in 1 MB reads. (A generator over
- * per-part fs streams cost an extra hop per chunk; 256 KB reads, as single blobs use, cost a stream
- * round trip per 256 KB: both measurably slowed large GETs, bench/storage-multipart.mjs.)
+ * Reads the pieces one after another straight from their files, in 1 MB reads like single blobs
+ * (blobs.streamFd). A generator over per-part fs streams cost an extra hop per chunk, which
+ * measurably slowed large GETs (bench/storage-multipart.mjs).
  * Holds every part blob from construction until the stream closes, so GC leaves them alone.
  */
 class PartsStream extends Readable {
