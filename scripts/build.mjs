@@ -17,6 +17,15 @@ export const ENTRIES = {
   "storage-server/index": "src/storage-server/index.ts",
   // The background server `forkstack up` spawns: its own entry, so it starts without the CLI.
   "storage-server/daemon": "src/storage-server/daemon.ts",
+  // Test-runner glue: `forkstack/vitest` and the setup files its config names by package path.
+  vitest: "src/vitest.ts",
+  "vitest/setup": "src/vitest/setup.ts",
+  "vitest/global-setup": "src/vitest/global-setup.ts",
+  // `forkstack/testing`: the provider conformance suites. They load vitest and the S3 SDK on demand;
+  // both are optional peers of the package, so both stay external.
+  "testing/index": "src/testing/index.ts",
+  // `forkstack/testing/workers`: one env per test worker for any runner, without the suites.
+  "testing/workers": "src/testing/workers.ts",
 };
 
 await build({
@@ -37,6 +46,10 @@ await build({
     "@smithy/*",
     "@aws-crypto/*",
     "fast-xml-parser",
+    // CommonJS that requires node builtins: bundled into ESM it fails at load ("Dynamic require").
+    "@fastify/busboy",
+    // The user's own vitest (an optional peer dependency): never bundled, one instance per run.
+    "vitest",
   ],
   logLevel: "warning",
 });

@@ -9,7 +9,13 @@
  * const env = await createEnv(`test-${process.env.VITEST_POOL_ID}`, { from: "dev", switchTo: false });
  */
 import * as lifecycle from "./core/lifecycle.js";
-import type { CreateEnvOptions, DeleteEnvOptions, EnvSummary, ResetEnvOptions } from "./core/lifecycle.js";
+import type {
+  CreateEnvOptions,
+  DeleteEnvOptions,
+  DeleteResult,
+  EnvSummary,
+  ResetEnvOptions,
+} from "./core/lifecycle.js";
 import type { EnvListing } from "./core/listing.js";
 import { openProject, type Project } from "./core/project.js";
 import type { SwitchResult } from "./core/switch.js";
@@ -18,6 +24,7 @@ import type { EnvVariables } from "./core/variables.js";
 export type {
   CreateEnvOptions,
   DeleteEnvOptions,
+  DeleteResult,
   EnvListing,
   EnvSummary,
   EnvVariables,
@@ -41,16 +48,19 @@ async function withProject<T>(options: ApiOptions, fn: (project: Project) => Pro
   }
 }
 
-/** Fork `options.from` (default: the config's defaultEnv) into a new env. Switches to it unless `switchTo: false`. */
+/**
+ * Fork `options.from` (default: the config's defaultEnv) into a new env. Unlike `forkstack new`, it
+ * does not switch the current env unless `switchTo: true`: an API caller is usually a test worker or
+ * a CI script, which must not change what the developer's shell and dev server use.
+ */
 export function createEnv(name: string, options: CreateEnvOptions & ApiOptions = {}): Promise<EnvSummary> {
-  return withProject(options, (p) => lifecycle.createEnv(p, name, options));
+  return withProject(options, (p) =>
+    lifecycle.createEnv(p, name, { ...options, switchTo: options.switchTo ?? false }),
+  );
 }
 
 /** Delete an env and its resources. Protected envs need `force: true`. */
-export function deleteEnv(
-  name: string,
-  options: DeleteEnvOptions & ApiOptions = {},
-): Promise<{ name: string }> {
+export function deleteEnv(name: string, options: DeleteEnvOptions & ApiOptions = {}): Promise<DeleteResult> {
   return withProject(options, (p) => lifecycle.deleteEnv(p, name, options));
 }
 

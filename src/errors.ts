@@ -4,29 +4,48 @@
  * exit code; the CLI maps them to output in exactly one place (`cli/main.ts`). Never match on message text.
  */
 
-export type ErrorCode =
-  | "E_USAGE"
-  | "E_CONFIG_NOT_FOUND"
-  | "E_CONFIG_INVALID"
-  | "E_CONFIG_EXISTS"
-  | "E_INVALID_ENV_NAME"
-  | "E_ENV_NOT_FOUND"
-  | "E_ENV_EXISTS"
-  | "E_ENV_BUSY"
-  | "E_ENV_PROTECTED"
-  | "E_ENV_HAS_CHILDREN"
-  | "E_ENV_BROKEN"
-  | "E_CONFIRMATION_REQUIRED"
-  | "E_STATE_CORRUPT"
-  | "E_STATE_UNWRITABLE"
-  | "E_PROVIDER"
-  | "E_PROVIDER_AUTH"
-  | "E_PROVIDER_API"
-  | "E_PROVIDER_DEP_MISSING"
-  | "E_SERVER"
-  | "E_PORT_IN_USE"
-  | "E_INTERRUPTED"
-  | "E_INTERNAL";
+/**
+ * Every error code, its exit code and when it happens: the one table that the CLI's exit codes come
+ * from and that `docs/errors.md` documents (a test keeps the two equal).
+ */
+export const ERROR_CODES = {
+  E_USAGE: { exit: 2, when: "Bad flags, arguments or values (an unknown option, an invalid duration)." },
+  E_CONFIG_NOT_FOUND: { exit: 1, when: "No `forkstack.config.*` in this directory or any above it." },
+  E_CONFIG_INVALID: { exit: 1, when: "The config is not valid; the message names the key." },
+  E_CONFIG_EXISTS: { exit: 1, when: "`init` found a config already." },
+  E_INVALID_ENV_NAME: {
+    exit: 1,
+    when: "An env name (argument, `--env`, FORKSTACK_ENV, ENV, `.current-env`) breaks the naming rule.",
+  },
+  E_ENV_NOT_FOUND: { exit: 1, when: "No env by that name (or a fork's parent is gone)." },
+  E_ENV_EXISTS: {
+    exit: 1,
+    when: "The env exists, or a backend already has a resource by its name that forkstack did not make.",
+  },
+  E_ENV_BUSY: {
+    exit: 1,
+    when: "Another forkstack process is changing the env, a process holds its data open, or an earlier operation on it is unfinished.",
+  },
+  E_ENV_PROTECTED: { exit: 1, when: "`delete`/`reset` of a protected env without `--force`." },
+  E_ENV_HAS_CHILDREN: { exit: 1, when: "The env has forks that read through it (Tigris-like backends)." },
+  E_ENV_BROKEN: { exit: 1, when: "The env is not ready (being made, interrupted, or broken)." },
+  E_CONFIRMATION_REQUIRED: { exit: 1, when: "A question needed an answer: pass `--yes` outside a terminal." },
+  E_UNSUPPORTED: { exit: 1, when: "The configured provider cannot do this (e.g. `--at` without history)." },
+  E_STATE_CORRUPT: { exit: 1, when: "A manifest or `.current-env` holds something forkstack did not write." },
+  E_STATE_UNWRITABLE: { exit: 1, when: "`.forkstack/` is read-only or the disk is full." },
+  E_PROVIDER: { exit: 1, when: "A backend failed; the message names the provider." },
+  E_PROVIDER_AUTH: { exit: 1, when: "A backend refused the credentials; the message names the variable." },
+  E_PROVIDER_API: { exit: 1, when: "A backend's API answered an error; its message is included." },
+  E_PROVIDER_DEP_MISSING: { exit: 1, when: "A provider needs a package that is not installed." },
+  E_SERVER: { exit: 1, when: "The storage server or a backend cannot be reached, or timed out." },
+  E_PORT_IN_USE: { exit: 1, when: "The storage server's port is taken by another program." },
+  E_COMMAND_NOT_EXECUTABLE: { exit: 126, when: "`run`: the command is not executable." },
+  E_COMMAND_NOT_FOUND: { exit: 127, when: "`run`: the command is not found." },
+  E_INTERRUPTED: { exit: 130, when: "Interrupted (Ctrl-C); what was half made is rolled back." },
+  E_INTERNAL: { exit: 1, when: "A bug in forkstack: printed with a request to report it." },
+} as const satisfies Record<string, { exit: number; when: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
 
 export interface ForkstackErrorOptions extends ErrorOptions {
   /** One line telling the user what to do next. */
@@ -38,11 +57,11 @@ export class ForkstackError extends Error {
   readonly exitCode: number;
   readonly hint: string | undefined;
 
-  constructor(message: string, code: ErrorCode, exitCode = 1, options: ForkstackErrorOptions = {}) {
+  constructor(message: string, code: ErrorCode, options: ForkstackErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
-    this.exitCode = exitCode;
+    this.exitCode = ERROR_CODES[code].exit;
     this.hint = options.hint;
   }
 }
@@ -50,14 +69,14 @@ export class ForkstackError extends Error {
 /** Bad flags or arguments: exit 2. */
 export class UsageError extends ForkstackError {
   constructor(message: string, options?: ForkstackErrorOptions) {
-    super(message, "E_USAGE", 2, options);
+    super(message, "E_USAGE", options);
   }
 }
 
 /** Something the user can fix: bad config, unknown env, protected env. Exit 1, no stack trace. */
 export class UserError extends ForkstackError {
   constructor(message: string, code: ErrorCode, options?: ForkstackErrorOptions) {
-    super(message, code, 1, options);
+    super(message, code, options);
   }
 }
 
@@ -70,22 +89,32 @@ export class ProviderError extends ForkstackError {
     code: ErrorCode = "E_PROVIDER",
     options?: ForkstackErrorOptions,
   ) {
-    super(`[${provider}] ${message}`, code, 1, options);
+    super(`[${provider}] ${message}`, code, options);
     this.provider = provider;
+  }
+}
+
+/**
+ * `forkstack run` could not start its command: exit 127 (not found) or 126 (not executable), the codes
+ * a shell uses, so scripts that check them keep working.
+ */
+export class CommandStartError extends ForkstackError {
+  constructor(message: string, notFound: boolean, options?: ForkstackErrorOptions) {
+    super(message, notFound ? "E_COMMAND_NOT_FOUND" : "E_COMMAND_NOT_EXECUTABLE", options);
   }
 }
 
 /** The operation was interrupted (SIGINT): exit 130. */
 export class InterruptedError extends ForkstackError {
   constructor(message = "Interrupted.") {
-    super(message, "E_INTERRUPTED", 130);
+    super(message, "E_INTERRUPTED");
   }
 }
 
 /** A bug. Printed with a "please report" line and the stack under --verbose. */
 export class InternalError extends ForkstackError {
   constructor(message: string, options?: ForkstackErrorOptions) {
-    super(message, "E_INTERNAL", 1, options);
+    super(message, "E_INTERNAL", options);
   }
 }
 

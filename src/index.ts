@@ -9,12 +9,33 @@
  */
 import { join } from "node:path";
 import { UserError } from "./errors.js";
-import { currentEnv, lookup, manifestVars, refresh } from "./runtime/resolve.js";
+import { allVars, currentEnv, lookup, lookupOptional, refresh } from "./runtime/resolve.js";
 
 export { currentEnv, refresh };
 export { defineConfig } from "./config/define.js";
 export type { ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
 export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+// The provider contract, for custom providers (docs/providers.md): types only, nothing loads.
+export type {
+  DatabaseProvider,
+  DoctorFinding,
+  EnvRef,
+  ForkMethod,
+  ForkOptions,
+  Holder,
+  LocalStateProvider,
+  Logger,
+  OpContext,
+  Provider,
+  ProviderContext,
+  ProviderFactory,
+  ProviderFlags,
+  ResourceInfo,
+  ResourceKind,
+  RootRef,
+  SecretsProvider,
+  StorageProvider,
+} from "./providers/types.js";
 
 function required(name: string, what: string): string {
   const value = lookup(name);
@@ -37,7 +58,7 @@ export function databaseUrl(): string {
 
 /** `DATABASE_AUTH_TOKEN` where the backend needs one (Turso), else undefined. */
 export function databaseAuthToken(): string | undefined {
-  return lookup("DATABASE_AUTH_TOKEN") || undefined;
+  return lookupOptional("DATABASE_AUTH_TOKEN") || undefined;
 }
 
 /** Bucket name of the current env: the default bucket, or the named one (`bucketName("uploads")`). */
@@ -74,16 +95,10 @@ export function localPath(...parts: string[]): string {
 
 /** A secret of the current env, or undefined when it has none by that name. */
 export function secret(name: string): string | undefined {
-  return lookup(name);
+  return lookupOptional(name);
 }
 
 /** Every variable of the current env (DESIGN.md §3), `process.env` winning for names it already has. */
 export function envVars(): Record<string, string> {
-  const env = currentEnv();
-  const vars = { ...manifestVars(env) };
-  for (const name of Object.keys(vars)) {
-    const fromProcess = process.env[name];
-    if (fromProcess !== undefined) vars[name] = fromProcess;
-  }
-  return vars;
+  return allVars();
 }

@@ -73,6 +73,8 @@ export interface ManifestResource {
   readonly vars: Readonly<Record<string, string>>;
   readonly secretVars?: Readonly<Record<string, string>>;
   readonly data?: Readonly<Record<string, unknown>>;
+  /** An existing backend resource this root adopted: forkstack never removes it. */
+  readonly adopted?: boolean;
 }
 
 export interface EnvManifest {
@@ -84,6 +86,13 @@ export interface EnvManifest {
   readonly status: EnvStatus;
   readonly resources: Readonly<Record<string, ManifestResource>>;
 }
+
+/** Env names: what works as part of every derived resource name (buckets, branches, directories). */
+export const ENV_NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+export const ENV_NAME_RULE =
+  "lowercase letters a-z, digits 0-9 and single hyphens inside (e.g. alice, pr-42)";
+/** Longest env name accepted whatever the providers say: keeps derived names readable and portable. */
+export const MAX_ENV_NAME = 48;
 
 /** `ENV` values from the seed's convention that map onto forkstack's root names. */
 export const ENV_ALIASES: Readonly<Record<string, string>> = { production: "prod", development: "dev" };

@@ -8,6 +8,7 @@ import { UsageError } from "../errors.js";
 import type { Project } from "../core/project.js";
 import type { Logger } from "../providers/types.js";
 import type { Io } from "./output.js";
+import { closest } from "./suggest.js";
 
 export interface OptionDef {
   readonly type: "boolean" | "string";
@@ -80,7 +81,7 @@ export function parseCommandArgs(def: CommandDef, argv: string[]): ParsedArgs {
     });
   } catch (error) {
     throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, "."), {
-      hint: `Run \`forkstack ${def.name} --help\` for its options.`,
+      hint: optionHint(def, options, (error as Error).message, dash >= 0),
     });
   }
   const required = def.positionals.filter((p) => !p.endsWith("?")).length;
@@ -98,12 +99,31 @@ export function parseCommandArgs(def: CommandDef, argv: string[]): ParsedArgs {
       throw new UsageError(
         `Unexpected argument ${JSON.stringify(parsed.positionals[def.positionals.length])}.`,
         {
-          hint: `Usage: ${def.usage}`,
+          hint:
+            def.passthrough && dash < 0
+              ? `Put \`--\` before the command to run: ${def.usage}`
+              : `Usage: ${def.usage}`,
         },
       );
     }
   }
   return { positionals: parsed.positionals, values: parsed.values as ParsedArgs["values"], rest };
+}
+
+/** For an unknown option: the command's option it is a typo of, or where `run`'s command goes. */
+function optionHint(
+  def: CommandDef,
+  options: Record<string, OptionDef>,
+  message: string,
+  hasDash: boolean,
+): string {
+  const unknown = /Unknown option '(-{1,2})([^']+)'/.exec(message);
+  if (unknown && def.passthrough && !hasDash) {
+    return `Put \`--\` before the command to run, so its options are its own: ${def.usage}`;
+  }
+  const guess = unknown?.[1] === "--" ? closest(unknown[2]!, Object.keys(options)) : undefined;
+  if (guess) return `Did you mean --${guess}? (\`forkstack ${def.name} --help\` lists its options.)`;
+  return `Run \`forkstack ${def.name} --help\` for its options.`;
 }
 
 export function commandHelp(def: CommandDef): string {

@@ -107,8 +107,13 @@ export interface MainOptions {
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
   const io = options.io ?? createIo();
   const [name, ...rest] = argv;
-  const json = rest.includes("--json");
-  const verbose = rest.includes("--verbose") || rest.includes("-v") || !!process.env.FORKSTACK_DEBUG;
+  // Everything after `--` belongs to the command `run` starts, never to forkstack.
+  const dash = rest.indexOf("--");
+  const own = dash >= 0 ? rest.slice(0, dash) : rest;
+  const json = own.includes("--json");
+  const verbose = own.includes("--verbose") || own.includes("-v") || !!process.env.FORKSTACK_DEBUG;
+  // `forkstack help <command>` is `forkstack <command> --help`.
+  if (name === "help" && rest[0] && COMMANDS[rest[0]]) return main([rest[0], "--help"], options);
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     io.out(topHelp());
     return name === undefined ? 2 : 0;
@@ -119,10 +124,14 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   }
   const entry = COMMANDS[name];
   if (!entry) {
+    const { closest } = await import("./suggest.js");
+    const guess = closest(name, Object.keys(COMMANDS));
     return reportError(
       io,
       new UsageError(`Unknown command ${JSON.stringify(name)}.`, {
-        hint: "Run `forkstack --help` for the commands.",
+        hint: guess
+          ? `Did you mean \`forkstack ${guess}\`? (\`forkstack --help\` lists the commands.)`
+          : "Run `forkstack --help` for the commands.",
       }),
       json,
       verbose,

@@ -3,7 +3,7 @@
  * Step-by-step progress of multi-resource work on stderr. On a TTY each resource has a line that a
  * spinner animates until it is done; elsewhere (CI, pipes) a plain line is printed when a step ends.
  */
-import type { StepEvent } from "../core/lifecycle.js";
+import type { StepEvent } from "../core/steps.js";
 import type { ResourceInfo } from "../providers/types.js";
 import { formatBytes, formatMs, type Io } from "./output.js";
 
@@ -56,8 +56,15 @@ export function createProgress(io: Io, verb: string): Progress {
       const label = `${event.kind} (${event.provider})`;
       const line: Line = lines.get(key) ?? { label, state: "running", detail: `${verb}…` };
       if (event.phase === "start") Object.assign(line, { state: "running", detail: `${verb}…` });
+      if (event.phase === "removing") Object.assign(line, { state: "running", detail: "removing…" });
       if (event.phase === "done")
         Object.assign(line, { state: "done", detail: describeDone(event.info, event.ms) });
+      if (event.phase === "adopted") {
+        Object.assign(line, {
+          state: "done",
+          detail: `adopted the existing one (${event.info?.location ?? "?"}), ${formatMs(event.ms)}`,
+        });
+      }
       if (event.phase === "failed") {
         Object.assign(line, {
           state: "failed",
@@ -73,7 +80,7 @@ export function createProgress(io: Io, verb: string): Progress {
           redraw();
         }, 80);
         redraw();
-      } else if (event.phase !== "start") {
+      } else if (event.phase !== "start" && event.phase !== "removing") {
         io.err(render(line));
       }
     },

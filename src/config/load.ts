@@ -5,27 +5,33 @@
  * TypeScript loader.
  *
  * Precedence is simple on purpose: the config file is the only source; the nearest one up the tree wins.
+ *
+ * A `.ts`/`.mjs`/`.js` config is bundled once per change of it or of any local module it imports
+ * (`compile-cache.ts`) and imported from the cache; its top level gets `FORKSTACK_CONFIG_TIMEOUT_MS`
+ * (10 s) to settle, so a config that waits forever fails with a word instead of hanging every command.
  */
 import { statSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { z } from "zod";
-import { UserError, errnoCode } from "../errors.js";
+import { UsageError, UserError, errnoCode, isForkstackError } from "../errors.js";
 import { CONFIG_FILE_NAMES, projectLayout, type ProjectCache, type ProjectLayout } from "../layout.js";
-import { builtinProviders, providerNames } from "../providers/registry.js";
 import type { ResourceKind } from "../providers/types.js";
 import { findProjectRoot } from "../runtime/resolve.js";
 import { writeFileAtomic } from "../core/fs-atomic.js";
+import { compiledConfig } from "./compile-cache.js";
+import { loadProviderModule, type LoadedProviderModule } from "./provider-module.js";
 import { configSchema, type ForkstackConfig, type ProviderBlock } from "./schema.js";
 
 export interface LoadedConfig {
   readonly file: string;
   readonly layout: ProjectLayout;
   readonly config: ForkstackConfig;
-  /** Provider options per kind, validated by each provider's schema. */
-  readonly providerOptions: Partial<Record<ResourceKind, { name: string; options: unknown }>>;
+  /** Provider per kind: its module (built-in or custom) and options validated by its schema. */
+  readonly providerOptions: Partial<
+    Record<ResourceKind, { name: string; options: unknown } & LoadedProviderModule>
+  >;
 }
 
 /** This package's runtime entry, found by self-reference so it is right both bundled and not. */
@@ -58,7 +64,7 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
   for (const kind of RESOURCE_KINDS) {
     const block = config[kind];
     if (block === false) continue;
-    providerOptions[kind] = await validateProviderBlock(file, kind, block as ProviderBlock);
+    providerOptions[kind] = await validateProviderBlock(file, layout, kind, block as ProviderBlock);
   }
   return { file, layout, config, providerOptions };
 }
@@ -66,10 +72,22 @@ export async function loadConfig(cwd: string = process.cwd()): Promise<LoadedCon
 async function importConfigFile(file: string, cacheDir: string): Promise<unknown> {
   try {
     if (file.endsWith(".json")) return JSON.parse(await readFile(file, "utf8")) as unknown;
-    const compiled = await compiledConfig(file, cacheDir);
-    const module = (await import(compiled)) as { default?: unknown };
+    const timeoutMs = configTimeoutMs();
+    let bundle = await compiledConfig({ file, cacheDir, self: SELF });
+    let module: { default?: unknown };
+    try {
+      module = await evaluate(pathToFileURL(bundle).href, file, timeoutMs);
+    } catch (error) {
+      // Another process swept the bundle between our reading the index and importing it (only
+      // possible when the config changed meanwhile): build it again, under a URL this process has
+      // not tried, since Node remembers a failed import.
+      if (isForkstackError(error) || statSync(bundle, { throwIfNoEntry: false })) throw error;
+      bundle = await compiledConfig({ file, cacheDir, self: SELF, rebuild: true });
+      module = await evaluate(`${pathToFileURL(bundle).href}?retry=1`, file, timeoutMs);
+    }
     return module.default;
   } catch (error) {
+    if (isForkstackError(error)) throw error;
     throw new UserError(`Could not load ${basename(file)}: ${(error as Error).message}`, "E_CONFIG_INVALID", {
       cause: error,
       hint: `Fix the error in ${file}.`,
@@ -77,46 +95,60 @@ async function importConfigFile(file: string, cacheDir: string): Promise<unknown
   }
 }
 
-/**
- * The config as an ES module Node can import. It is bundled once per change of the file (esbuild, only
- * loaded then) into `.forkstack/cache/`, and imported from there on every later run, so commands pay
- * no TypeScript loader. The config may import `forkstack` even where the package is not resolvable
- * from the project (npx, a global install): that import is pointed at this very copy.
- */
-async function compiledConfig(file: string, cacheDir: string): Promise<string> {
-  const { mtimeMs, size } = await stat(file);
-  const key = createHash("sha256").update(`${file}\0${mtimeMs}\0${size}\0${SELF}`).digest("hex").slice(0, 16);
-  const out = join(cacheDir, `config-${key}.mjs`);
-  if (!statSync(out, { throwIfNoEntry: false })) {
-    const { build } = await import("esbuild");
-    const result = await build({
-      entryPoints: [file],
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      packages: "external",
-      write: false,
-      logLevel: "silent",
-      plugins: [
-        {
-          name: "forkstack-self",
-          setup(b) {
-            b.onResolve({ filter: /^forkstack$/ }, () => ({
-              path: pathToFileURL(SELF).href,
-              external: true,
-            }));
-          },
-        },
-      ],
-    });
-    await mkdir(cacheDir, { recursive: true });
-    for (const stale of (await readdir(cacheDir)).filter((f) => f.startsWith("config-"))) {
-      await rm(join(cacheDir, stale), { force: true });
-    }
-    await writeFileAtomic(out, result.outputFiles[0]!.contents, 0o644);
+const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** How long the config's top level may take: `FORKSTACK_CONFIG_TIMEOUT_MS`, else 10 s. */
+function configTimeoutMs(): number {
+  const raw = process.env.FORKSTACK_CONFIG_TIMEOUT_MS;
+  if (raw === undefined || raw.trim() === "") return DEFAULT_TIMEOUT_MS;
+  const ms = Number(raw);
+  if (!Number.isSafeInteger(ms) || ms <= 0) {
+    throw new UsageError(
+      `FORKSTACK_CONFIG_TIMEOUT_MS is ${JSON.stringify(raw)}; expected a whole number of milliseconds above 0.`,
+      { hint: `Unset it to use the default of ${DEFAULT_TIMEOUT_MS} ms.` },
+    );
   }
-  return pathToFileURL(out).href;
+  // setTimeout takes at most 2^31-1 ms and turns anything longer into 1 ms: "forever" must not mean "now".
+  return Math.min(ms, 2 ** 31 - 1);
+}
+
+/**
+ * Set on `globalThis` (under `Symbol.for`, so the CLI's launcher can see it without importing this
+ * module) once a config import has been given up on. Such a module stays pending forever and may hold
+ * timers or sockets open; the launcher then exits once its error is printed instead of waiting on them.
+ * A library caller gets the same error and decides for itself.
+ */
+export const ABANDONED_CONFIG = Symbol.for("forkstack.abandonedConfigImport");
+
+/**
+ * Import the bundled config, but give up if its top level has not settled in `timeoutMs`. An ES
+ * module whose top-level await never settles makes `import()` pend forever, and Node offers no way to
+ * cancel it, so we race it: the timer is what lets the command fail with a word instead of hanging.
+ */
+async function evaluate(url: string, file: string, timeoutMs: number): Promise<{ default?: unknown }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      (globalThis as Record<symbol, unknown>)[ABANDONED_CONFIG] = file;
+      reject(
+        new UserError(
+          `${file} did not finish loading within ${timeoutMs} ms: its top level never settled ` +
+            "(an awaited promise that never resolves, or a server or timer it starts and waits on).",
+          "E_CONFIG_INVALID",
+          {
+            hint:
+              "Make the config's top level finish: export the config object and start nothing in it. " +
+              "If it is merely slow, raise FORKSTACK_CONFIG_TIMEOUT_MS (milliseconds).",
+          },
+        ),
+      );
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([import(url) as Promise<{ default?: unknown }>, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function describeIssues(file: string, issues: readonly z.core.$ZodIssue[], prefix: string[] = []): string {
@@ -145,26 +177,30 @@ function validate(file: string, raw: unknown): ForkstackConfig {
 
 async function validateProviderBlock(
   file: string,
+  layout: ProjectLayout,
   kind: ResourceKind,
   block: ProviderBlock,
-): Promise<{ name: string; options: unknown }> {
+): Promise<{ name: string; options: unknown } & LoadedProviderModule> {
   const { provider: name, ...options } = block;
-  const load = builtinProviders[kind][name];
-  if (!load) {
-    const known = providerNames(kind);
-    throw new UserError(
-      `${basename(file)}: \`${kind}.provider\` is "${name}", which is not a ${kind} provider; expected one of: ${known.join(", ")}.`,
-      "E_CONFIG_INVALID",
-    );
-  }
-  const module = await load();
-  const result = module.optionsSchema.safeParse(options);
+  // A built-in name, or a custom module by path or package (rules in provider-module.ts).
+  const loaded = await loadProviderModule({
+    configFile: file,
+    kind,
+    value: name,
+    cacheDir: join(layout.dataDir, "cache"),
+    self: SELF,
+  });
+  const schema = loaded.module.optionsSchema;
+  if (!schema) return { name, options, ...loaded };
+  const result = schema.safeParse(options);
   if (!result.success) {
     throw new UserError(describeIssues(file, result.error.issues, [kind]), "E_CONFIG_INVALID", {
-      hint: `See the ${name} provider's options in forkstack's README.`,
+      hint: loaded.custom
+        ? `See the options of the provider module ${name}.`
+        : `See the ${name} provider's options in forkstack's README.`,
     });
   }
-  return { name, options: result.data };
+  return { name, options: result.data, ...loaded };
 }
 
 /** Keep `.forkstack/project.json` in step with the config (read by `currentEnv()` and `current`). */
@@ -182,5 +218,5 @@ export async function writeProjectCache(loaded: LoadedConfig): Promise<void> {
   } catch (error) {
     if (errnoCode(error) !== "ENOENT") throw error;
   }
-  await writeFileAtomic(loaded.layout.projectCache, text, 0o644);
+  await writeFileAtomic(loaded.layout.projectCache, text);
 }

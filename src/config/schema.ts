@@ -1,14 +1,14 @@
 /**
  * @module config/schema
  * The shape of `forkstack.config.*`. Provider blocks are validated in two steps: here only `provider`
- * (a known name), then the rest by the provider module's own `optionsSchema`, so each provider owns its
+ * (a built-in name or a module path, see `provider-module.ts`), then the rest by the provider module's own `optionsSchema`, so each provider owns its
  * options and errors still name the full key (`database.org`).
  */
 import { z } from "zod";
 
-export const ENV_NAME_PATTERN = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-export const ENV_NAME_RULE =
-  "lowercase letters a-z, digits 0-9 and single hyphens inside (e.g. alice, pr-42)";
+import { ENV_NAME_PATTERN, ENV_NAME_RULE } from "../layout.js";
+
+export { ENV_NAME_PATTERN, ENV_NAME_RULE };
 
 const envName = z.string().regex(ENV_NAME_PATTERN, `must be ${ENV_NAME_RULE}`);
 
@@ -36,6 +36,17 @@ export const configSchema = z.strictObject({
   local: z.union([providerBlock, z.literal(false)]).default({ provider: "directory" }),
   /** Write the current env's variables to `.env.local` (0600) on `switch`. @default true */
   envLocal: z.boolean().default(true),
+  /**
+   * Existing backend resources that root envs adopt instead of creating, per env and kind, e.g.
+   * `{ dev: { database: { branch: "main" } } }` for a Neon project whose dev is its `main` branch.
+   * Adopted resources are never created, reset or deleted by forkstack. @default {}
+   */
+  roots: z
+    .record(
+      envName,
+      z.partialRecord(z.enum(["database", "storage", "secrets", "local"]), z.record(z.string(), z.unknown())),
+    )
+    .default({}),
 });
 
 /** What a user writes (defaults optional). */

@@ -17,6 +17,24 @@ export function parseDuration(text: string): number {
   return value;
 }
 
+/**
+ * `--at`: a moment in the past, as an ISO 8601 time (`2026-11-30T10:00Z`, `2026-11-30 10:00:00+01:00`)
+ * or as how long ago (`1h`, `2d`).
+ */
+export function parseAt(text: string, now = Date.now()): Date {
+  const trimmed = text.trim();
+  if (/^\d+(?:\.\d+)?\s*[smhdw]$/.test(trimmed)) return new Date(now - parseDuration(trimmed));
+  // Only full dates with a time zone: a bare `10:00` would silently mean the machine's zone.
+  const iso = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
+  const at = iso.test(trimmed) ? new Date(trimmed.replace(" ", "T")) : new Date(NaN);
+  if (Number.isNaN(at.getTime())) {
+    throw new UsageError(`Invalid --at ${JSON.stringify(text)}.`, {
+      hint: "Give a time with its zone (2026-11-30T10:00Z) or how long ago (90m, 1h, 2d).",
+    });
+  }
+  return at;
+}
+
 /** `3d 4h`, `12m`, `40s`: coarse, for people. */
 export function formatAge(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));

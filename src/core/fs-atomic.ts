@@ -3,14 +3,14 @@
  * The core's own files (manifests, `.current-env`, `.env.local`, caches) are written with the shared
  * durable-write primitive; what this adds is the directory creation and an error a user can act on.
  */
-import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { writeFileDurable } from "../durable-fs.js";
+import { mkdirPrivate, writeFileDurable } from "../durable-fs.js";
 import { UserError, errnoCode } from "../errors.js";
 
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   try {
-    await mkdir(dirname(path), { recursive: true });
+    // Directories made here hold manifests and caches: private like the files (see PRIVATE_DIR_MODE).
+    await mkdirPrivate(dirname(path));
     await writeFileDurable(path, data, { mode, replace: true });
   } catch (error) {
     throw stateWriteError(path, error);

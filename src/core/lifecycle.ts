@@ -7,31 +7,41 @@
  * - each env is changed under its own lock, so different envs are created concurrently and the same
  *   name twice yields one env and one "already exists" error.
  */
-import { mkdir, rm } from "node:fs/promises";
-import { InterruptedError, UsageError, UserError, isForkstackError } from "../errors.js";
+import { rm } from "node:fs/promises";
+import { mkdirPrivate } from "../durable-fs.js";
+import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
-import type { EnvRef, OpContext, Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
+import type { ResourceKind } from "../providers/types.js";
 import { failpoint } from "./failpoints.js";
 import { listEnvNames, readAllManifests, readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
+import { refuseInUse } from "./in-use.js";
 import { repairJournal } from "./repair.js";
+import {
+  adoptOrCreate,
+  envRef,
+  forgetEnvDir,
+  makeResources,
+  makeStep,
+  prepareAll,
+  recordedInfo,
+  removeEnvResources,
+  type MadeResources,
+  type StepEvent,
+} from "./steps.js";
+import { removeEnvLocalBlock } from "./env-local.js";
 import { switchEnv } from "./switch.js";
 
-export interface StepEvent {
-  readonly kind: ResourceKind;
-  readonly provider: string;
-  readonly phase: "start" | "done" | "failed" | "rollback";
-  readonly ms?: number;
-  readonly info?: ResourceInfo;
-  readonly error?: unknown;
-}
+export { envRef, type StepEvent };
 
 export interface CreateEnvOptions {
   /** Parent env. @default the config's defaultEnv */
   from?: string;
   /** Delete the env with `forkstack gc` after this many ms. */
   ttlMs?: number;
+  /** Fork the parent as it was at this moment (providers with `flags.pointInTime` only). */
+  at?: Date;
   /** Make the new env current. @default true */
   switchTo?: boolean;
   /** Forking from an env marked `production` needs this, or `confirm` answering yes. */
@@ -47,6 +57,8 @@ export interface ResourceSummary {
   readonly method?: string;
   readonly bytesAdded?: number;
   readonly ms?: number;
+  /** An existing backend resource the root adopted (never removed by forkstack). */
+  readonly adopted?: boolean;
 }
 
 export interface EnvSummary {
@@ -60,159 +72,118 @@ export interface EnvSummary {
   readonly ms: number;
 }
 
-function toManifestResource(provider: Provider, info: ResourceInfo): ManifestResource {
-  const { location, method, bytesAdded, bytes, vars, secretVars, data } = info;
-  return { provider: provider.name, location, method, bytesAdded, bytes, vars, secretVars, data };
-}
-
-export function envRef(project: Project, name: string): EnvRef {
-  return { name, project: project.config.project };
-}
-
 /**
- * Make every backend reachable (e.g. start the storage server) before anything is journaled or written:
- * a backend that cannot be reached then fails the command with nothing to repair or roll back.
+ * The env's directory and its `creating` manifest, after the journal entry. If they cannot be written
+ * (a full disk), nothing was made yet: undo them and the entry at once rather than leave it to repair.
  */
-async function prepareAll(project: Project, signal?: AbortSignal): Promise<void> {
-  await Promise.all(project.providers.map((p) => p.prepare?.(project.op(signal))));
-}
-
-/** Run one provider operation per resource kind in parallel, reporting each step. */
-export async function runSteps(
-  project: Project,
-  fn: (provider: Provider) => Promise<ResourceInfo>,
-  onStep?: (event: StepEvent) => void,
-): Promise<{ results: PromiseSettledResult<ResourceInfo>[]; ms: number[] }> {
-  const ms: number[] = [];
-  const results = await Promise.allSettled(
-    project.providers.map(async (provider, i) => {
-      const started = performance.now();
-      onStep?.({ kind: provider.kind, provider: provider.name, phase: "start" });
-      try {
-        failpoint(`step:${provider.kind}`);
-        const info = await fn(provider);
-        ms[i] = performance.now() - started;
-        onStep?.({ kind: provider.kind, provider: provider.name, phase: "done", ms: ms[i], info });
-        return info;
-      } catch (error) {
-        ms[i] = performance.now() - started;
-        onStep?.({ kind: provider.kind, provider: provider.name, phase: "failed", ms: ms[i], error });
-        throw error;
-      }
-    }),
-  );
-  return { results, ms };
-}
-
-/**
- * Remove every resource of an env (each removal is idempotent), then its directory, manifest included,
- * unless `keepDir` (reset keeps the manifest: it records what the env is while it is re-forked).
- */
-export async function removeResources(
-  project: Project,
-  name: string,
-  onStep?: (e: StepEvent) => void,
-  keepDir = false,
-): Promise<void> {
-  const env = envRef(project, name);
-  const results = await Promise.allSettled(
-    project.providers.map(async (provider) => {
-      onStep?.({ kind: provider.kind, provider: provider.name, phase: "rollback" });
-      await provider.remove(env, project.op());
-    }),
-  );
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) throw failed.reason;
-  if (!keepDir) await rm(project.layout.envDir(name), { recursive: true, force: true });
-}
-
-function firstFailure(results: PromiseSettledResult<unknown>[]): unknown {
-  return results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
-}
-
-interface MadeResources {
-  resources: Record<string, ManifestResource>;
-  summary: EnvSummary["resources"];
-}
-
-/**
- * Make every resource of env `name` in parallel with `make` (a fork, or an empty create for roots),
- * rolling back all of them if any fails or the user interrupts. The caller holds `name`'s lock and
- * has journaled the operation, so a crash in here is repaired by the next command.
- */
-async function makeResources(
-  project: Project,
-  name: string,
-  make: (provider: Provider, op: OpContext) => Promise<ResourceInfo>,
-  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void; keepDirOnRollback?: boolean },
-): Promise<MadeResources> {
-  const op = project.op(options.signal);
-  await mkdir(project.layout.envDir(name), { recursive: true });
-  await prepareAll(project, options.signal); // already done by new/reset; needed by repair
-  const { results, ms } = await runSteps(project, (provider) => make(provider, op), options.onStep);
-  failpoint("fork:after-steps");
-  const failure = firstFailure(results) ?? (options.signal?.aborted ? new InterruptedError() : undefined);
-  if (failure !== undefined) {
-    await removeResources(project, name, options.onStep, options.keepDirOnRollback).catch(
-      (error: unknown) => {
-        project.log.warn(
-          `Rollback of ${name} was incomplete (${(error as Error).message}); \`forkstack gc\` will retry.`,
-        );
-      },
-    );
-    throw failure;
+async function startRecord(project: Project, name: string, manifest: Omit<EnvManifest, "version">) {
+  try {
+    await mkdirPrivate(project.layout.envDir(name));
+    await writeManifest(project.layout, manifest);
+  } catch (error) {
+    await forgetEnvDir(project, name, false).catch(() => undefined);
+    project.state.endOp(name);
+    throw error;
   }
-  const made: MadeResources = { resources: {}, summary: {} };
-  project.providers.forEach((provider, i) => {
-    const info = (results[i] as PromiseFulfilledResult<ResourceInfo>).value;
-    made.resources[provider.kind] = toManifestResource(provider, info);
-    const { location, method, bytesAdded } = info;
-    made.summary[provider.kind] = { provider: provider.name, location, method, bytesAdded, ms: ms[i] };
-  });
-  return made;
 }
 
+function pendingRollback(project: Project, name: string): void {
+  const entry = project.state.journal().find((e) => e.env === name && e.lastError !== null);
+  if (entry) {
+    throw new UserError(`"${name}" has an unfinished \`${entry.op}\`: ${entry.lastError}`, "E_ENV_BUSY", {
+      hint: "Make the backend reachable again (e.g. `forkstack up`); the next command finishes it.",
+    });
+  }
+}
+
+/**
+ * After a failed make: the rollback is done (the journal entry goes, with the env dir unless it holds
+ * something that is not ours), or it failed and the entry stays for the next command to finish.
+ */
+async function settleFailure(
+  project: Project,
+  name: string,
+  outcome: { failure?: unknown; rollbackError?: unknown },
+  onRolledBack: () => Promise<void>,
+): Promise<never> {
+  if (outcome.rollbackError === undefined) {
+    await onRolledBack();
+    project.state.endOp(name);
+  } else {
+    const reason = (outcome.rollbackError as Error).message ?? String(outcome.rollbackError);
+    project.state.failOp(name, `rollback incomplete (${reason})`);
+    project.log.warn(
+      `Rollback of ${name} is incomplete (${reason}); the next forkstack command (or \`forkstack gc\`) finishes it once the backend is reachable.`,
+    );
+  }
+  throw outcome.failure;
+}
+
+/** Fork every resource of `parent` into `name` as journaled steps. */
 function forkAll(
   project: Project,
-  parent: string,
+  parent: EnvManifest,
   name: string,
-  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void; keepDirOnRollback?: boolean },
-): Promise<MadeResources> {
-  const parentRef = envRef(project, parent);
+  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void; at?: Date },
+) {
+  const parentRef = envRef(project, parent.name);
   const child = envRef(project, name);
-  return makeResources(project, name, (provider, op) => provider.fork(parentRef, child, op), options);
+  return makeResources(
+    project,
+    name,
+    (provider, op) =>
+      makeStep(project, name, provider, op, () =>
+        provider.fork(parentRef, child, op, {
+          parent: recordedInfo(parent.resources[provider.kind]),
+          ...(options.at ? { at: options.at } : {}),
+        }),
+      ),
+    options,
+  );
 }
 
-/** Create a root env (no parent) with empty resources. Used by `init` and when `dev` is missing. */
+/**
+ * Create a root env (no parent): each resource the backend already has is adopted (never created
+ * over, never removed), the others are made empty. Used by `init` and when `dev` is missing here.
+ */
 export async function createRootEnv(
   project: Project,
   name: string,
   onStep?: (e: StepEvent) => void,
 ): Promise<EnvSummary> {
   const started = performance.now();
-  const env = checkEnvName(name, project.config.project, project.providers);
+  checkEnvName(name, project.config.project, project.providers);
   await prepareAll(project);
   const lock = await project.state.lock(name);
   try {
+    pendingRollback(project, name);
     if (await readManifest(project.layout, name)) {
       throw new UserError(`Environment "${name}" already exists.`, "E_ENV_EXISTS");
     }
     project.state.beginOp(name, "create", null);
     const base = { name, parent: null, createdAt: new Date().toISOString(), expiresAt: null };
-    await writeManifest(project.layout, { ...base, status: "creating", resources: {} });
-    let made;
-    try {
-      made = await makeResources(project, name, (provider, op) => provider.create(env, op), { onStep });
-    } finally {
-      if (!made) project.state.endOp(name);
+    await startRecord(project, name, { ...base, status: "creating", resources: {} });
+    const outcome = await makeResources(
+      project,
+      name,
+      (provider, op) => adoptOrCreate(project, name, provider, op),
+      { onStep },
+    );
+    if (!outcome.made) {
+      return await settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));
     }
     const manifest = await writeManifest(project.layout, {
       ...base,
       status: "ready",
-      resources: made.resources,
+      resources: outcome.made.resources,
     });
     project.state.endOp(name);
-    return { ...pick(manifest), resources: made.summary, switched: false, ms: performance.now() - started };
+    return {
+      ...pick(manifest),
+      resources: outcome.made.summary,
+      switched: false,
+      ms: performance.now() - started,
+    };
   } finally {
     lock.release();
   }
@@ -228,12 +199,22 @@ async function ensureParent(
   onStep?: (e: StepEvent) => void,
 ): Promise<EnvManifest> {
   const existing = await readManifest(project.layout, parent);
-  // A fresh clone has the config but not `.forkstack/`: the default env is then made empty on demand.
+  // A fresh clone has the config but not `.forkstack/`: the default env is then made on demand, its
+  // existing backend resources adopted (a team's shared dev branch), the missing ones made empty.
   if (!existing && parent === project.config.defaultEnv) {
-    project.log.info(`The default env "${parent}" did not exist on this machine; created it empty.`);
-    await createRootEnv(project, parent, onStep).catch((error: unknown) => {
-      if (!(isForkstackError(error) && error.code === "E_ENV_EXISTS")) throw error;
-    });
+    await createRootEnv(project, parent, onStep).then(
+      (made) => {
+        const adopted = Object.entries(made.resources).filter(([, r]) => r.adopted);
+        project.log.info(
+          adopted.length
+            ? `The default env "${parent}" had no manifest here; adopted its existing ${adopted.map(([k]) => k).join(", ")}.`
+            : `The default env "${parent}" did not exist on this machine; created it empty.`,
+        );
+      },
+      (error: unknown) => {
+        if (!(isForkstackError(error) && error.code === "E_ENV_EXISTS")) throw error;
+      },
+    );
   }
   let manifest = await requireManifest(project.layout, parent);
   if (manifest.status === "creating" || manifest.status === "resetting") {
@@ -254,6 +235,24 @@ async function ensureParent(
   return manifest;
 }
 
+/** `--at`: only where every provider can fork at a past time, and never in the future. */
+function checkAt(project: Project, at: Date | undefined): void {
+  if (!at) return;
+  if (at.getTime() > Date.now()) {
+    throw new UsageError(`--at ${at.toISOString()} is in the future.`, {
+      hint: "Give a past time (2026-11-30T10:00Z) or how long ago (1h, 2d).",
+    });
+  }
+  const cannot = project.providers.filter((p) => !p.flags.pointInTime).map((p) => `${p.kind} (${p.name})`);
+  if (cannot.length) {
+    throw new UserError(
+      `Cannot fork at a past time: ${cannot.join(", ")} ${cannot.length > 1 ? "keep" : "keeps"} no history to fork from.`,
+      "E_UNSUPPORTED",
+      { hint: "Drop --at to fork the parent as it is now." },
+    );
+  }
+}
+
 export async function createEnv(
   project: Project,
   name: string,
@@ -263,7 +262,11 @@ export async function createEnv(
   checkEnvName(name, project.config.project, project.providers);
   const parent = options.from ?? project.config.defaultEnv;
   if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
+  checkAt(project, options.at);
   await repairJournal(project);
+  // A parent that does not exist is said before any question about it (the default env is the one
+  // parent made on demand).
+  if (parent !== project.config.defaultEnv) await requireManifest(project.layout, parent);
   if (project.config.production.includes(parent) && !options.yes) {
     const question = `"${parent}" holds production data. Fork it into "${name}"?`;
     if (!(options.confirm && (await options.confirm(question)))) {
@@ -279,44 +282,38 @@ export async function createEnv(
   await prepareAll(project, options.signal);
   const lock = await project.state.lock(name);
   try {
+    pendingRollback(project, name);
     if (await readManifest(project.layout, name)) {
       throw new UserError(`Environment "${name}" already exists.`, "E_ENV_EXISTS", {
         hint: `Switch to it with \`forkstack switch ${name}\`, or pick another name.`,
       });
     }
-    await ensureParent(project, parent, options.onStep);
+    const parentManifest = await ensureParent(project, parent, options.onStep);
     const createdAt = new Date().toISOString();
     const expiresAt = options.ttlMs ? new Date(Date.now() + options.ttlMs).toISOString() : null;
     project.state.beginOp(name, "create", parent);
     failpoint("create:after-journal");
-    await writeManifest(project.layout, {
-      name,
-      parent,
-      createdAt,
-      expiresAt,
-      status: "creating",
-      resources: {},
-    });
-    let forked;
-    try {
-      forked = await forkAll(project, parent, name, options);
-    } catch (error) {
-      project.state.endOp(name);
-      throw error;
+    const base = { name, parent, createdAt, expiresAt };
+    await startRecord(project, name, { ...base, status: "creating", resources: {} });
+    const outcome = await forkAll(project, parentManifest, name, options);
+    if (!outcome.made) {
+      return await settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));
     }
     failpoint("create:before-ready");
     const manifest = await writeManifest(project.layout, {
-      name,
-      parent,
-      createdAt,
-      expiresAt,
+      ...base,
       status: "ready",
-      resources: forked.resources,
+      resources: outcome.made.resources,
     });
     project.state.endOp(name);
     const switched = options.switchTo ?? true;
     if (switched) await switchEnv(project, name);
-    return { ...pick(manifest), resources: forked.summary, switched, ms: performance.now() - started };
+    return {
+      ...pick(manifest),
+      resources: outcome.made.summary,
+      switched,
+      ms: performance.now() - started,
+    };
   } finally {
     lock.release();
   }
@@ -334,18 +331,27 @@ function refuseProtected(project: Project, name: string, verb: string, force?: b
   }
 }
 
-async function refuseChildren(project: Project, name: string, verb: string): Promise<void> {
-  const pinning = project.providers.filter((p) => p.flags.forksPinParent);
-  if (!pinning.length) return;
-  const children = (await readAllManifests(project.layout))
-    .filter((r) => r.ok && r.manifest.parent === name)
-    .map((r) => (r.ok ? r.manifest.name : ""));
+/** Envs whose manifest names `name` as their parent. */
+export async function childrenOf(project: Project, name: string): Promise<string[]> {
+  return (await readAllManifests(project.layout)).flatMap((r) =>
+    r.ok && r.manifest.parent === name ? [r.manifest.name] : [],
+  );
+}
+
+/**
+ * Where forks read through their parent (`flags.forksPinParent`, Tigris), an env with forks can be
+ * neither deleted nor reset. Elsewhere forks are independent copies: deleting a parent re-parents its
+ * forks to the grandparent (`reparent`), so they can still be reset.
+ */
+async function refuseChildren(project: Project, name: string, verb: "deleted" | "reset"): Promise<void> {
+  if (!project.providers.some((p) => p.flags.forksPinParent)) return;
+  const children = await childrenOf(project, name);
   if (children.length) {
     throw new UserError(
       `"${name}" cannot be ${verb}: envs were forked from it (${children.join(", ")}).`,
       "E_ENV_HAS_CHILDREN",
       {
-        hint: `Delete ${children.length > 1 ? "them" : "it"} first (forks keep a reference to their parent, as on Tigris).`,
+        hint: `Delete ${children.length > 1 ? "them" : "it"} first: ${children.map((c) => `\`forkstack delete ${c}\``).join(", ")}.`,
       },
     );
   }
@@ -356,16 +362,46 @@ export interface DeleteEnvOptions {
   onStep?: (event: StepEvent) => void;
 }
 
+export interface DeleteResult {
+  readonly name: string;
+  /** Resources the env had adopted: left in place on the backend, only forgotten here. */
+  readonly kept: ResourceKind[];
+  /** Forks of the deleted env, now forks of its parent (null: they have no parent any more). */
+  readonly reparented: { env: string; parent: string | null }[];
+}
+
+/** Point the forks of a deleted env at its parent, each under its own lock. */
+async function reparent(
+  project: Project,
+  children: string[],
+  parent: string | null,
+): Promise<DeleteResult["reparented"]> {
+  const done: DeleteResult["reparented"] = [];
+  for (const child of children) {
+    const lock = await project.state.lock(child);
+    try {
+      const read = await readManifest(project.layout, child);
+      if (!read?.ok) continue;
+      await writeManifest(project.layout, { ...read.manifest, parent });
+      done.push({ env: child, parent });
+    } finally {
+      lock.release();
+    }
+  }
+  return done;
+}
+
 export async function deleteEnv(
   project: Project,
   name: string,
   options: DeleteEnvOptions = {},
-): Promise<{ name: string }> {
+): Promise<DeleteResult> {
   checkEnvName(name, project.config.project);
   await repairJournal(project);
   refuseProtected(project, name, "deleted", options.force);
   const lock = await project.state.lock(name);
   try {
+    pendingRollback(project, name);
     const read = await readManifest(project.layout, name);
     if (!read) {
       const known = await listEnvNames(project.layout);
@@ -374,15 +410,30 @@ export async function deleteEnv(
       });
     }
     await refuseChildren(project, name, "deleted");
+    await refuseInUse(project, name, "deleted", options.force);
+    const manifest = read.ok ? read.manifest : null;
     project.state.beginOp(name, "delete", null);
     failpoint("delete:after-journal");
-    await removeResources(project, name, options.onStep);
-    project.state.endOp(name);
+    const reparented = await reparent(project, await childrenOf(project, name), manifest?.parent ?? null);
+    const kept = await finishDelete(project, manifest, name, options.onStep);
     await forgetCurrent(project, name);
-    return { name };
+    return { name, kept, reparented };
   } finally {
     lock.release();
   }
+}
+
+/** Remove an env's own resources and its record; adopted ones stay on the backend. Caller holds the lock. */
+export async function finishDelete(
+  project: Project,
+  manifest: EnvManifest | null,
+  name: string,
+  onStep?: (e: StepEvent) => void,
+): Promise<ResourceKind[]> {
+  const kept = await removeEnvResources(project, manifest, name, onStep);
+  await forgetEnvDir(project, name, kept.length === 0);
+  project.state.endOp(name);
+  return kept;
 }
 
 /** If the deleted env was current, fall back to the default env rather than point at nothing. */
@@ -396,7 +447,8 @@ async function forgetCurrent(project: Project, name: string): Promise<void> {
   }
   if (current === name) {
     await rm(project.layout.currentEnvFile, { force: true });
-    await rm(project.layout.envLocalFile, { force: true });
+    // Only forkstack's block goes: the user's own lines in .env.local stay.
+    await removeEnvLocalBlock(project.layout.envLocalFile);
   }
 }
 
@@ -410,10 +462,31 @@ function readyAfterReset(manifest: EnvManifest, resources: Record<string, Manife
   return { ...manifest, createdAt: new Date().toISOString(), status: "ready", resources };
 }
 
-/** Fork an env's resources again from its parent (repair of an interrupted reset). Caller holds the lock. */
-export async function reforkInPlace(project: Project, manifest: EnvManifest): Promise<void> {
-  const forked = await forkAll(project, manifest.parent!, manifest.name, { keepDirOnRollback: true });
-  await writeManifest(project.layout, readyAfterReset(manifest, forked.resources));
+/**
+ * Fork an env's resources again from its parent, keeping its name; on failure it is left `broken`
+ * (visibly, with nothing half-made in it). Caller holds the lock and has journaled a `reset`.
+ */
+export async function reforkInPlace(
+  project: Project,
+  manifest: EnvManifest,
+  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void } = {},
+): Promise<MadeResources> {
+  const parent = await requireManifest(project.layout, manifest.parent!);
+  if (parent.status !== "ready") {
+    throw new UserError(
+      `Cannot reset "${manifest.name}": its parent "${parent.name}" is ${parent.status}.`,
+      "E_ENV_BROKEN",
+    );
+  }
+  const outcome = await forkAll(project, parent, manifest.name, options);
+  if (!outcome.made) {
+    return settleFailure(project, manifest.name, outcome, async () => {
+      await writeManifest(project.layout, { ...manifest, status: "broken", resources: {} });
+    });
+  }
+  await writeManifest(project.layout, readyAfterReset(manifest, outcome.made.resources));
+  project.state.endOp(manifest.name);
+  return outcome.made;
 }
 
 /** Throw away an env's data and fork it again from its parent, keeping its name (and resource names). */
@@ -425,31 +498,35 @@ export async function resetEnv(
   const started = performance.now();
   checkEnvName(name, project.config.project);
   await repairJournal(project);
-  refuseProtected(project, name, "reset", options.force);
   const lock = await project.state.lock(name);
   try {
+    pendingRollback(project, name);
     const manifest = await requireManifest(project.layout, name);
     if (!manifest.parent) {
-      throw new UsageError(`"${name}" is a root env: it has no parent to reset from.`);
+      throw new UsageError(`"${name}" is a root env: it has no parent to reset from.`, {
+        hint: "Only forks can be reset. To start a root over, delete its data in the backend yourself.",
+      });
     }
+    refuseProtected(project, name, "reset", options.force);
     await refuseChildren(project, name, "reset");
+    await refuseInUse(project, name, "reset", options.force);
+    const parentRead = await readManifest(project.layout, manifest.parent);
+    if (!parentRead) {
+      throw new UserError(
+        `Cannot reset "${name}": its parent "${manifest.parent}" no longer exists.`,
+        "E_ENV_NOT_FOUND",
+        { hint: `Delete it with \`forkstack delete ${name}\` and fork a new one from another env.` },
+      );
+    }
     await prepareAll(project, options.signal);
     await ensureParent(project, manifest.parent);
     project.state.beginOp(name, "reset", manifest.parent);
     await writeManifest(project.layout, { ...manifest, status: "resetting" });
-    await removeResources(project, name, options.onStep, true);
+    await removeEnvResources(project, manifest, name, options.onStep);
     failpoint("reset:after-remove");
-    let forked;
-    try {
-      forked = await forkAll(project, manifest.parent, name, { ...options, keepDirOnRollback: true });
-    } catch (error) {
-      await writeManifest(project.layout, { ...manifest, status: "broken", resources: {} });
-      project.state.endOp(name);
-      throw error;
-    }
-    const next = await writeManifest(project.layout, readyAfterReset(manifest, forked.resources));
-    project.state.endOp(name);
-    return { ...pick(next), resources: forked.summary, switched: false, ms: performance.now() - started };
+    const made = await reforkInPlace(project, manifest, options);
+    const next = await requireManifest(project.layout, name);
+    return { ...pick(next), resources: made.summary, switched: false, ms: performance.now() - started };
   } finally {
     lock.release();
   }

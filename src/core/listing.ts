@@ -5,7 +5,7 @@
  * says so and every resource exists: a half-made env is never reported as healthy.
  */
 import type { ResourceKind } from "../providers/types.js";
-import { envRef } from "./lifecycle.js";
+import { envRef } from "./steps.js";
 import { readAllManifests } from "./manifests.js";
 import type { Project } from "./project.js";
 import { repairJournal } from "./repair.js";
@@ -16,6 +16,10 @@ export interface ResourceState {
   readonly status: "ok" | "missing" | "error";
   readonly location?: string;
   readonly method?: string;
+  /** The root adopted an existing backend resource. */
+  readonly adopted?: boolean;
+  /** Size of its data now, where the backend says it cheaply. */
+  readonly bytes?: number;
   readonly detail?: string;
 }
 
@@ -26,7 +30,10 @@ export interface EnvListing {
   readonly ageMs: number | null;
   readonly expiresAt: string | null;
   readonly expired: boolean;
-  /** ready | creating | resetting | deleting | broken | degraded (a resource is missing) */
+  /**
+   * ready | creating | resetting | deleting | broken | degraded (a resource is missing) |
+   * interrupted (an operation could not be finished: its backend was unreachable)
+   */
   readonly status: string;
   readonly problem?: string;
   readonly current: boolean;
@@ -40,9 +47,16 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
   try {
     current = currentEnvOf(project);
   } catch {
-    current = null;
+    current = null; // an invalid FORKSTACK_ENV or .current-env: no marker, `current` reports the error
   }
   const busy = project.state.busyEnvs();
+  // Operations that could not be finished (a backend was down): shown as such until a command does.
+  const pending = new Map(
+    project.state
+      .journal()
+      .filter((e) => e.lastError !== null && !busy.has(e.env))
+      .map((e) => [e.env, e.lastError!]),
+  );
   const reads = await readAllManifests(project.layout);
   return Promise.all(
     reads.map(async (read): Promise<EnvListing> => {
@@ -72,6 +86,8 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
               status: info ? "ok" : "missing",
               location: info?.location ?? recorded?.location,
               method: recorded?.method,
+              ...(recorded?.adopted ? { adopted: true } : {}),
+              ...(info?.bytes !== undefined ? { bytes: info.bytes } : {}),
             };
           } catch (error) {
             return { provider: provider.name, status: "error", detail: (error as Error).message };
@@ -82,7 +98,8 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
       const resources: EnvListing["resources"] = {};
       project.providers.forEach((provider, i) => (resources[provider.kind] = states[i]));
       const allOk = Object.values(resources).every((r) => r.status === "ok");
-      const status = m.status === "ready" && !allOk ? "degraded" : m.status;
+      const unfinished = pending.get(m.name);
+      const status = unfinished ? "interrupted" : m.status === "ready" && !allOk ? "degraded" : m.status;
       const expired = m.expiresAt !== null && Date.parse(m.expiresAt) <= now;
       return {
         name: m.name,
@@ -92,6 +109,7 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
         expiresAt: m.expiresAt,
         expired,
         status,
+        ...(unfinished ? { problem: `${unfinished}; the next command retries` } : {}),
         current: m.name === current,
         protected: project.config.protected.includes(m.name),
         resources,

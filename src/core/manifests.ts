@@ -92,9 +92,11 @@ export async function listEnvNames(layout: ProjectLayout): Promise<string[]> {
   }
 }
 
+export const NO_MANIFEST = "it has no manifest";
+
 export async function readAllManifests(layout: ProjectLayout): Promise<ManifestRead[]> {
   const names = await listEnvNames(layout);
   const reads = await Promise.all(names.map((name) => readManifest(layout, name)));
   // A directory without a manifest is the leftover of a crash; it shows up as broken until repaired.
-  return reads.map((read, i) => read ?? { ok: false, name: names[i]!, problem: "it has no manifest" });
+  return reads.map((read, i) => read ?? { ok: false, name: names[i]!, problem: NO_MANIFEST });
 }

@@ -6,10 +6,9 @@
  */
 import { UserError } from "../errors.js";
 import type { EnvRef, Provider } from "../providers/types.js";
-import { ENV_NAME_PATTERN, ENV_NAME_RULE } from "../config/schema.js";
+import { ENV_NAME_PATTERN, ENV_NAME_RULE, MAX_ENV_NAME } from "../layout.js";
 
-/** Longest env name accepted whatever the providers say: keeps derived names readable and portable. */
-export const MAX_ENV_NAME = 48;
+export { MAX_ENV_NAME };
 
 export function checkEnvName(name: string, project: string, providers: readonly Provider[] = []): EnvRef {
   const fail = (problem: string): never => {

@@ -3,11 +3,11 @@
  * An open project: its config, its providers (loaded lazily, only the kinds the config names) and its
  * state store. Every lifecycle operation takes one; `openProject` is the only place they are built.
  */
-import { mkdir } from "node:fs/promises";
 import { loadConfig, RESOURCE_KINDS, writeProjectCache, type LoadedConfig } from "../config/load.js";
 import type { ForkstackConfig } from "../config/schema.js";
+import { ensurePrivateDir, mkdirPrivate } from "../durable-fs.js";
 import type { ProjectLayout } from "../layout.js";
-import { builtinProviders } from "../providers/registry.js";
+import { createProvider } from "../config/provider-module.js";
 import type { Logger, OpContext, Provider, ProviderContext, ResourceKind } from "../providers/types.js";
 import { stateWriteError } from "./fs-atomic.js";
 import { StateStore } from "./state.js";
@@ -44,8 +44,7 @@ async function createProviders(loaded: LoadedConfig, log: Logger): Promise<Provi
   for (const kind of RESOURCE_KINDS) {
     const chosen = loaded.providerOptions[kind];
     if (!chosen) continue;
-    const module = await builtinProviders[kind][chosen.name]!();
-    providers.push(module.default(chosen.options as never, context));
+    providers.push(createProvider(loaded.file, kind, chosen, context));
   }
   return providers;
 }
@@ -54,7 +53,9 @@ export async function openProject(options: OpenOptions = {}): Promise<Project> {
   const log = options.log ?? silentLogger;
   const loaded = await loadConfig(options.cwd);
   try {
-    await mkdir(loaded.layout.envsDir, { recursive: true });
+    // 0700: the data of every env is in here. Tightens a `.forkstack/` made by an older version.
+    await ensurePrivateDir(loaded.layout.dataDir);
+    await mkdirPrivate(loaded.layout.envsDir);
     await writeProjectCache(loaded);
   } catch (error) {
     throw stateWriteError(loaded.layout.dataDir, error);

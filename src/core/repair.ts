@@ -1,21 +1,26 @@
 /**
  * @module core/repair
- * Finishing or undoing operations that a crash (kill -9, power loss) interrupted. Every command that
- * changes or lists envs calls `repairJournal` first, so the next command after a crash repairs it:
- * - an interrupted `create` is rolled back (its resources removed): the user asked for an env and
- *   never got one, and nothing is left orphaned;
+ * Finishing or undoing operations that a crash (kill -9, power loss) or an unreachable backend left
+ * unfinished. Every command that changes or lists envs calls `repairJournal` first, so the next
+ * command repairs it:
+ * - an interrupted `create` is rolled back: exactly the resources its journaled steps made are
+ *   removed (never one that existed before), then its record;
  * - an interrupted `delete` is finished: the user asked for the env to be gone;
  * - an interrupted `reset` is finished by forking again from the parent, if the parent is still there.
- * An entry whose env is locked by a live process is an operation in progress and is left alone.
+ * An entry whose env is locked by a live process is an operation in progress and is left alone. An
+ * entry that cannot be finished now (a backend is down) stays, with the reason, for the next command.
  */
 import type { JournalEntry } from "./state.js";
 import { readManifest, writeManifest } from "./manifests.js";
 import type { Project } from "./project.js";
+import { forgetEnvDir, removeEnvResources, rollbackSteps } from "./steps.js";
 
 export interface Repair {
   readonly env: string;
   readonly op: JournalEntry["op"];
-  readonly outcome: "rolled back" | "finished" | "broken";
+  readonly outcome: "rolled back" | "finished" | "broken" | "pending";
+  /** Why it is still pending. */
+  readonly error?: string;
 }
 
 export async function repairJournal(project: Project): Promise<Repair[]> {
@@ -27,37 +32,60 @@ export async function repairJournal(project: Project): Promise<Repair[]> {
       // Re-read under the lock: the entry may have been completed meanwhile.
       if (!project.state.journal().some((e) => e.env === entry.env && e.startedAt === entry.startedAt))
         continue;
-      repairs.push(await repairOne(project, entry));
+      try {
+        repairs.push(await repairOne(project, entry));
+      } catch (error) {
+        const message = (error as Error).message ?? String(error);
+        project.state.failOp(
+          entry.env,
+          `${entry.op === "create" ? "rollback" : entry.op} incomplete (${message})`,
+        );
+        repairs.push({ env: entry.env, op: entry.op, outcome: "pending", error: message });
+      }
     } finally {
       lock.release();
     }
   }
   for (const repair of repairs) {
-    project.log.warn(`Repaired an interrupted \`${repair.op}\` of "${repair.env}": ${repair.outcome}.`);
+    project.log.warn(
+      repair.outcome === "pending"
+        ? `Could not finish the interrupted \`${repair.op}\` of "${repair.env}" yet (${repair.error}); the next command retries.`
+        : `Repaired an interrupted \`${repair.op}\` of "${repair.env}": ${repair.outcome}.`,
+    );
   }
   return repairs;
 }
 
 async function repairOne(project: Project, entry: JournalEntry): Promise<Repair> {
-  const { removeResources, reforkInPlace } = await import("./lifecycle.js");
-  if (entry.op === "create" || entry.op === "delete") {
-    await removeResources(project, entry.env);
-    project.state.endOp(entry.env);
-    return { env: entry.env, op: entry.op, outcome: entry.op === "create" ? "rolled back" : "finished" };
-  }
+  const { finishDelete, reforkInPlace } = await import("./lifecycle.js");
   const read = await readManifest(project.layout, entry.env);
+  const manifest = read?.ok ? read.manifest : null;
+  if (entry.op === "create") {
+    await rollbackSteps(project, entry.env);
+    await forgetEnvDir(project, entry.env, false);
+    project.state.endOp(entry.env);
+    return { env: entry.env, op: entry.op, outcome: "rolled back" };
+  }
+  if (entry.op === "delete") {
+    await finishDelete(project, manifest, entry.env);
+    return { env: entry.env, op: entry.op, outcome: "finished" };
+  }
+  // reset: whatever the interrupted re-fork made goes, then whatever is left of the old data.
+  await rollbackSteps(project, entry.env);
+  await removeEnvResources(project, manifest, entry.env);
   const parent = entry.parent ? await readManifest(project.layout, entry.parent) : null;
-  await removeResources(project, entry.env, undefined, true);
-  if (read?.ok && parent?.ok && parent.manifest.status === "ready") {
+  if (manifest && parent?.ok && parent.manifest.status === "ready") {
     try {
-      await reforkInPlace(project, read.manifest);
-      project.state.endOp(entry.env);
+      await reforkInPlace(project, manifest);
       return { env: entry.env, op: entry.op, outcome: "finished" };
     } catch {
-      // fall through: leave it visibly broken rather than half-made
+      if (project.state.journal().some((e) => e.env === entry.env && e.lastError)) {
+        return { env: entry.env, op: entry.op, outcome: "pending" };
+      }
+      return { env: entry.env, op: entry.op, outcome: "broken" };
     }
   }
-  if (read?.ok) await writeManifest(project.layout, { ...read.manifest, status: "broken", resources: {} });
+  if (manifest) await writeManifest(project.layout, { ...manifest, status: "broken", resources: {} });
   project.state.endOp(entry.env);
   return { env: entry.env, op: entry.op, outcome: "broken" };
 }

@@ -7,8 +7,8 @@
  * us that for free, across processes, and survives crashes with the same guarantees as the data.
  */
 import { hostname } from "node:os";
-import { mkdir } from "node:fs/promises";
 import type Database from "libsql";
+import { ensurePrivateFile, mkdirPrivate } from "../durable-fs.js";
 import { UserError } from "../errors.js";
 import type { ProjectLayout } from "../layout.js";
 import { stateWriteError } from "./fs-atomic.js";
@@ -21,6 +21,22 @@ export interface JournalEntry {
   readonly parent: string | null;
   readonly pid: number;
   readonly startedAt: string;
+  /** Why the last attempt to finish or roll it back failed (a backend was unreachable), if it did. */
+  readonly lastError: string | null;
+}
+
+/**
+ * One resource an operation is making: `making` is recorded after the core checked that the resource
+ * did not exist and before the provider is called; `made` once the provider returned. Rollback and
+ * crash repair remove exactly these rows' resources — never one that existed before the operation.
+ */
+export interface StepRow {
+  readonly env: string;
+  readonly kind: string;
+  readonly provider: string;
+  readonly state: "making" | "made";
+  /** What the provider returned (its `data` is passed back to `remove`). */
+  readonly info: Record<string, unknown> | null;
 }
 
 interface LockRow {
@@ -32,7 +48,11 @@ interface LockRow {
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS locks (env TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, acquired_at TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS journal (env TEXT PRIMARY KEY, op TEXT NOT NULL, parent TEXT, pid INTEGER NOT NULL, started_at TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS steps (env TEXT NOT NULL, kind TEXT NOT NULL, provider TEXT NOT NULL, state TEXT NOT NULL, info TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (env, kind));
 `;
+
+/** Columns added after the first release; added in place to an older state.db. */
+const MIGRATIONS = ["ALTER TABLE journal ADD COLUMN last_error TEXT"];
 
 /** Is the process that wrote a lock or journal row still running? Another host's rows are trusted as live. */
 export function isHolderAlive(pid: number, host: string): boolean {
@@ -55,13 +75,31 @@ export class StateStore {
 
   static async open(layout: ProjectLayout): Promise<StateStore> {
     try {
-      await mkdir(layout.dataDir, { recursive: true });
+      await mkdirPrivate(layout.dataDir);
+      // SQLite would create it 0644; if we cannot create it, neither can SQLite, which then says why.
+      await ensurePrivateFile(layout.stateDb).catch(() => undefined);
       const { default: Database } = await import("libsql");
       const db = new Database(layout.stateDb, { timeout: 10_000 });
-      // NORMAL in WAL mode survives kill -9 (what the journal guards against); after a power loss the
-      // last entries may be lost, and what they guarded shows up as orphans that `gc` collects.
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+      // A rollback journal that is kept between transactions (PERSIST), not WAL: opening and reading
+      // then create no file (WAL needs its -shm), so read-only commands work on a full disk or a
+      // read-only `.forkstack/`, and `gc`/`delete` can still journal on a full disk (the journal file
+      // already has its space) to free it. NORMAL survives kill -9, which is what the journal guards
+      // against; after a power loss the last entries may be lost, and what they guarded shows up as
+      // orphans that `gc` collects.
+      try {
+        db.exec("PRAGMA journal_mode = PERSIST");
+      } catch {
+        // an older state.db in WAL mode that another process has open: stay in WAL this time
+      }
+      db.exec("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 65536;");
       db.exec(SCHEMA);
+      for (const statement of MIGRATIONS) {
+        try {
+          db.exec(statement);
+        } catch (error) {
+          if (!/duplicate column/i.test((error as Error).message)) throw error;
+        }
+      }
       return new StateStore(db);
     } catch (error) {
       const mapped = stateWriteError(layout.stateDb, error);
@@ -141,19 +179,29 @@ export class StateStore {
       .run(env, op, parent, process.pid, new Date().toISOString());
   }
 
+  /** The operation is over: its journal entry and its step records go, in one transaction. */
   endOp(env: string): void {
-    this.db.prepare("DELETE FROM journal WHERE env = ?").run(env);
+    this.immediate(() => {
+      this.db.prepare("DELETE FROM journal WHERE env = ?").run(env);
+      this.db.prepare("DELETE FROM steps WHERE env = ?").run(env);
+    });
+  }
+
+  /** Keep the entry for the next command, noting why finishing it failed this time. */
+  failOp(env: string, error: string): void {
+    this.db.prepare("UPDATE journal SET last_error = ? WHERE env = ?").run(error.slice(0, 500), env);
   }
 
   journal(): JournalEntry[] {
     const rows = this.db
-      .prepare("SELECT env, op, parent, pid, started_at FROM journal ORDER BY started_at")
+      .prepare("SELECT env, op, parent, pid, started_at, last_error FROM journal ORDER BY started_at")
       .all() as {
       env: string;
       op: JournalOp;
       parent: string | null;
       pid: number;
       started_at: string;
+      last_error: string | null;
     }[];
     return rows.map((row) => ({
       env: row.env,
@@ -161,6 +209,42 @@ export class StateStore {
       parent: row.parent,
       pid: row.pid,
       startedAt: row.started_at,
+      lastError: row.last_error,
+    }));
+  }
+
+  stepStarted(env: string, kind: string, provider: string): void {
+    this.db
+      .prepare(
+        "INSERT OR REPLACE INTO steps (env, kind, provider, state, info, updated_at) VALUES (?, ?, ?, 'making', NULL, ?)",
+      )
+      .run(env, kind, provider, new Date().toISOString());
+  }
+
+  stepDone(env: string, kind: string, info: object): void {
+    this.db
+      .prepare("UPDATE steps SET state = 'made', info = ?, updated_at = ? WHERE env = ? AND kind = ?")
+      .run(JSON.stringify(info), new Date().toISOString(), env, kind);
+  }
+
+  /** The step's resource is gone (rolled back) or was never ours (the backend said it existed). */
+  stepForget(env: string, kind: string): void {
+    this.db.prepare("DELETE FROM steps WHERE env = ? AND kind = ?").run(env, kind);
+  }
+
+  steps(env: string): StepRow[] {
+    const rows = this.db
+      .prepare("SELECT env, kind, provider, state, info FROM steps WHERE env = ?")
+      .all(env) as {
+      env: string;
+      kind: string;
+      provider: string;
+      state: "making" | "made";
+      info: string | null;
+    }[];
+    return rows.map((row) => ({
+      ...row,
+      info: row.info === null ? null : (JSON.parse(row.info) as Record<string, unknown>),
     }));
   }
 

@@ -3,6 +3,7 @@
  * The variables of an env (DESIGN.md §3), split into plain values and secrets so that output can mask
  * the secrets unless asked to reveal them.
  */
+import { UserError } from "../errors.js";
 import type { SecretsProvider } from "../providers/types.js";
 export { formatDotenv } from "../providers/secrets/dotenv.js";
 import { requireManifest } from "./manifests.js";
@@ -15,8 +16,22 @@ export interface EnvVariables {
   readonly secrets: Record<string, string>;
 }
 
-export async function envVariables(project: Project, name: string): Promise<EnvVariables> {
+export async function envVariables(
+  project: Project,
+  name: string,
+  options: { requireReady?: boolean } = {},
+): Promise<EnvVariables> {
   const manifest = await requireManifest(project.layout, name);
+  // A half-made env has a partial set of variables: an app started with them would run against
+  // nothing (DATABASE_URL undefined) or against what it inherited. Refuse instead.
+  if (options.requireReady && manifest.status !== "ready") {
+    throw new UserError(`Environment "${name}" is ${manifest.status}, not ready.`, "E_ENV_BROKEN", {
+      hint:
+        manifest.status === "creating"
+          ? "A `forkstack new` may still be running; `forkstack list` shows its state."
+          : `Run \`forkstack list\` to see its state; \`forkstack reset ${name}\` or delete it.`,
+    });
+  }
   const vars: Record<string, string> = { FORKSTACK_ENV: name };
   const secrets: Record<string, string> = {};
   for (const resource of Object.values(manifest.resources)) {

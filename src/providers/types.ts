@@ -77,7 +77,33 @@ export interface ProviderFlags {
    * children before touching anything. File copies (SQLite, dotenv, directories) are independent.
    */
   readonly forksPinParent?: boolean;
+  /**
+   * `fork` accepts `at` (a point in time of the parent: Neon's parent_timestamp, Turso's
+   * seed.timestamp). Without it, `new --at` is refused before anything is made.
+   */
+  readonly pointInTime?: boolean;
+  /**
+   * The backend is private to this machine (files under `.forkstack/`, the embedded store): every
+   * resource in it for this project was made by forkstack here, so `gc` may collect one that no env
+   * owns. On a shared backend (Neon, Turso, Doppler, Tigris) another machine's env looks exactly like
+   * an orphan, so `gc` only collects what this machine's own records prove it made.
+   */
+  readonly private?: boolean;
 }
+
+/** What the core passes to `fork` besides the two envs. */
+export interface ForkOptions {
+  /** What the parent's resource recorded in its manifest (its `data`: branch ids, versions). */
+  readonly parent?: ResourceInfo;
+  /** Fork the parent as it was at this moment (only where `flags.pointInTime`). */
+  readonly at?: Date;
+}
+
+/**
+ * How a root env names an existing backend resource to adopt, from the config's
+ * `roots.<env>.<kind>` (e.g. `{ branch: "main" }` for Neon's dev). Provider-specific.
+ */
+export type RootRef = Readonly<Record<string, unknown>>;
 
 export interface Provider<K extends ResourceKind = ResourceKind> {
   readonly kind: K;
@@ -92,14 +118,25 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
   /** Make the resource of a root env (dev, prod), empty. Refuses if it already exists. */
   create(env: EnvRef, ctx: OpContext): Promise<ResourceInfo>;
   /**
-   * Fork `parent` into `child` at one moment: the child sees the parent's data as of the call and
-   * neither sees the other's later writes. Refuses (ProviderError) if the child already exists.
+   * A root env's existing backend resource, to adopt instead of creating one (a fresh clone of a
+   * project whose `dev` lives on Neon): `ref` comes from the config's `roots.<env>.<kind>`. Null when
+   * there is nothing to adopt. Absent: the core adopts what `describe` finds. Adopted resources are
+   * never removed by forkstack.
    */
-  fork(parent: EnvRef, child: EnvRef, ctx: OpContext): Promise<ResourceInfo>;
-  /** Remove an env's resource. Removing a missing resource is a no-op (so rollback can always call it). */
-  remove(env: EnvRef, ctx: OpContext): Promise<void>;
+  adopt?(env: EnvRef, ref: RootRef | undefined, ctx: OpContext): Promise<ResourceInfo | null>;
+  /**
+   * Fork `parent` into `child` at one moment: the child sees the parent's data as of the call (or as
+   * of `options.at`) and neither sees the other's later writes. Refuses (ProviderError with code
+   * E_ENV_EXISTS) if the child already exists: the core then knows the resource is not its own.
+   */
+  fork(parent: EnvRef, child: EnvRef, ctx: OpContext, options?: ForkOptions): Promise<ResourceInfo>;
+  /**
+   * Remove an env's resource; `recorded` is what its manifest (or the operation's journal) holds.
+   * Removing a missing resource is a no-op (so rollback can always call it).
+   */
+  remove(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo): Promise<void>;
   /** The env's resource as the backend has it now, or null if it does not exist. */
-  describe(env: EnvRef, ctx: OpContext): Promise<ResourceInfo | null>;
+  describe(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo): Promise<ResourceInfo | null>;
   /** Names of every env this backend holds a resource for (drift checks and orphan collection). */
   list(ctx: OpContext): Promise<string[]>;
   /**
@@ -107,9 +144,26 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
    * Called by `new`, `reset` and `run`; must be cheap when already done.
    */
   prepare?(ctx: OpContext): Promise<void>;
+  /**
+   * Local processes that have this env's resource open: an app holding the database file, a shell whose
+   * working directory is the env's state directory. `reset` and `delete` refuse while there are any
+   * (unless `--force`): the files they remove would live on in those processes, which would keep writing
+   * to data nobody can see again. Best effort and cheap: never throws for a process it cannot inspect,
+   * and returns [] where the platform gives no way to know. Backends that are not local files omit it.
+   */
+  holders?(env: EnvRef, ctx: OpContext): Promise<Holder[]>;
   /** Health for `doctor`: one line per finding. */
   doctor?(ctx: OpContext): Promise<DoctorFinding[]>;
   dispose?(): Promise<void>;
+}
+
+/** A local process holding an env's resource open (see `Provider.holders`). */
+export interface Holder {
+  readonly pid: number;
+  /** Its command line, shortened for a message: `node server.js`. */
+  readonly command: string;
+  /** What it holds open, when known (an absolute path), so the user knows why it was named. */
+  readonly path?: string;
 }
 
 export interface DoctorFinding {

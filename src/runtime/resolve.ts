@@ -15,26 +15,28 @@ import { UserError } from "../errors.js";
 import {
   CONFIG_FILE_NAMES,
   ENV_ALIASES,
+  ENV_NAME_PATTERN,
+  ENV_NAME_RULE,
+  MAX_ENV_NAME,
   projectLayout,
   type EnvManifest,
   type ProjectCache,
   type ProjectLayout,
 } from "../layout.js";
 
-const ENV_NAME = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
-
 interface Cache {
   layout?: ProjectLayout | null;
-  fileEnv?: string;
   manifests: Map<string, EnvManifest>;
   vars: Map<string, Record<string, string>>;
 }
 
 let cache: Cache = { manifests: new Map(), vars: new Map() };
+let resolved: ResolvedEnv | undefined;
 
 /** Forget everything read from files (after a `switch` in a long-running process, or in tests). */
 export function refresh(): void {
   cache = { manifests: new Map(), vars: new Map() };
+  resolved = undefined;
 }
 
 /** Walk up from `cwd` to the directory holding a forkstack config, or null. */
@@ -87,7 +89,7 @@ export function readCurrentEnvFile(path: string): string | undefined {
   const text = readTextIfExists(path);
   if (text === undefined) return undefined;
   const name = text.trim();
-  if (!ENV_NAME.test(name)) {
+  if (!isEnvName(name)) {
     throw new UserError(
       `${path} holds ${JSON.stringify(text.slice(0, 40))}, not an env name.`,
       "E_STATE_CORRUPT",
@@ -99,21 +101,74 @@ export function readCurrentEnvFile(path: string): string | undefined {
   return name;
 }
 
-function fileEnv(): string {
-  if (cache.fileEnv === undefined) {
-    const l = layout();
-    cache.fileEnv = readCurrentEnvFile(l.currentEnvFile) ?? defaultEnv(l);
+/** Where the current env's name came from; the first of these that is set wins. */
+export type EnvSource = "--env" | "FORKSTACK_ENV" | "ENV" | ".current-env" | "default";
+
+export interface ResolvedEnv {
+  readonly name: string;
+  readonly source: EnvSource;
+}
+
+export function isEnvName(name: string): boolean {
+  return name.length <= MAX_ENV_NAME && ENV_NAME_PATTERN.test(name);
+}
+
+function checked(name: string, source: EnvSource, raw: string): ResolvedEnv {
+  if (!isEnvName(name)) {
+    const from = source === "--env" ? "--env" : `${source}=${JSON.stringify(raw.slice(0, 60))}`;
+    throw new UserError(`${from} is not a valid env name.`, "E_INVALID_ENV_NAME", {
+      hint: `Env names are ${ENV_NAME_RULE}, at most ${MAX_ENV_NAME} characters.`,
+    });
   }
-  return cache.fileEnv;
+  return { name, source };
+}
+
+export interface ResolveOptions {
+  /** An explicit `--env` (or positional env) given to a command. */
+  readonly flag?: string;
+  /** The environment to read FORKSTACK_ENV and ENV from. @default process.env */
+  readonly vars?: NodeJS.ProcessEnv;
+  /** `.current-env` of the project, if there is a project. */
+  readonly currentEnvFile?: string;
+  /** The config's default env, asked only when nothing else names one. */
+  readonly defaultEnv: () => string;
+}
+
+/**
+ * The one resolver of the current env, used by every command and by the runtime library (DESIGN.md
+ * §1): `--env` → `FORKSTACK_ENV` → `ENV` (production→prod, development→dev) → `.current-env` → the
+ * config's default. Whatever the source, the name is validated: `FORKSTACK_ENV=../../x` is refused,
+ * never used as a path.
+ */
+export function resolveEnv(options: ResolveOptions): ResolvedEnv {
+  const vars = options.vars ?? process.env;
+  if (options.flag !== undefined) return checked(options.flag, "--env", options.flag);
+  const explicit = vars.FORKSTACK_ENV;
+  if (explicit) return checked(explicit, "FORKSTACK_ENV", explicit);
+  const seed = vars.ENV;
+  if (seed) return checked(ENV_ALIASES[seed] ?? seed, "ENV", seed);
+  const fromFile = options.currentEnvFile ? readCurrentEnvFile(options.currentEnvFile) : undefined;
+  if (fromFile) return { name: fromFile, source: ".current-env" };
+  const fallback = options.defaultEnv();
+  return checked(fallback, "default", fallback);
+}
+
+/** The current env and where its name came from (cached per process; see `refresh()`). */
+export function resolveCurrentEnv(): ResolvedEnv {
+  const { FORKSTACK_ENV, ENV } = process.env;
+  // Environment variables are read on every call (a test worker may set FORKSTACK_ENV after import);
+  // only the file lookups are cached.
+  if (FORKSTACK_ENV || ENV) return resolveEnv({ defaultEnv: () => "dev" });
+  if (!resolved) {
+    const l = layout();
+    resolved = resolveEnv({ currentEnvFile: l.currentEnvFile, defaultEnv: () => defaultEnv(l) });
+  }
+  return resolved;
 }
 
 /** Resolve the current env: FORKSTACK_ENV → ENV (production→prod, development→dev) → .current-env → default. */
 export function currentEnv(): string {
-  const explicit = process.env.FORKSTACK_ENV;
-  if (explicit) return explicit;
-  const seed = process.env.ENV;
-  if (seed) return ENV_ALIASES[seed] ?? seed;
-  return fileEnv();
+  return resolveCurrentEnv().name;
 }
 
 export function readManifest(env: string): EnvManifest {
@@ -131,6 +186,13 @@ export function readManifest(env: string): EnvManifest {
     } catch {
       throw new UserError(`The manifest of "${env}" (${path}) is not valid JSON.`, "E_STATE_CORRUPT", {
         hint: "Run `forkstack doctor` to repair it.",
+      });
+    }
+    // A half-made env (a `new` still running, or killed) has no usable variables: never hand out its
+    // partial set (an app would start with DATABASE_URL undefined, or worse, the inherited one).
+    if (manifest.status !== "ready") {
+      throw new UserError(`Environment "${env}" is ${manifest.status}, not ready.`, "E_ENV_BROKEN", {
+        hint: "Run `forkstack list` to see its state; a `new` may still be running.",
       });
     }
     cache.manifests.set(env, manifest);
@@ -159,9 +221,51 @@ export function manifestVars(env: string): Readonly<Record<string, string>> {
   return vars;
 }
 
-/** A variable of the current env: `process.env` wins, then the env's manifest and secrets. */
+/**
+ * `forkstack run` marks the variables it injected: `FORKSTACK_RUN_ENV` names the env they belong to,
+ * `FORKSTACK_RUN_VARS` lists their names. That is how the library tells a test worker from a deployed
+ * app: a worker started under `forkstack run` (dev's DATABASE_URL inherited) that sets
+ * `FORKSTACK_ENV=test-3` must get test-3's values, while a platform's own `DATABASE_URL` (no marker)
+ * always wins.
+ */
+export const RUN_ENV_VAR = "FORKSTACK_RUN_ENV";
+export const RUN_VARS_VAR = "FORKSTACK_RUN_VARS";
+
+function injectedForAnotherEnv(name: string, env: () => string): boolean {
+  const runEnv = process.env[RUN_ENV_VAR];
+  if (!runEnv) return false; // the common case, a deployed app: one lookup
+  return (process.env[RUN_VARS_VAR] ?? "").split(",").includes(name) && runEnv !== env();
+}
+
+/** A variable of the current env: `process.env` wins (unless `run` put it there for another env), then the env's manifest and secrets. */
 export function lookup(name: string): string | undefined {
   const fromProcess = process.env[name];
-  if (fromProcess !== undefined) return fromProcess;
+  if (fromProcess !== undefined && !injectedForAnotherEnv(name, currentEnv)) return fromProcess;
   return manifestVars(currentEnv())[name];
+}
+
+/**
+ * Like `lookup`, for values an app may legitimately not have (`DATABASE_AUTH_TOKEN`, a secret): a
+ * deployed app with no project files gets what `process.env` has, or undefined, instead of an error.
+ */
+export function lookupOptional(name: string): string | undefined {
+  try {
+    return lookup(name);
+  } catch (error) {
+    if ((error as UserError).code === "E_CONFIG_NOT_FOUND") return undefined;
+    throw error;
+  }
+}
+
+/** Every variable of the current env, `process.env` winning as in `lookup`. */
+export function allVars(): Record<string, string> {
+  const env = currentEnv();
+  const vars = { ...manifestVars(env) };
+  for (const name of Object.keys(vars)) {
+    const fromProcess = process.env[name];
+    if (fromProcess !== undefined && !injectedForAnotherEnv(name, () => env)) {
+      vars[name] = fromProcess;
+    }
+  }
+  return vars;
 }

@@ -35,6 +35,8 @@ export interface Ctx {
   bodyUsed: boolean;
   /** The client sent `Expect: 100-continue` and waits for our go-ahead before sending the body. */
   readonly expectContinue: boolean;
+  /** CORS headers every response to this request carries (from the bucket's rules; handlers/cors.ts). */
+  cors: Record<string, string> | undefined;
 }
 
 /** First value of a request header (names are case-insensitive). */
@@ -49,20 +51,8 @@ export function baseHeaders(ctx: Ctx): Record<string, string> {
     "x-amz-id-2": ctx.requestId,
     Server: "forkstack",
   };
-  const origin = header(ctx, "origin");
-  if (origin) {
-    // Local dev: any origin may read responses (presigned uploads from a browser need ETag exposed).
-    h["Access-Control-Allow-Origin"] = origin;
-    h["Access-Control-Expose-Headers"] = EXPOSED_HEADERS;
-    h["Vary"] = "Origin";
-  }
-  return h;
+  return ctx.cors ? { ...h, ...ctx.cors } : h;
 }
-
-export const EXPOSED_HEADERS =
-  "ETag, Content-Length, Content-Range, Content-Type, Last-Modified, x-amz-request-id, x-amz-version-id, " +
-  "x-amz-checksum-crc32, x-amz-checksum-crc32c, x-amz-checksum-crc64nvme, x-amz-checksum-sha1, x-amz-checksum-sha256, " +
-  "X-Tigris-Snapshot-Version";
 
 export function send(
   ctx: Ctx,

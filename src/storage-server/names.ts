@@ -39,6 +39,13 @@ export const MAX_KEY_BYTES = 1024;
  * never a filesystem path (object bytes live under their SHA-256).
  */
 export function validateKey(key: string): void {
+  // A NUL cannot be stored faithfully (the metadata layer's strings end at it, so `a\0x` and `a\0y`
+  // would both become `a`) nor written in an XML listing, so such keys are refused up front.
+  if (key.includes("\u0000")) {
+    throw new S3Error("InvalidArgument", "Object keys must not contain the NUL character (U+0000).", 400, {
+      ArgumentName: "key",
+    });
+  }
   if (Buffer.byteLength(key, "utf8") > MAX_KEY_BYTES) {
     throw new S3Error("KeyTooLongError", "Your key is too long", 400, {
       MaxSizeAllowed: String(MAX_KEY_BYTES),

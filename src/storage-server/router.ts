@@ -13,7 +13,12 @@ import { S3Error } from "./errors.js";
 import { faultToS3Error } from "./faults.js";
 import { answerChallenge } from "./proof.js";
 import type { Ctx, ServerInfo } from "./http.js";
-import { discardBody, EXPOSED_HEADERS, header, send, sendError, sendJson } from "./http.js";
+import { discardBody, header, send, sendError, sendJson } from "./http.js";
+import * as acl from "./handlers/acl.js";
+import { getObjectAttributes } from "./handlers/attributes.js";
+import * as bucketConfig from "./handlers/bucket-config.js";
+import * as cors from "./handlers/cors.js";
+import { postObject } from "./handlers/post-object.js";
 import * as buckets from "./handlers/buckets.js";
 import { listObjectsV1, listObjectsV2, listObjectVersions } from "./handlers/list.js";
 import * as mpu from "./handlers/multipart.js";
@@ -79,12 +84,25 @@ function virtualHostBucket(
   return undefined;
 }
 
+/**
+ * RFC 9112 §3.2.2: a request target may come in absolute form (`GET http://host/b/k HTTP/1.1`, what
+ * clients configured with a proxy send). The server must accept it, route by its path, and take the
+ * host from it rather than from the Host header. Returns the origin-form target and that authority.
+ */
+export function originForm(url: string): { url: string; authority?: string } {
+  const m = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/([^/?#]*)([^#]*)/.exec(url);
+  if (!m) return { url };
+  const rest = m[2] ?? "";
+  return { url: rest.startsWith("/") ? rest : `/${rest}`, authority: m[1] ?? "" };
+}
+
 function target(
   opts: RouterOptions,
   req: IncomingMessage,
   rawPath: string,
+  authority: string | undefined,
 ): { bucket?: string; key?: string } {
-  const vhost = virtualHostBucket(opts, req.headers.host, req.method ?? "GET", rawPath);
+  const vhost = virtualHostBucket(opts, authority ?? req.headers.host, req.method ?? "GET", rawPath);
   if (vhost !== undefined) {
     const key = decode(rawPath.slice(1));
     return key === "" ? { bucket: vhost } : { bucket: vhost, key };
@@ -102,7 +120,7 @@ function target(
 
 export function createRouter(opts: RouterOptions): Handler {
   return async (req, res, expectContinue = false) => {
-    const rawUrl = req.url ?? "/";
+    const { url: rawUrl, authority } = originForm(req.url ?? "/");
     const q = rawUrl.indexOf("?");
     const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
     const head: RequestHead = { method: req.method ?? "GET", rawUrl, headers: req.headers };
@@ -120,16 +138,25 @@ export function createRouter(opts: RouterOptions): Handler {
       auth: NO_AUTH,
       bodyUsed: false,
       expectContinue,
+      cors: undefined,
     };
     try {
-      const t = target(opts, req, rawPath);
+      const t = target(opts, req, rawPath, authority);
       ctx.bucketName = t.bucket;
       ctx.key = t.key;
       if (ctx.method === "OPTIONS") {
-        preflight(ctx);
+        cors.preflight(ctx);
         return;
       }
-      ctx.auth = authenticate(head, opts.lookup);
+      ctx.cors = cors.corsResponseHeaders(ctx);
+      if (isPostObject(ctx)) {
+        // A browser form upload authenticates with the signed policy in its body, never a header.
+        await postObject(ctx, opts.lookup);
+        return;
+      }
+      if (acl.isAnonymous(ctx)) acl.authorizeAnonymous(ctx);
+      else ctx.auth = authenticate(head, opts.lookup);
+      // Only a request signed with a known key gets a proof (anonymous ones have no key id).
       answerChallenge(req, res, ctx.auth.accessKeyId, opts.lookup);
       await dispatch(ctx);
     } catch (error) {
@@ -160,17 +187,11 @@ export function createRouter(opts: RouterOptions): Handler {
   };
 }
 
-/** CORS preflight: permissive for local development (any origin, method and requested header). */
-function preflight(ctx: Ctx): void {
-  discardBody(ctx);
-  send(ctx, 200, undefined, {
-    "Access-Control-Allow-Origin": header(ctx, "origin") ?? "*",
-    "Access-Control-Allow-Methods": "GET, PUT, POST, DELETE, HEAD",
-    "Access-Control-Allow-Headers": header(ctx, "access-control-request-headers") ?? "*",
-    "Access-Control-Expose-Headers": EXPOSED_HEADERS,
-    "Access-Control-Max-Age": "3000",
-    Vary: "Origin",
-  });
+/** `POST /{bucket}` without a sub-resource is PostObject (an HTML form upload). */
+function isPostObject(ctx: Ctx): boolean {
+  return (
+    ctx.method === "POST" && ctx.bucketName !== undefined && ctx.key === undefined && !ctx.query.has("delete")
+  );
 }
 
 function notImplemented(what: string): S3Error {
@@ -198,7 +219,6 @@ function serviceOp(ctx: Ctx): void {
 /** Bucket sub-resources answered as "not configured" (404 with S3's code), as an empty S3 bucket would. */
 const UNCONFIGURED: Record<string, [string, string]> = {
   policy: ["NoSuchBucketPolicy", "The bucket policy does not exist"],
-  tagging: ["NoSuchTagSet", "The TagSet does not exist"],
   lifecycle: ["NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist"],
   website: ["NoSuchWebsiteConfiguration", "The specified bucket does not have a website configuration"],
   encryption: [
@@ -220,7 +240,6 @@ const UNSUPPORTED = [
   "inventory",
   "metrics",
   "ownershipControls",
-  "publicAccessBlock",
   "intelligent-tiering",
   "policyStatus",
 ];
@@ -231,10 +250,12 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
     case "GET": {
       if (q.has("location")) return buckets.getBucketLocation(ctx);
       if (q.has("versioning")) return buckets.getBucketVersioning(ctx);
-      if (q.has("cors")) return buckets.getBucketCors(ctx);
-      if (q.has("acl")) return buckets.getBucketAcl(ctx);
+      if (q.has("cors")) return cors.getBucketCors(ctx);
+      if (q.has("acl")) return acl.getBucketAclHandler(ctx);
       if (q.has("metadata")) return tigris.bucketInfo(ctx);
       if (q.has("versions")) return listObjectVersions(ctx);
+      if (q.has("tagging")) return bucketConfig.getBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.getPublicAccessBlock(ctx);
       if (q.has("uploads")) return mpu.listMultipartUploads(ctx);
       for (const [name, [code, message]] of Object.entries(UNCONFIGURED)) {
         if (q.has(name)) return buckets.notConfigured(ctx, code, message);
@@ -246,20 +267,15 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
     case "HEAD":
       return buckets.headBucket(ctx);
     case "PUT": {
-      if (q.has("cors")) return buckets.putBucketCors(ctx);
-      if (q.has("acl")) {
-        discardBody(ctx);
-        // ACLs are accepted and ignored (rclone sends x-amz-acl everywhere).
-        ctx.store.meta.requireBucket(ctx.bucketName!);
-        return send(ctx, 200);
+      if (q.has("cors")) return cors.putBucketCors(ctx);
+      if (q.has("acl")) return acl.putBucketAclHandler(ctx);
+      if (q.has("tagging")) return bucketConfig.putBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.putPublicAccessBlock(ctx);
+      if (q.has("versioning")) {
+        // Buckets stay unversioned (README, "Versioning"); GetBucketVersioning keeps saying so.
+        throw notImplemented("Enabling versioning (buckets of this server are always unversioned)");
       }
-      if (
-        q.has("versioning") ||
-        q.has("policy") ||
-        q.has("lifecycle") ||
-        q.has("tagging") ||
-        UNSUPPORTED.some((s) => q.has(s))
-      ) {
+      if (q.has("policy") || q.has("lifecycle") || UNSUPPORTED.some((s) => q.has(s))) {
         throw notImplemented("Configuring this bucket sub-resource");
       }
       // A snapshot request never creates a bucket: on a missing one it is NoSuchBucket.
@@ -274,8 +290,10 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       return buckets.createBucket(ctx);
     }
     case "DELETE": {
-      if (q.has("cors")) return buckets.deleteBucketCors(ctx);
-      if (q.has("tagging") || q.has("policy") || q.has("lifecycle")) {
+      if (q.has("cors")) return cors.deleteBucketCors(ctx);
+      if (q.has("tagging")) return bucketConfig.deleteBucketTagging(ctx);
+      if (q.has("publicAccessBlock")) return bucketConfig.deletePublicAccessBlock(ctx);
+      if (q.has("policy") || q.has("lifecycle")) {
         discardBody(ctx);
         ctx.store.meta.requireBucket(ctx.bucketName!);
         return send(ctx, 204);
@@ -285,8 +303,7 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       return buckets.deleteBucket(ctx);
     }
     case "POST":
-      if (q.has("delete")) return deleteObjects(ctx);
-      throw notImplemented("This POST operation");
+      return deleteObjects(ctx); // any other bucket POST is PostObject, routed before auth
     case "PATCH":
       return tigris.patchBucket(ctx);
     default:
@@ -307,17 +324,15 @@ function objectOp(ctx: Ctx): Promise<void> | void {
         return copySource ? mpu.uploadPartCopy(ctx, copySource) : mpu.uploadPart(ctx);
       }
       if (q.has("tagging")) return putObjectTagging(ctx);
-      if (q.has("acl")) {
-        discardBody(ctx);
-        return send(ctx, 200);
-      }
+      if (q.has("acl")) return acl.putObjectAclHandler(ctx);
       if (copySource) return copyObjectHandler(ctx, copySource);
       return putObjectHandler(ctx);
     case "GET":
     case "HEAD":
       if (ctx.method === "GET" && q.has("uploadId")) return mpu.listPartsHandler(ctx);
       if (ctx.method === "GET" && q.has("tagging")) return getObjectTagging(ctx);
-      if (ctx.method === "GET" && q.has("acl")) return buckets.getBucketAcl(ctx);
+      if (ctx.method === "GET" && q.has("acl")) return acl.getObjectAclHandler(ctx);
+      if (ctx.method === "GET" && q.has("attributes")) return getObjectAttributes(ctx);
       return getObjectHandler(ctx);
     case "DELETE":
       if (q.has("uploadId")) return mpu.abortMultipartUpload(ctx);

@@ -37,10 +37,20 @@ export interface XmlObject {
   [name: string]: XmlValue;
 }
 
-/** `<?xml …?><root xmlns=S3_NS>…</root>` */
+/**
+ * `<?xml …?><root xmlns=S3_NS>…</root>`. Control characters (keys may hold any but NUL) cannot appear
+ * raw in XML 1.0, and a raw CR would be read back as LF: like S3, they are written as character
+ * references (`&#13;`). The builder emits no control characters of its own (no indentation), so any
+ * in the output came from a value.
+ */
 export function buildXml(root: string, body: XmlObject, namespace = true): string {
   const content = namespace ? { "@_xmlns": S3_NS, ...body } : body;
-  return builder.build({ "?xml": { "@_version": "1.0", "@_encoding": "UTF-8" }, [root]: content }) as string;
+  const xml = builder.build({
+    "?xml": { "@_version": "1.0", "@_encoding": "UTF-8" },
+    [root]: content,
+  }) as string;
+  // eslint-disable-next-line no-control-regex
+  return xml.replace(/[\x00-\x08\x0b-\x1f]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export function malformed(): S3Error {

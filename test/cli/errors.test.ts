@@ -3,7 +3,8 @@
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { EMBEDDED_CONFIG, cli, removeProject, runCli, tempProject } from "../helpers/project.js";
@@ -62,8 +63,8 @@ describe("cli: bad input", () => {
   it.each([
     [["delete", "dev", "--yes"], /"dev" is a protected env: it cannot be deleted without --force/],
     [["delete", "prod", "--yes"], /"prod" is a protected env/],
-    [["reset", "prod"], /"prod" is a protected env: it cannot be reset without --force/],
-    [["reset", "dev"], /"dev" is a protected env/],
+    [["reset", "prod"], /Environment "prod" not found/],
+    [["reset", "dev"], /"dev" is a root env: it has no parent to reset from/],
     [["new", "alice"], /Environment "alice" already exists/],
     [["switch", "nobody"], /Environment "nobody" not found[\s\S]*Available: alice, dev/],
     [["delete", "nobody", "--yes"], /Environment "nobody" not found/],
@@ -73,7 +74,8 @@ describe("cli: bad input", () => {
   ])("refuses %j and changes nothing", async (args, message) => {
     const before = snapshot(cwd);
     const result = await runCli(args, { cwd });
-    expectCleanFailure(result, args.includes("--ttl") ? 2 : 1, message);
+    const usage = args.includes("--ttl") || args.join(" ") === "reset dev";
+    expectCleanFailure(result, usage ? 2 : 1, message);
     expect(snapshot(cwd)).toEqual(before);
   });
 
@@ -226,4 +228,55 @@ describe("cli: broken config and state", () => {
       before.filter((p) => !p.startsWith("filler")),
     );
   });
+
+  it.skipIf(!isRoot)(
+    "on a full disk, read-only commands work, doctor says why, and gc/delete free space",
+    async () => {
+      const mnt = await mkdtemp(join(tmpdir(), "fs-full-"));
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt]);
+      onTestFinished(async () => {
+        execFileSync("umount", ["-l", mnt]);
+        await rm(mnt, { recursive: true, force: true });
+      });
+      await writeFile(join(mnt, "forkstack.config.json"), JSON.stringify(EMBEDDED_CONFIG));
+      await cli(["new", "alice"], { cwd: mnt });
+      await cli(["new", "bob", "--no-switch", "--ttl", "1s"], { cwd: mnt });
+      await cli(["new", "carol", "--no-switch"], { cwd: mnt });
+      execFileSync("sh", ["-c", `dd if=/dev/zero of=${mnt}/filler bs=4k 2>/dev/null || true`]);
+      await new Promise((r) => setTimeout(r, 1100)); // bob's ttl passes
+
+      const listed = JSON.parse(await cli(["list", "--json"], { cwd: mnt })) as { name: string }[];
+      expect(listed.map((e) => e.name)).toEqual(["alice", "bob", "carol", "dev"]);
+      expect(await cli(["env", "--format", "json"], { cwd: mnt })).toContain("alice");
+      expect((await cli(["run", "--", "sh", "-c", "echo $FORKSTACK_ENV"], { cwd: mnt })).trim()).toBe(
+        "alice",
+      );
+      const doctor = await runCli(["doctor"], { cwd: mnt });
+      expect(doctor.stdout).toMatch(/disk holding .* is full/);
+      expect(doctor.code).toBe(1);
+      // what frees space works
+      expect(await cli(["gc", "--yes"], { cwd: mnt })).toContain("Deleted expired env bob");
+      await cli(["delete", "carol", "--yes"], { cwd: mnt });
+      const after = JSON.parse(await cli(["list", "--json"], { cwd: mnt })) as { name: string }[];
+      expect(after.map((e) => e.name)).toEqual(["alice", "dev"]);
+    },
+  );
+
+  it.skipIf(!isRoot)(
+    "with a read-only .forkstack/, read-only commands work and doctor reports it",
+    async () => {
+      const cwd = await tempProject();
+      await cli(["new", "alice"], { cwd });
+      const dirs = [join(cwd, ".forkstack"), join(cwd, ".forkstack/envs")];
+      for (const dir of dirs) execFileSync("chattr", ["+i", dir]);
+      onTestFinished(() => {
+        for (const dir of dirs) execFileSync("chattr", ["-i", dir]);
+      });
+      expect(JSON.parse(await cli(["list", "--json"], { cwd }))).toHaveLength(2);
+      expect(await cli(["env", "--format", "json"], { cwd })).toContain("alice");
+      expect((await cli(["run", "--", "sh", "-c", "echo $FORKSTACK_ENV"], { cwd })).trim()).toBe("alice");
+      const doctor = await runCli(["doctor"], { cwd });
+      expect(doctor.stdout).toMatch(/\.forkstack is not writable/);
+    },
+  );
 });

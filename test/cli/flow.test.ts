@@ -2,21 +2,12 @@
  * The user's walk-through of the core issue, end to end with the built CLI in a fresh app directory:
  * init → new → current → list → env → run → new --from --ttl → reset → switch → delete → gc → doctor.
  */
-import { createClient } from "@libsql/client";
 import { existsSync, statSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { sql } from "../helpers/sql.js";
 import { describe, expect, it } from "vitest";
 import { cli, runCli, tempProject } from "../helpers/project.js";
-
-async function sql(url: string, statement: string): Promise<unknown[]> {
-  const client = createClient({ url });
-  try {
-    return (await client.execute(statement)).rows.map((r) => ({ ...r }));
-  } finally {
-    client.close();
-  }
-}
 
 async function envJson(cwd: string, env: string, reveal = false): Promise<Record<string, string>> {
   const out = await cli(["env", env, "--format", "json", ...(reveal ? ["--reveal"] : [])], { cwd });
@@ -125,7 +116,12 @@ describe("cli: the env lifecycle walk-through", () => {
     const dry = JSON.parse(await cli(["gc", "--dry-run", "--json"], { cwd })) as { expired: string[] };
     expect(dry.expired).toEqual(["short"]);
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(true);
-    const collected = JSON.parse(await cli(["gc", "--json"], { cwd })) as { expired: string[] };
+    // Outside a terminal, gc without --yes only reports
+    const unconfirmed = await runCli(["gc"], { cwd });
+    expect(unconfirmed.stdout).toContain("Would delete expired env short");
+    expect(unconfirmed.stderr).toContain("pass --yes to delete");
+    expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(true);
+    const collected = JSON.parse(await cli(["gc", "--yes", "--json"], { cwd })) as { expired: string[] };
     expect(collected.expired).toEqual(["short"]);
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(false);
     expect(existsSync(join(cwd, ".forkstack/envs/bob"))).toBe(true);

@@ -27,7 +27,7 @@ describe("cli: secrets", () => {
       cwd,
       input: "a'b\"c`d\n",
     });
-    expect(unstorable.code).toBe(1);
+    expect(unstorable.code).toBe(2); // a value it cannot store: a usage error (docs/errors.md)
     expect(unstorable.stderr).toMatch(/TOKEN cannot be stored/);
     expect((await reveal(cwd, "alice")).TOKEN).toBe("s3cr3t value");
 

@@ -1,6 +1,6 @@
 /**
- * Shared fixtures for provider tests: a throwaway project, core-like drivers for the lifecycle calls,
- * a read-only directory that holds even for root, and a reflink filesystem when the machine can mount one.
+ * Shared fixtures for our own provider tests: the public ones from `src/testing` (a throwaway project,
+ * the core-like driver), plus a read-only directory that holds even for root, and a reflink filesystem when the machine can mount one.
  */
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, rm, chmod } from "node:fs/promises";
@@ -8,81 +8,17 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import type {
-  EnvRef,
-  Logger,
-  OpContext,
-  Provider,
-  ProviderContext,
-  ResourceInfo,
-} from "../../src/providers/types.js";
+import { tempProject as makeTempProject, type TestProject } from "../../src/testing/index.js";
 
 const run = promisify(execFile);
 
-export interface LogLine {
-  readonly level: "debug" | "info" | "warn";
-  readonly message: string;
-}
+export { coreDriver, envRef } from "../../src/testing/index.js";
+export type { CoreDriver, LogLine, TestProject } from "../../src/testing/index.js";
 
-export interface TestProject {
-  readonly root: string;
-  readonly context: ProviderContext;
-  readonly op: OpContext;
-  /** Everything providers logged, to assert warnings and that nothing secret was logged. */
-  readonly logs: LogLine[];
-  cleanup(): Promise<void>;
+/** A project named `myapp` (tests outside the suites assert paths with that name) in a fresh temp dir. */
+export function tempProject(project = "myapp", base?: string): Promise<TestProject> {
+  return makeTempProject({ project, ...(base ? { base } : {}) });
 }
-
-/**
- * A project in a fresh temp directory. The name has a space and a `#` so that paths and URLs that are
- * not escaped properly fail here rather than on a user's machine.
- */
-export async function tempProject(project = "myapp", base = tmpdir()): Promise<TestProject> {
-  const root = await mkdtemp(join(base, "forkstack test #"));
-  const logs: LogLine[] = [];
-  const log: Logger = {
-    debug: (message) => void logs.push({ level: "debug", message }),
-    info: (message) => void logs.push({ level: "info", message }),
-    warn: (message) => void logs.push({ level: "warn", message }),
-  };
-  const dataDir = join(root, ".forkstack");
-  const context: ProviderContext = {
-    project,
-    projectRoot: root,
-    dataDir,
-    envDir: (env) => join(dataDir, "envs", env),
-    log,
-  };
-  return { root, context, op: { log }, logs, cleanup: () => rm(root, { recursive: true, force: true }) };
-}
-
-export function envRef(project: TestProject, name: string): EnvRef {
-  return { name, project: project.context.project };
-}
-
-/** The lifecycle calls as the core makes them: it creates the env's directory first and deletes it after. */
-export function coreDriver(provider: Provider, project: TestProject) {
-  const env = (name: string) => envRef(project, name);
-  return {
-    env,
-    async create(name: string): Promise<ResourceInfo> {
-      await mkdir(project.context.envDir(name), { recursive: true });
-      return provider.create(env(name), project.op);
-    },
-    async fork(parent: string, child: string): Promise<ResourceInfo> {
-      await mkdir(project.context.envDir(child), { recursive: true });
-      return provider.fork(env(parent), env(child), project.op);
-    },
-    async remove(name: string): Promise<void> {
-      await provider.remove(env(name), project.op);
-      await rm(project.context.envDir(name), { recursive: true, force: true });
-    },
-    describe: (name: string) => provider.describe(env(name), project.op),
-    list: () => provider.list(project.op),
-  };
-}
-
-export type CoreDriver = ReturnType<typeof coreDriver>;
 
 /**
  * Make `dir` unwritable. Tests here often run as root, which ignores permission bits, so for root the

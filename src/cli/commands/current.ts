@@ -4,16 +4,12 @@
  * the CLI last cached it.
  */
 import { statSync, readFileSync } from "node:fs";
-import { ENV_ALIASES, projectLayout, type ProjectCache } from "../../layout.js";
-import { findProjectRoot, readCurrentEnvFile } from "../../runtime/resolve.js";
+import { projectLayout, type ProjectCache } from "../../layout.js";
+import { findProjectRoot, resolveEnv, type ResolvedEnv } from "../../runtime/resolve.js";
 import { UserError } from "../../errors.js";
 import type { CommandDef } from "../command.js";
 
-export interface CurrentResult {
-  readonly name: string;
-  /** Where the name came from, first match wins. */
-  readonly source: "FORKSTACK_ENV" | "ENV" | ".current-env" | "default";
-}
+export type CurrentResult = ResolvedEnv;
 
 function cachedDefault(root: string): string | undefined {
   const layout = projectLayout(root);
@@ -26,31 +22,41 @@ function cachedDefault(root: string): string | undefined {
   }
 }
 
+/** Thrown out of the resolver when only the config can say the default env. */
+class NeedsConfig extends Error {}
+
 const command: CommandDef<CurrentResult> = {
   name: "current",
   summary: "Print the current env",
   usage: "forkstack current [--json]",
   description:
-    "Resolution order: FORKSTACK_ENV, then ENV (production→prod, development→dev), then .current-env, then the config's defaultEnv.",
+    "Resolution order: FORKSTACK_ENV, then ENV (production→prod, development→dev), then .current-env, then the config's defaultEnv. " +
+    "Every command and the runtime library resolve it the same way; commands that act on one env also take --env. " +
+    "`--json` says where the name came from (source).",
   options: {},
   positionals: [],
   async run(ctx) {
-    if (process.env.FORKSTACK_ENV) return { name: process.env.FORKSTACK_ENV, source: "FORKSTACK_ENV" };
-    if (process.env.ENV) return { name: ENV_ALIASES[process.env.ENV] ?? process.env.ENV, source: "ENV" };
     const root = findProjectRoot(ctx.cwd);
-    if (!root) {
+    // FORKSTACK_ENV and ENV need no project (a deployed app, a CI job); the rest does.
+    if (!root && !process.env.FORKSTACK_ENV && !process.env.ENV) {
       throw new UserError(
         `No forkstack.config.* found in ${ctx.cwd} or any directory above it.`,
         "E_CONFIG_NOT_FOUND",
-        {
-          hint: "Run `npx forkstack init` at your project root.",
-        },
+        { hint: "Run `npx forkstack init` at your project root." },
       );
     }
-    const fromFile = readCurrentEnvFile(projectLayout(root).currentEnvFile);
-    if (fromFile) return { name: fromFile, source: ".current-env" };
-    const cached = cachedDefault(root);
-    if (cached) return { name: cached, source: "default" };
+    try {
+      return resolveEnv({
+        currentEnvFile: root ? projectLayout(root).currentEnvFile : undefined,
+        defaultEnv: () => {
+          const cached = root ? cachedDefault(root) : undefined;
+          if (cached === undefined) throw new NeedsConfig();
+          return cached;
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof NeedsConfig)) throw error;
+    }
     // Config changed or never cached: load it (and refresh the cache) — the slow path, once.
     const project = await ctx.project();
     return { name: project.config.defaultEnv, source: "default" };

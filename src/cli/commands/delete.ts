@@ -1,22 +1,28 @@
 /** `forkstack delete <env>`: remove an env and every resource it has. */
 import { UserError } from "../../errors.js";
-import { deleteEnv } from "../../core/lifecycle.js";
+import { deleteEnv, type DeleteResult } from "../../core/lifecycle.js";
 import { flag, type CommandDef } from "../command.js";
 import { createProgress } from "../progress.js";
 
-const command: CommandDef<{ name: string }> = {
+const command: CommandDef<DeleteResult> = {
   name: "delete",
   summary: "Delete an env and all its resources",
   usage: "forkstack delete <env> [--yes] [--force] [--json]",
   description:
-    "Protected envs (dev and prod by default) need --force. Envs that were forked from need their forks deleted first.",
+    "Protected envs (dev and prod by default) need --force. Forks of the deleted env become forks of its parent " +
+    "(they are independent copies; `reset` then forks from the grandparent) — except on backends whose forks read " +
+    "through their parent (Tigris), where an env with forks cannot be deleted before them. Resources a root adopted (an existing backend branch or bucket) are " +
+    "never deleted: the env is forgotten here and they stay on the backend.",
   options: {
     yes: {
       type: "boolean",
       short: "y",
       description: "Do not ask for confirmation (required outside a terminal)",
     },
-    force: { type: "boolean", description: "Allow deleting a protected env" },
+    force: {
+      type: "boolean",
+      description: "Delete a protected env, or one that running processes hold open",
+    },
   },
   positionals: ["env"],
   async run(ctx, args) {
@@ -39,6 +45,18 @@ const command: CommandDef<{ name: string }> = {
   },
   render(result, io) {
     io.err(`${io.paint("green", "✓")} Deleted ${result.name}.`);
+    for (const { env, parent } of result.reparented) {
+      io.err(
+        parent
+          ? `  ${env} was forked from it: its parent is now ${parent} (\`reset ${env}\` forks from ${parent}).`
+          : `  ${env} was forked from it: it has no parent now and cannot be reset.`,
+      );
+    }
+    if (result.kept.length) {
+      io.err(
+        `  Kept its adopted ${result.kept.join(", ")} on the backend (forkstack never deletes what it did not make).`,
+      );
+    }
   },
 };
 

@@ -2,7 +2,7 @@
  * `forkstack doctor`: config, state directory, fork method per provider, services, and drift between
  * manifests and what the backends hold. Exits 1 when any check is an error.
  */
-import { access, constants } from "node:fs/promises";
+import { access, constants, statfs } from "node:fs/promises";
 import { listEnvs } from "../../core/listing.js";
 import type { DoctorFinding } from "../../providers/types.js";
 import type { CommandDef } from "../command.js";
@@ -31,6 +31,19 @@ const command: CommandDef<{ checks: Check[] }> = {
     } catch {
       checks.push({ area: "state", level: "error", message: `${project.layout.dataDir} is not writable` });
     }
+    try {
+      const fs = await statfs(project.layout.dataDir);
+      const free = fs.bavail * fs.bsize;
+      if (free < 16 * 1024 * 1024) {
+        checks.push({
+          area: "state",
+          level: free < 1024 * 1024 ? "error" : "warn",
+          message: `the disk holding ${project.layout.dataDir} is ${free < 1024 * 1024 ? "full" : "nearly full"} (${Math.round(free / 1024)} KB free): \`new\` will fail; \`forkstack gc --yes\` or \`delete\` free space`,
+        });
+      }
+    } catch {
+      // statfs is informational; the writability check above already covers a missing directory
+    }
     for (const provider of project.providers) {
       const area = `${provider.kind} (${provider.name})`;
       try {
@@ -40,7 +53,13 @@ const command: CommandDef<{ checks: Check[] }> = {
         checks.push({ area, level: "error", message: (error as Error).message });
       }
     }
-    const envs = await listEnvs(project);
+    // Every check runs even when one fails (a taken port, a backend down): doctor reports them all.
+    let envs: Awaited<ReturnType<typeof listEnvs>> = [];
+    try {
+      envs = await listEnvs(project);
+    } catch (error) {
+      checks.push({ area: "envs", level: "error", message: `cannot list envs: ${(error as Error).message}` });
+    }
     for (const env of envs) {
       if (env.status === "ready") continue;
       const missing = Object.entries(env.resources)
@@ -52,9 +71,26 @@ const command: CommandDef<{ checks: Check[] }> = {
         message: [env.status, env.problem, ...missing].filter(Boolean).join(", "),
       });
     }
+    for (const env of envs) {
+      if (env.parent && !envs.some((p) => p.name === env.parent)) {
+        checks.push({
+          area: `env ${env.name}`,
+          level: "warn",
+          message: `its parent "${env.parent}" no longer exists: it cannot be reset (delete it, or keep it as it is)`,
+        });
+      }
+    }
     const known = new Set(envs.map((e) => e.name));
     for (const provider of project.providers) {
-      const orphans = (await provider.list(project.op())).filter((name) => !known.has(name));
+      let names: string[];
+      try {
+        names = await provider.list(project.op());
+      } catch (error) {
+        const area = `${provider.kind} (${provider.name})`;
+        checks.push({ area, level: "error", message: `cannot list resources: ${(error as Error).message}` });
+        continue;
+      }
+      const orphans = names.filter((name) => !known.has(name));
       if (orphans.length) {
         checks.push({
           area: `${provider.kind} (${provider.name})`,
@@ -63,7 +99,7 @@ const command: CommandDef<{ checks: Check[] }> = {
         });
       }
     }
-    if (envs.every((e) => e.status === "ready")) {
+    if (envs.length && envs.every((e) => e.status === "ready")) {
       checks.push({ area: "envs", level: "ok", message: `${envs.length} env(s), all ready` });
     }
     return { checks };

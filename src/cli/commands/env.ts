@@ -13,17 +13,23 @@ interface EnvResult {
   readonly env: string;
   readonly format: Format;
   readonly revealed: boolean;
+  /** Plain variables, and secrets as `********` unless revealed. */
   readonly variables: Record<string, string>;
+  /** Names of the secrets that were masked. */
+  readonly masked: string[];
 }
 
 const command: CommandDef<EnvResult> = {
   name: "env",
   summary: "Print an env's variables (dotenv, json or shell)",
   usage: "forkstack env [<env>] [--format dotenv|json|shell] [--reveal]",
-  description: "Secret values (the secrets provider's, storage keys, tokens) are masked unless --reveal.",
+  description:
+    "Secret values (the secrets provider's, storage keys, tokens) are left out of dotenv and shell output " +
+    "(a comment names them) and masked in JSON, unless --reveal.",
   options: {
     format: { type: "string", value: "<format>", description: "dotenv (default), json or shell" },
     reveal: { type: "boolean", description: "Print secret values instead of masking them" },
+    env: { type: "string", value: "<env>", description: "Env to print (same as the positional)" },
   },
   positionals: ["env?"],
   examples: ["forkstack env alice --format json", 'eval "$(forkstack env --format shell --reveal)"'],
@@ -35,19 +41,42 @@ const command: CommandDef<EnvResult> = {
       });
     }
     const project = await ctx.project();
-    const env = args.positionals[0] ?? currentEnvOf(project);
+    const positional = args.positionals[0];
+    const option = stringValue(args, "env");
+    if (positional !== undefined && option !== undefined && positional !== option) {
+      throw new UsageError(`Two envs given: ${positional} and --env ${option}.`, {
+        hint: "Name the env once, as `forkstack env <env>` or `--env <env>`.",
+      });
+    }
+    const env = currentEnvOf(project, positional ?? option);
     checkEnvName(env, project.config.project);
     const reveal = flag(args, "reveal");
-    const { vars, secrets } = await envVariables(project, env);
+    const { vars, secrets } = await envVariables(project, env, { requireReady: true });
     const masked = Object.fromEntries(Object.entries(secrets).map(([k, v]) => [k, reveal ? v : MASK]));
-    return { env, format, revealed: reveal, variables: { ...vars, ...masked } };
+    return {
+      env,
+      format,
+      revealed: reveal,
+      variables: { ...vars, ...masked },
+      masked: reveal ? [] : Object.keys(secrets),
+    };
   },
   render(result, io) {
-    if (result.format === "json") io.out(JSON.stringify(result.variables, null, 2));
-    else
+    if (result.format === "json") {
+      io.out(JSON.stringify(result.variables, null, 2));
+      return;
+    }
+    // A masked value in a file or an `eval` would silently be used as the real one (wrong
+    // credentials): leave secrets out, and say so in a comment both formats ignore.
+    const plain = Object.fromEntries(
+      Object.entries(result.variables).filter(([k]) => !result.masked.includes(k)),
+    );
+    io.stdout.write(result.format === "shell" ? formatShell(plain) : formatDotenv(plain));
+    if (result.masked.length) {
       io.stdout.write(
-        result.format === "shell" ? formatShell(result.variables) : formatDotenv(result.variables),
+        `# ${result.masked.length} secret ${result.masked.length > 1 ? "values" : "value"} left out (${result.masked.join(", ")}): pass --reveal to print ${result.masked.length > 1 ? "them" : "it"}\n`,
       );
+    }
   },
 };
 

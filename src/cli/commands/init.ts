@@ -17,6 +17,10 @@ interface InitResult {
   readonly project: string;
   readonly gitignoreAdded: string[];
   readonly env: EnvSummary;
+  /** The embedded storage server init started in the background, if the config uses it. */
+  readonly storageServer: boolean;
+  /** How the user runs forkstack: `npx forkstack` when started through npm (npx, a script). */
+  readonly invokedAs: string;
 }
 
 /** A project name from package.json or the directory, made to fit the env-name rule. */
@@ -109,15 +113,23 @@ const command: CommandDef<InitResult> = {
     const opened = await ctx.project();
     const env = await createRootEnv(opened, opened.config.defaultEnv);
     await switchEnv(opened, env.name);
-    return { configFile, project, gitignoreAdded, env };
+    const storageServer = opened.providers.some((p) => p.kind === "storage" && p.name === "local");
+    // npm sets npm_command for `npx` (exec) and scripts (run-script): the user's shell then has no
+    // `forkstack` on its PATH, so the hints say what they will actually type.
+    const invokedAs = process.env.npm_command ? "npx forkstack" : "forkstack";
+    return { configFile, project, gitignoreAdded, env, storageServer, invokedAs };
   },
   render(result, io) {
     io.err(`${io.paint("green", "✓")} Wrote ${result.configFile}`);
     if (result.gitignoreAdded.length)
       io.err(`${io.paint("green", "✓")} Added to .gitignore: ${result.gitignoreAdded.join(" ")}`);
-    io.err(
-      `${io.paint("green", "✓")} Created the ${result.env.name} env. Next: \`forkstack new <your-name>\`.`,
-    );
+    io.err(`${io.paint("green", "✓")} Created the ${result.env.name} env.`);
+    if (result.storageServer) {
+      io.err(
+        `${io.paint("green", "✓")} Started the storage server in the background; it keeps running for your app (stop it with \`${result.invokedAs} down\`).`,
+      );
+    }
+    io.err(`  Next: \`${result.invokedAs} new <your-name>\`.`);
   },
 };
 

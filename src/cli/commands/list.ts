@@ -2,7 +2,24 @@
 import { formatAge } from "../../core/duration.js";
 import { listEnvs, type EnvListing } from "../../core/listing.js";
 import type { CommandDef } from "../command.js";
-import { table } from "../output.js";
+import { formatBytes, table } from "../output.js";
+import type { ResourceState } from "../../core/listing.js";
+
+/** How each resource was made, in words that cannot be read as its state ("empty" was). */
+const MADE: Record<string, string> = {
+  empty: "root",
+  copy: "copied fork",
+  reflink: "reflink fork",
+  metadata: "metadata fork",
+  native: "native fork",
+};
+
+function describeResource(r: ResourceState): string {
+  if (r.status === "missing") return "MISSING";
+  if (r.status === "error") return `error: ${r.detail ?? "unknown"}`;
+  const how = r.adopted ? "adopted" : r.method ? (MADE[r.method] ?? r.method) : undefined;
+  return [r.bytes !== undefined ? formatBytes(r.bytes) : undefined, how].filter(Boolean).join(" ") || "ok";
+}
 
 const command: CommandDef<EnvListing[]> = {
   name: "list",
@@ -25,8 +42,8 @@ const command: CommandDef<EnvListing[]> = {
       e.expiresAt ? (e.expired ? "expired" : formatAge(Date.parse(e.expiresAt) - Date.now())) : "-",
       e.problem ? `${e.status} (${e.problem})` : e.status,
       Object.entries(e.resources)
-        .map(([kind, r]) => `${kind}:${r.status}${r.method ? `(${r.method})` : ""}`)
-        .join(" "),
+        .map(([kind, r]) => `${kind} ${describeResource(r)}`)
+        .join(", "),
     ]);
     io.out(table(["  ENV", "PARENT", "AGE", "EXPIRES", "STATUS", "RESOURCES"], rows));
   },

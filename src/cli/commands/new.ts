@@ -1,5 +1,5 @@
 /** `forkstack new <env>`: fork every resource of a parent env into a new env. */
-import { parseDuration } from "../../core/duration.js";
+import { parseAt, parseDuration } from "../../core/duration.js";
 import { createEnv, type EnvSummary } from "../../core/lifecycle.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
 import { formatBytes, formatMs } from "../output.js";
@@ -8,7 +8,8 @@ import { createProgress } from "../progress.js";
 const command: CommandDef<EnvSummary> = {
   name: "new",
   summary: "Fork an env (database, buckets, secrets, local state)",
-  usage: "forkstack new <env> [--from <env>] [--no-switch] [--ttl <duration>] [--yes] [--json]",
+  usage:
+    "forkstack new <env> [--from <env>] [--at <time|duration>] [--no-switch] [--ttl <duration>] [--yes] [--json]",
   description:
     "Forks every resource of the parent at one moment, in parallel; if one fails, the others are rolled back. " +
     "Forks are copy-on-write where the backend or filesystem allows it; the output says which method was used.",
@@ -17,6 +18,12 @@ const command: CommandDef<EnvSummary> = {
       type: "string",
       value: "<env>",
       description: "Parent env (default: the config's defaultEnv, usually dev)",
+    },
+    at: {
+      type: "string",
+      value: "<time|duration>",
+      description:
+        "Fork the parent as it was then: 2026-11-30T10:00Z, or how long ago (1h). Only where every provider keeps history (Neon, Turso)",
     },
     "no-switch": { type: "boolean", description: "Do not make the new env current" },
     ttl: {
@@ -31,12 +38,15 @@ const command: CommandDef<EnvSummary> = {
   async run(ctx, args) {
     const ttl = stringValue(args, "ttl");
     const ttlMs = ttl === undefined ? undefined : parseDuration(ttl);
+    const atText = stringValue(args, "at");
+    const at = atText === undefined ? undefined : parseAt(atText);
     const project = await ctx.project();
     const progress = createProgress(ctx.io, "forking");
     try {
       return await createEnv(project, args.positionals[0]!, {
         from: stringValue(args, "from"),
         ttlMs,
+        ...(at ? { at } : {}),
         switchTo: !flag(args, "no-switch"),
         yes: flag(args, "yes"),
         confirm: (q) => ctx.confirm(q),

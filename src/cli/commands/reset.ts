@@ -10,7 +10,9 @@ const command: CommandDef<EnvSummary> = {
   usage: "forkstack reset <env> [--force] [--json]",
   description:
     "The env's data is replaced by a fresh fork of its parent; names, URLs and bucket names stay the same.",
-  options: { force: { type: "boolean", description: "Allow resetting a protected env" } },
+  options: {
+    force: { type: "boolean", description: "Reset a protected env, or one that running processes hold open" },
+  },
   positionals: ["env"],
   async run(ctx, args) {
     const project = await ctx.project();

@@ -5,11 +5,28 @@
  */
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import { UsageError, UserError } from "../../errors.js";
+import { CommandStartError, UsageError } from "../../errors.js";
 import { checkEnvName } from "../../core/names.js";
 import { currentEnvOf } from "../../core/switch.js";
 import { envVariables } from "../../core/variables.js";
+import { RUN_ENV_VAR, RUN_VARS_VAR } from "../../runtime/resolve.js";
 import { stringValue, type CommandDef } from "../command.js";
+
+function startError(file: string, error: NodeJS.ErrnoException): unknown {
+  if (error.code === "ENOENT") {
+    return new CommandStartError(`Command not found: ${file}.`, true, {
+      hint: file.includes("/")
+        ? "Check the path after `--`."
+        : "Check the command after `--` and that it is on your PATH (npm scripts: `npm run <script>`).",
+    });
+  }
+  if (error.code === "EACCES" || error.code === "EISDIR" || error.code === "ENOEXEC") {
+    return new CommandStartError(`Cannot execute ${file}: ${error.code}.`, false, {
+      hint: `Make it executable (\`chmod +x ${file}\`) or run it through its interpreter.`,
+    });
+  }
+  return error;
+}
 
 interface RunResult {
   readonly env: string;
@@ -28,18 +45,22 @@ const command: CommandDef<RunResult> = {
   passthrough: true,
   examples: ["forkstack run -- npm run dev", "forkstack run --env pr-42 -- node app.js"],
   async run(ctx, args) {
-    if (!args.rest.length) {
+    if (!args.rest.length || args.rest[0] === "") {
       throw new UsageError("No command to run.", {
         hint: "Usage: forkstack run [--env <env>] -- <command> [args…]",
       });
     }
     const project = await ctx.project();
-    const env = stringValue(args, "env") ?? currentEnvOf(project);
+    const env = currentEnvOf(project, stringValue(args, "env"));
     checkEnvName(env, project.config.project);
-    const { vars, secrets } = await envVariables(project, env);
+    const { vars, secrets } = await envVariables(project, env, { requireReady: true });
     await Promise.all(project.providers.map((p) => p.prepare?.(project.op())));
     const [file, ...argv] = args.rest as [string, ...string[]];
-    const child = spawn(file, argv, { stdio: "inherit", env: { ...process.env, ...vars, ...secrets } });
+    const injected = { ...vars, ...secrets };
+    // Mark what we injected, so the runtime library in a child that picks another env (a test worker
+    // setting FORKSTACK_ENV=test-3) reads that env's values instead of these (runtime/resolve.ts).
+    const marker = { [RUN_ENV_VAR]: env, [RUN_VARS_VAR]: Object.keys(injected).join(",") };
+    const child = spawn(file, argv, { stdio: "inherit", env: { ...process.env, ...injected, ...marker } });
     // The child gets Ctrl-C from the terminal itself (main's SIGINT handler keeps us alive until it
     // exits); forward what is sent to us alone.
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
@@ -47,23 +68,27 @@ const command: CommandDef<RunResult> = {
     const onHup = forward("SIGHUP");
     process.on("SIGTERM", onTerm);
     process.on("SIGHUP", onHup);
+    // `npx` does not forward signals: a `kill -TERM` of `npx forkstack run …` ends npx alone and
+    // leaves us and the app behind. When our parent goes away (we are re-parented), end the child
+    // with SIGTERM, as if it had been sent to us.
+    const parent = process.ppid;
+    const orphanWatch = setInterval(() => {
+      if (process.ppid !== parent) {
+        clearInterval(orphanWatch);
+        child.kill("SIGTERM");
+      }
+    }, 500);
+    orphanWatch.unref();
     try {
       const exitCode = await new Promise<number>((resolve, reject) => {
-        child.once("error", (error: NodeJS.ErrnoException) => {
-          reject(
-            error.code === "ENOENT"
-              ? new UserError(`Command not found: ${file}.`, "E_USAGE", {
-                  hint: "Check the command after `--`.",
-                })
-              : error,
-          );
-        });
+        child.once("error", (error: NodeJS.ErrnoException) => reject(startError(file, error)));
         child.once("exit", (code, signal) => {
           resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
         });
       });
       return { env, command: args.rest, exitCode };
     } finally {
+      clearInterval(orphanWatch);
       process.removeListener("SIGTERM", onTerm);
       process.removeListener("SIGHUP", onHup);
     }

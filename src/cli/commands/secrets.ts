@@ -10,7 +10,7 @@ import { providerOf } from "../../core/project.js";
 import { requireManifest } from "../../core/manifests.js";
 import { currentEnvOf } from "../../core/switch.js";
 import type { SecretsProvider } from "../../providers/types.js";
-import { stringValue, type CommandDef } from "../command.js";
+import { flag, stringValue, type CommandDef } from "../command.js";
 
 interface SecretsResult {
   readonly env: string;
@@ -31,6 +31,7 @@ const command: CommandDef<SecretsResult> = {
     "Values are never printed; `forkstack env --reveal` shows them.",
   options: {
     env: { type: "string", value: "<env>", description: "Env to change (default: the current env)" },
+    "allow-empty": { type: "boolean", description: "Accept an empty value from stdin" },
   },
   positionals: ["action", "keys..."],
   examples: [
@@ -45,14 +46,14 @@ const command: CommandDef<SecretsResult> = {
       });
     }
     const project = await ctx.project();
-    const env = stringValue(args, "env") ?? currentEnvOf(project);
+    const env = currentEnvOf(project, stringValue(args, "env"));
     checkEnvName(env, project.config.project);
     await requireManifest(project.layout, env);
     const provider = providerOf(project, "secrets") as SecretsProvider | undefined;
     if (!provider?.write) {
       throw new UserError(
         `The ${provider?.name ?? "configured"} secrets provider cannot be written by forkstack.`,
-        "E_USAGE",
+        "E_UNSUPPORTED",
         {
           hint: provider
             ? `Change secrets in ${provider.name} itself.`
@@ -68,8 +69,17 @@ const command: CommandDef<SecretsResult> = {
       const key = eq < 0 ? item : item.slice(0, eq);
       if (action === "unset") delete values[key];
       else if (eq >= 0) values[key] = item.slice(eq + 1);
-      else if (items.length === 1) values[key] = await readStdin();
-      else
+      else if (items.length === 1) {
+        const value = await readStdin();
+        // An empty stdin is far more often a mistake (nothing piped, a failed command before the
+        // pipe) than a wish to store '': refuse unless asked.
+        if (value === "" && !flag(args, "allow-empty")) {
+          throw new UsageError(`No value for ${key} on stdin.`, {
+            hint: `Pipe the value in (\`printf %s "$VALUE" | forkstack secrets set ${key}\`), or pass --allow-empty to store an empty one.`,
+          });
+        }
+        values[key] = value;
+      } else
         throw new UsageError(`No value for ${key}.`, {
           hint: "Use KEY=VALUE, or one KEY with the value on stdin.",
         });

@@ -19,6 +19,11 @@ const command: CommandDef<SwitchResult> = {
     io.err(
       `${io.paint("green", "✓")} Switched from ${result.previous} to ${io.paint("bold", result.current)}.`,
     );
+    if (result.overriddenBy) {
+      io.err(
+        `${io.paint("yellow", "!")} ${result.overriddenBy} is set in this shell and still wins over .current-env; unset it to use ${result.current}.`,
+      );
+    }
     if (result.envLocal) io.err(`  Updated ${result.envLocal}; restart running dev servers to pick it up.`);
   },
 };

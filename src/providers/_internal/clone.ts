@@ -47,24 +47,31 @@ const FICLONE_FORCE = constants.COPYFILE_FICLONE_FORCE;
 const EXCL = constants.COPYFILE_EXCL;
 
 /**
- * Clone one regular file. Never overwrites: fails with EEXIST if `dst` exists. The mode is copied by
- * libuv (fchmod to the source mode).
+ * A clone is private to its owner: the source's owner bits, no group/other bits (a 0644 database made
+ * by an older forkstack, or a file an app wrote under umask 022, becomes 0600). libuv gives the copy the
+ * source's mode and offers no way to ask for less, so we narrow it right after; callers clone into a
+ * 0700 directory, so nobody else can open the file in between.
  */
+const privateMode = (mode: number) => mode & 0o700;
+
+/** Clone one regular file. Never overwrites: fails with EEXIST if `dst` exists. See `privateMode`. */
 export async function cloneFile(src: string, dst: string): Promise<CloneResult> {
   const [source, target] = await Promise.all([stat(src), stat(dirname(dst))]);
   const key = `${source.dev}:${target.dev}`;
+  let method: CloneMethod = "copy";
   if (reflinkSupport.get(key) !== false) {
     try {
       await copyFile(src, dst, EXCL | FICLONE_FORCE);
       reflinkSupport.set(key, true);
-      return { method: "reflink", bytes: source.size };
+      method = "reflink";
     } catch (error) {
       if (!NO_REFLINK.has(errnoCode(error) ?? "")) throw error;
       reflinkSupport.set(key, false);
     }
   }
-  await copyFile(src, dst, EXCL);
-  return { method: "copy", bytes: source.size };
+  if (method === "copy") await copyFile(src, dst, EXCL);
+  if (source.mode & 0o077) await chmod(dst, privateMode(source.mode));
+  return { method, bytes: source.size };
 }
 
 export interface CloneDirOptions {
@@ -74,7 +81,8 @@ export interface CloneDirOptions {
 
 /**
  * Clone a directory tree into `dst`, which must not exist. Regular files are cloned with `cloneFile`,
- * symlinks are recreated as they are (not followed), directory modes are kept. Sockets, FIFOs and
+ * symlinks are recreated as they are (not followed), directories get their source's owner bits (0700 for
+ * the usual 0755: see `privateMode`). Sockets, FIFOs and
  * devices are skipped: they are runtime artefacts of a process, not state that can be copied.
  * Not atomic: callers clone into a temporary name and rename.
  */
@@ -90,7 +98,7 @@ export async function cloneDir(
   const walk = async (from: string, to: string): Promise<void> => {
     const st = await stat(from);
     await mkdir(to, { mode: 0o700 });
-    dirs.push([to, st.mode & 0o7777]);
+    dirs.push([to, privateMode(st.mode)]);
     for (const entry of await readdir(from, { withFileTypes: true })) {
       const a = join(from, entry.name);
       const b = join(to, entry.name);

@@ -10,7 +10,18 @@ import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
 import type { ProviderContext } from "../types.js";
 
 // The durable-write primitives live in `src/durable-fs.ts` (the core uses them too).
-export { exists, publishNoClobber, syncDir, tempPath, writeFileDurable } from "../../durable-fs.js";
+export {
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  ensurePrivateDir,
+  ensurePrivateFile,
+  exists,
+  mkdirPrivate,
+  publishNoClobber,
+  syncDir,
+  tempPath,
+  writeFileDurable,
+} from "../../durable-fs.js";
 
 /**
  * Envs whose per-env directory holds `file`. The contract gives us `envDir(env)` only, so the envs root is

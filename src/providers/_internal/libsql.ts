@@ -13,6 +13,7 @@ import type LibsqlDatabase from "libsql";
 import { open, type FileHandle } from "node:fs/promises";
 import { endianness } from "node:os";
 import { pathToFileURL } from "node:url";
+import { ensurePrivateFile } from "../../durable-fs.js";
 import { ProviderError } from "../../errors.js";
 
 export type Connection = LibsqlDatabase.Database;
@@ -187,8 +188,13 @@ export async function checkDatabase(provider: string, path: string): Promise<voi
   }
 }
 
-/** Make an empty database in WAL mode, which SQLite records in the file header. */
+/**
+ * Make an empty database in WAL mode, which SQLite records in the file header. The file is made first,
+ * empty and 0600 (an empty file is a valid empty database): SQLite would create it 0644 minus the umask,
+ * and it gives the `-wal` and `-shm` files it makes later the database file's mode.
+ */
 export async function createDatabase(provider: string, path: string): Promise<void> {
+  await ensurePrivateFile(path);
   const db = await openDatabase(provider, path, "rwc", ATTEMPT_MS);
   try {
     // WAL lets the app's readers and writers (and our forks) work at once.

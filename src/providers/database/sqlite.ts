@@ -15,15 +15,23 @@
  * never passes through JS memory. The child is built under a temporary name, opened once to check it,
  * then published with a no-clobber link, so it appears whole or not at all.
  */
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
 import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, ResourceInfo } from "../types.js";
+import { findHolders } from "../_internal/holders.js";
 import { bytesAdded, cloneFile, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import type { CloneMethod } from "../_internal/clone.js";
-import { exists, fsError, listEnvsWith, publishNoClobber, tempPath } from "../_internal/files.js";
+import {
+  ensurePrivateDir,
+  exists,
+  fsError,
+  listEnvsWith,
+  publishNoClobber,
+  tempPath,
+} from "../_internal/files.js";
 import { checkDatabase, createDatabase, loadLibsql, lockForWrite, sqliteCode } from "../_internal/libsql.js";
 import type { WriteLock } from "../_internal/libsql.js";
 
@@ -82,7 +90,8 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     const path = dbPath(env);
     if (await exists(path)) throw alreadyExists(env, path);
     try {
-      await mkdir(dirname(path), { recursive: true });
+      // 0700 even if the core made it wider: the temp copy is built in it before being narrowed.
+      await ensurePrivateDir(dirname(path));
       for (const suffix of SIDE_SUFFIXES) await rm(path + suffix, { force: true });
     } catch (error) {
       throw fsError(PROVIDER_NAME, `prepare the database of "${env.name}"`, path, error);
@@ -124,6 +133,7 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     kind: "database",
     name: PROVIDER_NAME,
     flags: {
+      private: true,
       // The contract makes flags plain data; probing lazily here keeps the factory free of I/O.
       get copyOnWrite() {
         return (copyOnWrite ??= probeReflinkSync(context.dataDir));
@@ -222,6 +232,12 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     describe: (env) => info(env),
 
     list: () => listEnvsWith(context, DB_FILE),
+
+    // The app's connection holds the db file and, in WAL mode, the -wal and -shm (mmapped) files open.
+    holders: (env) => {
+      const path = dbPath(env);
+      return findHolders({ files: [path, ...SIDE_SUFFIXES.map((suffix) => path + suffix)] });
+    },
 
     async doctor() {
       const findings: DoctorFinding[] = [];

@@ -12,7 +12,18 @@ import { z } from "zod";
 import { ProviderError, errnoCode } from "../../errors.js";
 import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
 import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
-import { exists, fsError, listEnvsWith, tempPath, writeFileDurable } from "../_internal/files.js";
+import {
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  ensurePrivateDir,
+  exists,
+  fsError,
+  listEnvsWith,
+  mkdirPrivate,
+  tempPath,
+  writeFileDurable,
+} from "../_internal/files.js";
+import { findHolders } from "../_internal/holders.js";
 
 const DEFAULT_TEMPLATE = "{project}.{env}.db";
 
@@ -108,10 +119,12 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
   const claim = async (env: EnvRef, path: string) => {
     if (await exists(path)) throw alreadyExists(env, path);
     try {
-      await mkdir(context.envDir(env.name), { recursive: true });
-      await writeFileDurable(markerPath(env), `${path}\n`, { mode: 0o600, replace: true });
-      await mkdir(dirname(path), { recursive: true });
-      await mkdir(path);
+      await ensurePrivateDir(context.envDir(env.name));
+      await writeFileDurable(markerPath(env), `${path}\n`, { mode: PRIVATE_FILE_MODE, replace: true });
+      // Directories the template adds (`state/` of `state/{env}`) are ours and private; existing ones
+      // (the project root) are the user's and keep their mode.
+      await mkdirPrivate(dirname(path));
+      await mkdir(path, { mode: PRIVATE_DIR_MODE });
     } catch (error) {
       if (errnoCode(error) === "EEXIST") throw alreadyExists(env, path);
       await rm(markerPath(env), { force: true }).catch(() => undefined);
@@ -135,6 +148,7 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
     kind: "local",
     name: PROVIDER_NAME,
     flags: {
+      private: true,
       get copyOnWrite() {
         return (copyOnWrite ??= probeReflinkSync(root));
       },
@@ -210,6 +224,10 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
     },
 
     describe: (env) => info(env),
+
+    // An app with a file open in the directory, or a shell or server whose cwd is inside it, would keep
+    // using a tree that `reset`/`delete` unlinks. Only the directory we recorded is ours to check.
+    holders: (env) => findHolders({ dirs: ownedPath(env).then((path) => (path === null ? [] : [path])) }),
 
     async list() {
       const found: string[] = [];

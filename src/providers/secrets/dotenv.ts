@@ -8,7 +8,7 @@
  * else double quotes. A value holding all three quote characters, a carriage return (the parser drops
  * them) or a NUL cannot round-trip, and `write` refuses it rather than store something else.
  */
-import { chmod, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { chmod, readFile, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { parseEnv } from "node:util";
 import { z } from "zod";
@@ -21,7 +21,7 @@ import type {
   ResourceInfo,
   SecretsProvider,
 } from "../types.js";
-import { fsError, listEnvsWith, writeFileDurable } from "../_internal/files.js";
+import { ensurePrivateDir, fsError, listEnvsWith, writeFileDurable } from "../_internal/files.js";
 
 export const optionsSchema = z.strictObject({
   strictPermissions: z.boolean().optional(),
@@ -133,7 +133,7 @@ const provider: ProviderFactory<DotenvOptions, SecretsProvider> = (options, cont
   const writeNew = async (env: EnvRef, text: string) => {
     const path = filePath(env);
     try {
-      await mkdir(dirname(path), { recursive: true });
+      await ensurePrivateDir(dirname(path));
       await writeFileDurable(path, text, { mode: FILE_MODE, replace: false });
     } catch (error) {
       if (errnoCode(error) === "EEXIST") throw exists(env, path);
@@ -158,7 +158,7 @@ const provider: ProviderFactory<DotenvOptions, SecretsProvider> = (options, cont
     kind: "secrets",
     name: PROVIDER_NAME,
     // Secrets files are a few hundred bytes: a copy is as cheap as any clone.
-    flags: { copyOnWrite: false },
+    flags: { copyOnWrite: false, private: true },
 
     async create(env, op) {
       op.signal?.throwIfAborted();

@@ -160,7 +160,7 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
   return {
     kind: "storage",
     name: PROVIDER_NAME,
-    flags: { copyOnWrite: true, forksPinParent: false },
+    flags: { copyOnWrite: true, forksPinParent: false, private: true },
 
     checkName(env) {
       return bucketsOf(env).flatMap(({ name }) => {
@@ -293,7 +293,7 @@ export default provider;
 export function requireLocalServer(config: ForkstackConfig, layout: ProjectLayout): LocalServer {
   const block = config.storage;
   if (!block || block.provider !== PROVIDER_NAME) {
-    throw new UserError("This project does not use the embedded storage server.", "E_USAGE", {
+    throw new UserError("This project does not use the embedded storage server.", "E_UNSUPPORTED", {
       hint: 'Set storage: { provider: "local" } in the config to use it.',
     });
   }

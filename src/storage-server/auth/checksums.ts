@@ -79,11 +79,17 @@ export function checksumHeaderName(algorithm: ChecksumAlgorithm): string {
   return `x-amz-checksum-${algorithm}`;
 }
 
-/** Decodes a base64 digest, or throws InvalidRequest/InvalidDigest when it cannot be one. */
+/**
+ * Decodes a base64 digest, or throws InvalidRequest/InvalidDigest when it cannot be one (not base64,
+ * or not the algorithm's digest length). Unused low bits in the last character are not checked: like
+ * S3's decoder we accept `AAAAAB==` for `AAAAAA==`, so a value altered there is a wrong checksum
+ * (BadDigest once compared), not a malformed one — whichever position of the value was altered.
+ */
 export function decodeDigest(algorithm: ChecksumAlgorithm | "md5", value: string): Buffer {
   const bytes = algorithm === "md5" ? 16 : DIGEST_BYTES[algorithm];
-  const decoded = /^[A-Za-z0-9+/]*={0,2}$/.test(value) ? Buffer.from(value, "base64") : undefined;
-  if (decoded === undefined || decoded.length !== bytes || decoded.toString("base64") !== value) {
+  const wellFormed = /^[A-Za-z0-9+/]*={0,2}$/.test(value) && value.length === 4 * Math.ceil(bytes / 3);
+  const decoded = wellFormed ? Buffer.from(value, "base64") : undefined;
+  if (decoded === undefined || decoded.length !== bytes) {
     if (algorithm === "md5")
       throw new S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.", 400);
     throw new S3Error("InvalidRequest", `Value for ${checksumHeaderName(algorithm)} header is invalid.`, 400);

@@ -101,12 +101,16 @@ export function authenticatePresigned(
       400,
     );
   }
-  if (!/^\d+$/.test(expiresParam)) throw new S3Error(QUERY_ERROR, "X-Amz-Expires should be a number", 400);
+  // S3's answers, in its order: not an integer, negative, over a week → 400 with these messages. Zero
+  // is in range syntactically but a URL valid for 0 s has expired on arrival → 403 below.
+  if (!/^-?\d+$/.test(expiresParam)) throw new S3Error(QUERY_ERROR, "X-Amz-Expires should be a number", 400);
   const expires = Number(expiresParam);
+  if (expires < 0) throw new S3Error(QUERY_ERROR, "X-Amz-Expires must be non-negative", 400);
   if (expires > MAX_EXPIRES_SECONDS) {
     throw new S3Error(
       QUERY_ERROR,
-      `X-Amz-Expires must be less than a week (in seconds) that is ${MAX_EXPIRES_SECONDS}`,
+      "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be " +
+        `less than ${MAX_EXPIRES_SECONDS} seconds`,
       400,
     );
   }
@@ -125,7 +129,7 @@ export function authenticatePresigned(
     });
   }
   const expiresAt = new Date(signedAt.getTime() + expires * 1000);
-  if (now.getTime() > expiresAt.getTime()) {
+  if (expires === 0 || now.getTime() > expiresAt.getTime()) {
     throw new S3Error("AccessDenied", "Request has expired", 403, {
       "X-Amz-Expires": expiresParam,
       Expires: expiresAt.toISOString(),

@@ -1,7 +1,7 @@
 /**
  * @module storage-server/handlers/buckets
  * Bucket-level S3 operations: ListBuckets, CreateBucket (incl. Tigris fork / snapshot-enabled
- * creation), HeadBucket (with Tigris fork headers), DeleteBucket, location, versioning, CORS, ACL.
+ * creation), HeadBucket (with Tigris fork headers), DeleteBucket, location, versioning.
  */
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
@@ -9,8 +9,12 @@ import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
 import { validateBucketName } from "../names.js";
 import { versionOfSeq } from "../store/clock.js";
 import { isEmpty } from "../store/listing.js";
+import { tx } from "../store/db.js";
 import { isDetached } from "../store/metadata.js";
-import { isoDate, list, parseXml, text, textList } from "../xml.js";
+import { getSetting, setSetting } from "../store/settings.js";
+import type { Bucket } from "../store/types.js";
+import { isoDate, parseXml, text } from "../xml.js";
+import { initBucketAccess, requestBucketAccess } from "./acl.js";
 import { requireBucket } from "./common.js";
 import { OWNER } from "./list.js";
 
@@ -62,17 +66,59 @@ export async function createBucket(ctx: Ctx): Promise<void> {
       400,
     );
   }
-  const bucket = ctx.store.meta.createBucket(name, {
-    region: location ?? signingRegion(ctx) ?? ctx.server.region,
-    snapshotEnabled: header(ctx, "x-tigris-enable-snapshot")?.trim().toLowerCase() === "true",
-    ...(forkSource
-      ? { fork: { source: forkSource, ...(forkSnapshot ? { snapshotVersion: forkSnapshot } : {}) } }
-      : {}),
+  const region = location ?? signingRegion(ctx) ?? ctx.server.region;
+  const existing = ctx.store.meta.getBucket(name);
+  if (existing) {
+    bucketExists(ctx, existing, region, forkSource !== undefined && forkSource !== "");
+    return;
+  }
+  const access = requestBucketAccess(ctx);
+  const meta = ctx.store.meta;
+  const bucket = tx(meta.db, () => {
+    const created = meta.createBucket(name, {
+      region,
+      snapshotEnabled: header(ctx, "x-tigris-enable-snapshot")?.trim().toLowerCase() === "true",
+      ...(forkSource
+        ? { fork: { source: forkSource, ...(forkSnapshot ? { snapshotVersion: forkSnapshot } : {}) } }
+        : {}),
+    });
+    if (ctx.auth.accessKeyId !== "") setSetting(meta, created.id, "owner", ctx.auth.accessKeyId);
+    return created;
   });
+  initBucketAccess(ctx, bucket, access);
   const extra: Record<string, string> = { Location: `/${bucket.name}` };
   if (bucket.parentSeq !== null)
     extra["X-Tigris-Fork-Source-Bucket-Snapshot"] = versionOfSeq(bucket.parentSeq);
   send(ctx, 200, undefined, extra);
+}
+
+/**
+ * CreateBucket of a name that exists, as S3 answers it: another owner's bucket (created with another
+ * access key) is 409 BucketAlreadyExists; your own is 409 BucketAlreadyOwnedByYou, except that S3
+ * keeps answering 200 for a us-east-1 bucket re-created in us-east-1 (legacy behaviour it documents).
+ * Buckets created before owners were recorded count as yours. A fork request is never answered 200:
+ * the existing bucket is not the fork asked for.
+ */
+function bucketExists(ctx: Ctx, existing: Bucket, region: string, fork: boolean): void {
+  const owner = getSetting(ctx.store.meta, existing.id, "owner");
+  if (owner !== undefined && owner !== ctx.auth.accessKeyId) {
+    throw new S3Error(
+      "BucketAlreadyExists",
+      "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+      409,
+      { BucketName: existing.name },
+    );
+  }
+  if (!fork && region === "us-east-1" && existing.region === "us-east-1") {
+    send(ctx, 200, undefined, { Location: `/${existing.name}` });
+    return;
+  }
+  throw new S3Error(
+    "BucketAlreadyOwnedByYou",
+    "Your previous request to create the named bucket succeeded and you already own it.",
+    409,
+    { BucketName: existing.name },
+  );
 }
 
 export function headBucket(ctx: Ctx): void {
@@ -113,72 +159,6 @@ export function getBucketVersioning(ctx: Ctx): void {
   discardBody(ctx);
   requireBucket(ctx);
   sendXml(ctx, 200, "VersioningConfiguration", {});
-}
-
-export function getBucketAcl(ctx: Ctx): void {
-  discardBody(ctx);
-  requireBucket(ctx);
-  sendXml(ctx, 200, "AccessControlPolicy", {
-    Owner: OWNER,
-    AccessControlList: {
-      Grant: {
-        Grantee: {
-          "@_xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
-          "@_xsi:type": "CanonicalUser",
-          ...OWNER,
-        },
-        Permission: "FULL_CONTROL",
-      },
-    },
-  });
-}
-
-type CorsRule = {
-  AllowedOrigin: string[];
-  AllowedMethod: string[];
-  AllowedHeader: string[];
-  ExposeHeader: string[];
-  MaxAgeSeconds?: string;
-  ID?: string;
-};
-
-export async function putBucketCors(ctx: Ctx): Promise<void> {
-  const bucket = requireBucket(ctx);
-  const doc = parseXml((await readSmallBody(ctx)).toString("utf8"), "CORSConfiguration");
-  const rules: CorsRule[] = list(doc, "CORSRule").map((r) => {
-    const maxAge = text(r, "MaxAgeSeconds");
-    const id = text(r, "ID");
-    return {
-      AllowedOrigin: textList(r, "AllowedOrigin"),
-      AllowedMethod: textList(r, "AllowedMethod"),
-      AllowedHeader: textList(r, "AllowedHeader"),
-      ExposeHeader: textList(r, "ExposeHeader"),
-      ...(maxAge !== undefined ? { MaxAgeSeconds: maxAge } : {}),
-      ...(id !== undefined ? { ID: id } : {}),
-    };
-  });
-  if (rules.length === 0 || rules.some((r) => r.AllowedOrigin.length === 0 || r.AllowedMethod.length === 0)) {
-    throw new S3Error("MalformedXML", "Each CORSRule needs AllowedOrigin and AllowedMethod", 400);
-  }
-  ctx.store.meta.setCors(bucket, JSON.stringify(rules));
-  send(ctx, 200);
-}
-
-export function getBucketCors(ctx: Ctx): void {
-  discardBody(ctx);
-  const bucket = requireBucket(ctx);
-  if (!bucket.cors) {
-    throw new S3Error("NoSuchCORSConfiguration", "The CORS configuration does not exist", 404, {
-      BucketName: bucket.name,
-    });
-  }
-  sendXml(ctx, 200, "CORSConfiguration", { CORSRule: JSON.parse(bucket.cors) as CorsRule[] });
-}
-
-export function deleteBucketCors(ctx: Ctx): void {
-  discardBody(ctx);
-  ctx.store.meta.setCors(requireBucket(ctx), null);
-  send(ctx, 204);
 }
 
 /** Bucket sub-resources we do not store: answer like an unconfigured S3 bucket. */

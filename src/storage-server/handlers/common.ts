@@ -7,9 +7,10 @@ import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { header } from "../http.js";
 import { validateKey } from "../names.js";
+import { requestAcl } from "./acl.js";
 import { seqOfVersion } from "../store/clock.js";
 import { LATEST } from "../store/index.js";
-import { findVersion, resolveObject } from "../store/objects.js";
+import { resolveObject } from "../store/objects.js";
 import type { Bucket, Layer, ObjectHeaders, ObjectVersion, Tag } from "../store/types.js";
 
 export const SNAPSHOT_VERSION_HEADER = "x-tigris-snapshot-version";
@@ -35,30 +36,71 @@ export function noSuchKey(key: string): S3Error {
 }
 
 /**
- * The object a read refers to through the chain, honouring `versionId` ("null" = the current one;
- * our version ids are seqs) and the snapshot header.
+ * Buckets here are never versioned, and every versioned call answers as it would on an unversioned
+ * S3 bucket (README, "Versioning"): an object's only version is "null". True when `versionId` names
+ * that version (absent or "null"); false for any other id, which cannot exist; an empty one is S3's
+ * 400 InvalidArgument.
  */
+export function isNullVersion(versionId: string | null | undefined): boolean {
+  if (versionId === null || versionId === undefined || versionId === "null") return true;
+  if (versionId === "") {
+    throw new S3Error("InvalidArgument", "Version id cannot be the empty string", 400, {
+      ArgumentName: "versionId",
+      ArgumentValue: "",
+    });
+  }
+  return false;
+}
+
+export function noSuchVersion(key: string, versionId: string): S3Error {
+  return new S3Error("NoSuchVersion", "The specified version does not exist.", 404, {
+    Key: key,
+    VersionId: versionId,
+  });
+}
+
+/** Throws NoSuchVersion unless `versionId` names the current ("null") version. */
+export function requireNullVersion(key: string, versionId: string | null): void {
+  if (!isNullVersion(versionId)) throw noSuchVersion(key, versionId!);
+}
+
+/** The object a read refers to through the chain, honouring `versionId` and the snapshot header. */
 export function lookupObject(
   ctx: Ctx,
   layers: readonly Layer[],
   key: string,
   versionId: string | null,
 ): ObjectVersion {
-  let v: ObjectVersion | undefined;
-  if (versionId === null || versionId === "" || versionId === "null") {
-    v = resolveObject(ctx.store.meta, layers, key);
-  } else if (/^\d{1,16}$/.test(versionId)) {
-    v = findVersion(ctx.store.meta, layers, key, Number(versionId));
-    if (!v)
-      throw new S3Error("NoSuchVersion", "The specified version does not exist.", 404, {
-        Key: key,
-        VersionId: versionId,
-      });
-  } else {
-    throw new S3Error("InvalidArgument", "Invalid version id specified", 400, { ArgumentName: "versionId" });
-  }
+  requireNullVersion(key, versionId);
+  const v = resolveObject(ctx.store.meta, layers, key);
   if (!v) throw noSuchKey(key);
   return v;
+}
+
+/**
+ * A user-metadata value as received. Node hands header bytes over as latin1 characters; S3 stores the
+ * characters the client meant: UTF-8 bytes (what SDKs send for non-ASCII strings) are decoded as
+ * UTF-8, anything that is not valid UTF-8 is taken as latin1.
+ */
+export function decodeMetaValue(raw: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(raw)) return raw;
+  const bytes = Buffer.from(raw, "latin1");
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * A user-metadata value as S3 returns it: printable US-ASCII as is, anything else RFC 2047-encoded
+ * (`=?UTF-8?B?<base64 of the UTF-8 bytes>?=`) so the header stays mail-safe ASCII (S3 user guide,
+ * "User-defined object metadata").
+ */
+export function encodeMetaValue(value: string): string {
+  if (/^[\x20-\x7e\t]*$/.test(value)) return value;
+  return `=?UTF-8?B?${Buffer.from(value, "utf8").toString("base64")}?=`;
 }
 
 /** Content headers and `x-amz-meta-*` from a PUT / CreateMultipartUpload / REPLACE copy. */
@@ -67,7 +109,9 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
   const meta: Record<string, string> = {};
   for (const [name, value] of Object.entries(h)) {
     if (name.startsWith("x-amz-meta-") && value !== undefined) {
-      meta[name.slice("x-amz-meta-".length)] = Array.isArray(value) ? value.join(",") : value;
+      meta[name.slice("x-amz-meta-".length)] = decodeMetaValue(
+        Array.isArray(value) ? value.join(",") : value,
+      );
     }
   }
   const out: ObjectHeaders = { meta };
@@ -80,7 +124,7 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
     .filter((s) => s !== "" && s.toLowerCase() !== "aws-chunked")
     .join(", ");
   if (encoding) out.contentEncoding = encoding;
-  const set = (field: keyof Omit<ObjectHeaders, "meta">, name: string): void => {
+  const set = (field: keyof Omit<ObjectHeaders, "meta" | "acl">, name: string): void => {
     const v = header(ctx, name);
     if (v !== undefined && v !== "") out[field] = v;
   };
@@ -89,6 +133,8 @@ export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
   set("cacheControl", "cache-control");
   set("expires", "expires");
   set("storageClass", "x-amz-storage-class");
+  const acl = requestAcl(ctx, "object");
+  if (acl !== undefined) out.acl = acl;
   return out;
 }
 
@@ -112,7 +158,8 @@ export function objectResponseHeaders(v: ObjectVersion): Record<string, string> 
   if (v.headers.storageClass && v.headers.storageClass !== "STANDARD") {
     h["x-amz-storage-class"] = v.headers.storageClass;
   }
-  for (const [name, value] of Object.entries(v.headers.meta)) h[`x-amz-meta-${name}`] = value;
+  for (const [name, value] of Object.entries(v.headers.meta))
+    h[`x-amz-meta-${name}`] = encodeMetaValue(value);
   if (v.tags.length > 0) h["x-amz-tagging-count"] = String(v.tags.length);
   // x-amz-mp-parts-count only answers `partNumber` reads, as on S3 (read-range.ts).
   return h;
@@ -221,5 +268,7 @@ export function parseCopySource(value: string): { bucket: string; key: string; v
       },
     );
   }
-  return { bucket: decoded.slice(0, slash), key: decoded.slice(slash + 1), versionId };
+  const key = decoded.slice(slash + 1);
+  validateKey(key);
+  return { bucket: decoded.slice(0, slash), key, versionId };
 }

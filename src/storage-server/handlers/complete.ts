@@ -10,11 +10,13 @@ import type { ChecksumAlgorithm } from "../auth/index.js";
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { header, readSmallBody, sendXml } from "../http.js";
-import { completeUpload } from "../store/multipart.js";
+import { completeUpload, findUpload } from "../store/multipart.js";
 import type { Assembled, Part, RequestedPart, Upload } from "../store/multipart.js";
 import type { XmlObject } from "../xml.js";
+import { resolveObject } from "../store/objects.js";
 import { requireBucket, requireKey } from "./common.js";
 import { parseCompleteBody } from "./complete-xml.js";
+import { writeConditions } from "./conditional.js";
 import { checksumTypeOf, compositeChecksum, fullObjectChecksum } from "./mpu-checksums.js";
 import { checksumElements } from "./objects.js";
 
@@ -135,6 +137,13 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const uploadId = ctx.query.get("uploadId") ?? "";
+  const meta = ctx.store.meta;
+  // If-None-Match: * / If-Match on Complete: refused before the body is read, checked again with the
+  // commit (conditional.ts). A repeat of a completed upload answers as before, whatever exists now.
+  const conditions = writeConditions(ctx);
+  if (conditions && findUpload(meta, bucket, key, uploadId)) {
+    conditions.check(resolveObject(meta, meta.chain(bucket), key));
+  }
   const requested = parseCompleteBody(await readPartList(ctx));
   if (requested.length === 0) {
     throw new S3Error("MalformedXML", "You must specify at least one part", 400);
@@ -149,13 +158,20 @@ export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
       );
     }
   }
-  const meta = ctx.store.meta;
   const result = await meta.write(() =>
-    completeUpload(meta, bucket, key, uploadId, requested, (upload, stored) => {
-      const parts = chooseParts(upload, requested, stored);
-      checkObjectSize(ctx, parts);
-      return { parts, result: assemble(ctx, upload, parts) };
-    }),
+    completeUpload(
+      meta,
+      bucket,
+      key,
+      uploadId,
+      requested,
+      (upload, stored) => {
+        const parts = chooseParts(upload, requested, stored);
+        checkObjectSize(ctx, parts);
+        return { parts, result: assemble(ctx, upload, parts) };
+      },
+      conditions?.atCommit,
+    ),
   );
   const host = header(ctx, "host") ?? "127.0.0.1";
   const location = `http://${host}/${encodeURIComponent(bucket.name)}/${encodeURIComponent(key)}`;

@@ -26,7 +26,8 @@ function maxKeysParam(ctx: Ctx, name = "max-keys"): number {
   return Math.min(Number(raw), 1000);
 }
 
-function encoder(ctx: Ctx): (s: string) => string {
+/** The key encoder `encoding-type` asks for (identity without it); shared with ListMultipartUploads. */
+export function encoder(ctx: Ctx): (s: string) => string {
   const enc = ctx.query.get("encoding-type");
   if (enc === null || enc === "") return (s) => s;
   if (enc.toLowerCase() !== "url") {
@@ -132,6 +133,16 @@ export function listObjectVersions(ctx: Ctx): void {
   const enc = encoder(ctx);
   const maxKeys = maxKeysParam(ctx);
   const keyMarker = ctx.query.get("key-marker") ?? "";
+  if (keyMarker === "" && (ctx.query.get("version-id-marker") ?? "") !== "") {
+    throw new S3Error(
+      "InvalidArgument",
+      "A version-id marker cannot be specified without a key marker.",
+      400,
+      {
+        ArgumentName: "version-id-marker",
+      },
+    );
+  }
   const r = runList(ctx, keyMarker, maxKeys);
   const delimiter = ctx.query.get("delimiter");
   sendXml(ctx, 200, "ListVersionsResult", {

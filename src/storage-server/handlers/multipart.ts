@@ -24,7 +24,7 @@ import {
   requireKey,
   tagsFromHeader,
 } from "./common.js";
-import { OWNER } from "./list.js";
+import { encoder, OWNER } from "./list.js";
 import { uploadChecksumType } from "./mpu-checksums.js";
 import { checksumElements, checksumHeaders } from "./objects.js";
 
@@ -221,6 +221,7 @@ export function listPartsHandler(ctx: Ctx): void {
 export function listMultipartUploads(ctx: Ctx): void {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
+  const enc = encoder(ctx);
   const max = Math.min(Number(ctx.query.get("max-uploads") ?? "1000") || 1000, 1000);
   const keyMarker = ctx.query.get("key-marker") ?? "";
   const uploadIdMarker = ctx.query.get("upload-id-marker") ?? "";
@@ -231,14 +232,15 @@ export function listMultipartUploads(ctx: Ctx): void {
   const last = shown[shown.length - 1];
   sendXml(ctx, 200, "ListMultipartUploadsResult", {
     Bucket: bucket.name,
-    KeyMarker: keyMarker,
+    KeyMarker: enc(keyMarker),
     UploadIdMarker: uploadIdMarker,
-    ...(truncated && last ? { NextKeyMarker: last.key, NextUploadIdMarker: last.uploadId } : {}),
-    Prefix: prefix,
+    ...(truncated && last ? { NextKeyMarker: enc(last.key), NextUploadIdMarker: last.uploadId } : {}),
+    Prefix: enc(prefix),
     MaxUploads: max,
     IsTruncated: truncated,
+    ...(ctx.query.get("encoding-type") ? { EncodingType: "url" } : {}),
     Upload: shown.map((u) => ({
-      Key: u.key,
+      Key: enc(u.key),
       UploadId: u.uploadId,
       Initiator: OWNER,
       Owner: OWNER,

@@ -11,16 +11,17 @@ import type { Ctx } from "../http.js";
 import { baseHeaders, discardBody, header, openBody, send, sendXml } from "../http.js";
 import { deleteObject, putObject, resolveObject } from "../store/objects.js";
 import { openObjectStream } from "../store/reader.js";
-import type { Precondition } from "../store/objects.js";
 import type { Bucket, Checksums, ObjectVersion } from "../store/types.js";
 import { isoDate } from "../xml.js";
+import { writeConditions } from "./conditional.js";
+import { requestAcl } from "./acl.js";
 import {
   checkConditions,
+  isNullVersion,
   lookupObject,
   objectHeadersFrom,
   objectResponseHeaders,
   parseCopySource,
-  preconditionFailed,
   readSeq,
   requireBucket,
   requireKey,
@@ -36,32 +37,15 @@ export function checksumHeaders(checksums: Checksums): Record<string, string> {
   return h;
 }
 
-/** If-None-Match: * (create-only) and If-Match (replace-only) on writes, checked again at commit. */
-function writePrecondition(ctx: Ctx): Precondition | undefined {
-  const inm = header(ctx, "if-none-match");
-  const im = header(ctx, "if-match");
-  if (inm === undefined && im === undefined) return undefined;
-  return (current) => {
-    if (inm !== undefined && inm.trim() === "*" && current) throw preconditionFailed("If-None-Match");
-    if (im !== undefined) {
-      const want = im.trim().replace(/^"(.*)"$/, "$1");
-      if (!current)
-        throw new S3Error("NoSuchKey", "The specified key does not exist.", 404, { Key: ctx.key ?? "" });
-      if (want !== "*" && want !== current.etag.replace(/^"(.*)"$/, "$1"))
-        throw preconditionFailed("If-Match");
-    }
-  };
-}
-
 export async function putObjectHandler(ctx: Ctx): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
   const headers = objectHeadersFrom(ctx);
   const tags = tagsFromHeader(header(ctx, "x-amz-tagging"));
   const meta = ctx.store.meta;
-  const check = writePrecondition(ctx);
+  const conditions = writeConditions(ctx);
   // Fail fast before the upload; the same check runs again atomically with the commit.
-  if (check) check(resolveObject(meta, meta.chain(bucket), key));
+  conditions?.check(resolveObject(meta, meta.chain(bucket), key));
 
   const body = openBody(ctx);
   const temp = await ctx.store.blobs.writeTemp(body.stream, () => body.result());
@@ -84,7 +68,7 @@ export async function putObjectHandler(ctx: Ctx): Promise<void> {
           checksums: result.checksums,
           parts: null,
         },
-        check,
+        conditions?.atCommit,
       ),
     );
   } finally {
@@ -111,6 +95,7 @@ export async function getObjectHandler(ctx: Ctx): Promise<void> {
   checkConditions(ctx, v);
 
   const headers = objectResponseHeaders(v);
+  if (ctx.query.get("versionId") === "null") headers["x-amz-version-id"] = "null";
   for (const [param, name] of Object.entries(RESPONSE_OVERRIDES)) {
     const value = ctx.query.get(param);
     if (value !== null) headers[name] = value;
@@ -136,15 +121,9 @@ export async function deleteObjectHandler(ctx: Ctx): Promise<void> {
   discardBody(ctx);
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
-  const versionId = ctx.query.get("versionId");
-  if (versionId !== null && versionId !== "null" && /^\d{1,16}$/.test(versionId)) {
-    // Permanently drop that version from this bucket's own layer (never from a parent).
-    await ctx.store.meta.write(() =>
-      ctx.store.meta
-        .prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?")
-        .run(bucket.id, key, Number(versionId)),
-    );
-  } else {
+  // Only the "null" version exists (unversioned bucket): deleting any other id deletes nothing, and
+  // S3 answers 204 for a version that is not there.
+  if (isNullVersion(ctx.query.get("versionId"))) {
     await ctx.store.meta.write(() => deleteObject(ctx.store.meta, bucket, key));
   }
   send(ctx, 204);
@@ -189,7 +168,11 @@ function copyInTx(
       400,
     );
   }
-  const headers = directive === "REPLACE" ? objectHeadersFrom(ctx) : source.headers;
+  // An ACL is never copied (as on S3): the copy gets the one this request names, else its bucket's.
+  const { acl: _sourceAcl, ...copied } = source.headers;
+  const acl = requestAcl(ctx, "object");
+  const headers =
+    directive === "REPLACE" ? objectHeadersFrom(ctx) : acl !== undefined ? { ...copied, acl } : copied;
   const tags = tagDirective === "REPLACE" ? tagsFromHeader(header(ctx, "x-amz-tagging")) : source.tags;
   return putObject(
     meta,
@@ -204,8 +187,9 @@ function copyInTx(
       tags,
       checksums: source.checksums,
       parts: source.parts,
+      partChecksums: source.partChecksums,
     },
-    writePrecondition(ctx),
+    writeConditions(ctx)?.check,
   );
 }
 

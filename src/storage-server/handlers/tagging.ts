@@ -10,7 +10,16 @@ import { validateKey } from "../names.js";
 import { putObject, removeKey, resolveObject } from "../store/objects.js";
 import type { Tag } from "../store/types.js";
 import { list, malformed, parseXml, text } from "../xml.js";
-import { lookupObject, noSuchKey, readSeq, requireBucket, requireKey, validateTags } from "./common.js";
+import {
+  isNullVersion,
+  lookupObject,
+  noSuchKey,
+  readSeq,
+  requireBucket,
+  requireKey,
+  requireNullVersion,
+  validateTags,
+} from "./common.js";
 
 export function getObjectTagging(ctx: Ctx): void {
   discardBody(ctx);
@@ -27,6 +36,7 @@ export function getObjectTagging(ctx: Ctx): void {
 async function replaceTags(ctx: Ctx, tags: readonly Tag[]): Promise<void> {
   const bucket = requireBucket(ctx);
   const key = requireKey(ctx);
+  requireNullVersion(key, ctx.query.get("versionId"));
   const meta = ctx.store.meta;
   await meta.write(() => {
     const current = resolveObject(meta, meta.chain(bucket), key);
@@ -40,6 +50,7 @@ async function replaceTags(ctx: Ctx, tags: readonly Tag[]): Promise<void> {
       tags,
       checksums: current.checksums,
       parts: current.parts,
+      partChecksums: current.partChecksums,
     });
   });
 }
@@ -92,8 +103,9 @@ export async function deleteObjects(ctx: Ctx): Promise<void> {
     for (const { key, versionId } of keys) {
       try {
         validateKey(key);
-        removeKey(ctx.store.meta, bucket, key);
-        // S3 reports keys that did not exist as deleted too.
+        // Only the "null" version exists: naming another one deletes nothing (never the live object).
+        if (isNullVersion(versionId)) removeKey(ctx.store.meta, bucket, key);
+        // S3 reports keys (and versions) that did not exist as deleted too.
         deleted.push(versionId ? { Key: key, VersionId: versionId } : { Key: key });
       } catch (error) {
         if (!(error instanceof S3Error)) throw error;

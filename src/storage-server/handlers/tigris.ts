@@ -7,12 +7,15 @@
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { discardBody, readSmallBody, send, sendJson, sendXml } from "../http.js";
+import { getBucketAccess, setBucketAccess } from "../store/acl.js";
 import { seqOfVersion, versionOfSeq } from "../store/clock.js";
 import { listObjects } from "../store/listing.js";
 import { isDetached } from "../store/metadata.js";
 import type { Bucket } from "../store/types.js";
 import { isoDate } from "../xml.js";
+import { requestBucketAccess } from "./acl.js";
 import { requireBucket } from "./common.js";
+import { corsRulesFromTigrisJson } from "./cors.js";
 import { OWNER } from "./list.js";
 
 /** `X-Tigris-Snapshot: true` or `true; name=<name>` on CreateBucket of an existing bucket. */
@@ -175,5 +178,14 @@ export async function patchBucket(ctx: Ctx): Promise<void> {
     ctx.store.meta.setSnapshotEnabled(bucket, body.type === 1);
   }
   if (body.cors === null) ctx.store.meta.setCors(bucket, null);
+  else if (body.cors !== undefined) {
+    ctx.store.meta.setCors(bucket, JSON.stringify(corsRulesFromTigrisJson(body.cors)));
+  }
+  // updateBucket({ access, disableDirectoryListing }) sends these as headers.
+  const access = requestBucketAccess(ctx);
+  if (access.acl !== undefined || access.publicList !== undefined) {
+    const meta = ctx.store.meta;
+    setBucketAccess(meta, bucket.id, { ...getBucketAccess(meta, bucket.id), ...access });
+  }
   sendJson(ctx, 200, { status: "success" });
 }

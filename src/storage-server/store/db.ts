@@ -5,6 +5,7 @@
  * loop itself serialises writers and no transaction ever spans an `await`.
  */
 import Database from "libsql";
+import { SETTINGS_SCHEMA } from "./settings.js";
 
 export type Db = Database.Database;
 export type Stmt = Database.Statement<unknown[]>;
@@ -18,6 +19,9 @@ export type Stmt = Database.Statement<unknown[]>;
  *   which lets one ordered UNION ALL resolve a whole chain.
  * - `versions` is WITHOUT ROWID with (bucket_id, key, seq DESC) as its key, so each layer can be read in
  *   (key, newest first) order straight from the primary key and SQLite merges the layers without sorting.
+ * - `bucket_acls` is its own table (not a `buckets` column) so stores created before it gain it by
+ *   `CREATE TABLE IF NOT EXISTS`; a bucket without a row is private. `public_list` = 0 is Tigris's
+ *   public bucket without directory listing.
  * - `blobs` lists the content-addressed files the metadata knows about; files on disk that are not in
  *   it are leftovers of a crash between rename and commit and are swept by GC.
  * - A completed multipart object is its list of part blobs (`manifests` + `manifest_parts`, see
@@ -95,6 +99,12 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS parts_blob ON parts(blob);
 
+CREATE TABLE IF NOT EXISTS bucket_acls (
+  bucket_id INTEGER PRIMARY KEY,
+  acl TEXT NOT NULL,
+  public_list INTEGER NOT NULL DEFAULT 1
+);
+
 CREATE TABLE IF NOT EXISTS manifests (
   id TEXT PRIMARY KEY,
   size INTEGER NOT NULL,
@@ -134,6 +144,7 @@ CREATE INDEX IF NOT EXISTS completed_uploads_bucket ON completed_uploads(bucket_
  */
 const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
   { table: "uploads", column: "checksum_type", ddl: "ALTER TABLE uploads ADD COLUMN checksum_type TEXT" },
+  { table: "versions", column: "part_checksums", ddl: "ALTER TABLE versions ADD COLUMN part_checksums TEXT" },
 ];
 
 function migrate(db: Db): void {
@@ -152,6 +163,7 @@ export function openDb(file: string): Db {
   db.exec("PRAGMA foreign_keys = ON");
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
+  db.exec(SETTINGS_SCHEMA);
   migrate(db);
   return db;
 }

@@ -7,6 +7,7 @@ import { S3Error } from "../errors.js";
 import { msOfSeq, seqOfVersion, SeqClock, versionOfSeq } from "./clock.js";
 import { GroupCommitter } from "./committer.js";
 import { tx } from "./db.js";
+import { dropSettings } from "./settings.js";
 import type { Db, Stmt } from "./db.js";
 import type { Bucket, Layer, Snapshot } from "./types.js";
 
@@ -272,6 +273,9 @@ export class Metadata {
 
   private dropLayer(id: number): void {
     this.prep("DELETE FROM versions WHERE bucket_id = ?").run(id);
+    dropSettings(this, id);
+    // Bucket ids can be reused after a delete: a new bucket must not inherit an old ACL.
+    this.prep("DELETE FROM bucket_acls WHERE bucket_id = ?").run(id);
     this.dropUploadsAndSnapshots(id);
     this.prep("DELETE FROM buckets WHERE id = ?").run(id);
   }

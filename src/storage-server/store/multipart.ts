@@ -278,6 +278,7 @@ export function completeUpload(
     }
     const stored = new Map(listParts(meta, uploadId, 0, 10_000).map((p) => [p.partNumber, p]));
     const { parts, result } = assemble(upload, stored);
+    const alg = upload.checksumAlgorithm as keyof Checksums | null;
     const manifest = insertManifest(
       meta,
       parts.map((p) => ({ partNumber: p.partNumber, blob: p.blob, size: p.size, checksums: p.checksums })),
@@ -296,6 +297,8 @@ export function completeUpload(
         tags: upload.tags,
         checksums: result.checksums,
         parts: parts.map((p) => p.size),
+        // Per-part checksums in the upload's algorithm, for GetObjectAttributes (attributes.ts).
+        partChecksums: alg ? parts.map((p) => (p.checksums[alg] ? { [alg]: p.checksums[alg] } : {})) : null,
       },
       check,
     );

@@ -7,7 +7,7 @@ import { S3Error } from "../errors.js";
 import { tx } from "./db.js";
 import { isManifest } from "./manifests.js";
 import type { Metadata } from "./metadata.js";
-import type { Bucket, Layer, NewObject, ObjectVersion } from "./types.js";
+import type { Bucket, Checksums, Layer, NewObject, ObjectVersion } from "./types.js";
 
 export interface VersionRow {
   bucket_id: number;
@@ -22,6 +22,7 @@ export interface VersionRow {
   tags: string | null;
   checksums: string | null;
   parts: string | null;
+  part_checksums?: string | null;
 }
 
 export function toVersion(r: VersionRow): ObjectVersion {
@@ -38,6 +39,7 @@ export function toVersion(r: VersionRow): ObjectVersion {
     tags: r.tags ? (JSON.parse(r.tags) as ObjectVersion["tags"]) : [],
     checksums: r.checksums ? (JSON.parse(r.checksums) as ObjectVersion["checksums"]) : {},
     parts: r.parts ? (JSON.parse(r.parts) as number[]) : null,
+    partChecksums: r.part_checksums ? (JSON.parse(r.part_checksums) as Checksums[]) : null,
   };
 }
 
@@ -65,21 +67,6 @@ export function resolveObject(
 ): ObjectVersion | undefined {
   const v = resolveRow(meta, layers, key);
   return v && !v.deleted ? v : undefined;
-}
-
-/** A specific version (seq) of `key` visible through the chain, for `versionId=` reads. */
-export function findVersion(
-  meta: Metadata,
-  layers: readonly Layer[],
-  key: string,
-  seq: number,
-): ObjectVersion | undefined {
-  const stmt = meta.prep("SELECT * FROM versions WHERE bucket_id = ? AND key = ? AND seq = ? AND seq <= ?");
-  for (const layer of layers) {
-    const r = stmt.get(layer.bucketId, key, seq, layer.maxSeq) as VersionRow | undefined;
-    if (r) return r.deleted === 1 ? undefined : toVersion(r);
-  }
-  return undefined;
 }
 
 /**
@@ -135,8 +122,8 @@ export function insertVersion(
   }
   meta
     .prep(
-      `INSERT INTO versions (bucket_id, key, seq, deleted, blob, size, etag, mtime_ms, headers, tags, checksums, parts)
-       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO versions (bucket_id, key, seq, deleted, blob, size, etag, mtime_ms, headers, tags, checksums, parts, part_checksums)
+       VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
       bucket.id,
@@ -150,8 +137,18 @@ export function insertVersion(
       obj.tags.length ? JSON.stringify(obj.tags) : null,
       Object.keys(obj.checksums).length ? JSON.stringify(obj.checksums) : null,
       obj.parts ? JSON.stringify(obj.parts) : null,
+      obj.partChecksums ? JSON.stringify(obj.partChecksums) : null,
     );
-  return { ...obj, bucketId: bucket.id, key, seq, deleted: false, tags: obj.tags, parts: obj.parts };
+  return {
+    ...obj,
+    bucketId: bucket.id,
+    key,
+    seq,
+    deleted: false,
+    tags: obj.tags,
+    parts: obj.parts,
+    partChecksums: obj.partChecksums ?? null,
+  };
 }
 
 /**

@@ -33,9 +33,25 @@ export interface ObjectHeaders {
   cacheControl?: string;
   expires?: string;
   storageClass?: string;
+  /**
+   * The canned ACL the object was written with (`x-amz-acl`, PutObjectAcl, a POST form's `acl`).
+   * Only `public-read` widens access; an object in a public-read bucket is public whatever it says
+   * (Tigris's default, see handlers/acl.ts).
+   */
+  acl?: CannedAcl;
   /** `x-amz-meta-*` without the prefix, names lower-cased (as HTTP delivers them). */
   meta: Record<string, string>;
 }
+
+/** S3's canned ACLs. With one owner, only the public ones change who may read. */
+export type CannedAcl =
+  | "private"
+  | "public-read"
+  | "public-read-write"
+  | "authenticated-read"
+  | "aws-exec-read"
+  | "bucket-owner-read"
+  | "bucket-owner-full-control";
 
 export interface Tag {
   readonly Key: string;
@@ -60,6 +76,11 @@ export interface ObjectVersion {
   readonly checksums: Checksums;
   /** Sizes of the parts for multipart objects (for `partNumber` reads and `-N` ETags). */
   readonly parts: readonly number[] | null;
+  /**
+   * Each part's checksum in the upload's checksum algorithm (GetObjectAttributes lists them), when
+   * the upload had one; aligned with `parts`.
+   */
+  readonly partChecksums: readonly Checksums[] | null;
 }
 
 /** What a write stores for a new object version (the store adds bucket, key and seq). */
@@ -72,6 +93,7 @@ export interface NewObject {
   readonly tags: readonly Tag[];
   readonly checksums: Checksums;
   readonly parts: readonly number[] | null;
+  readonly partChecksums?: readonly Checksums[] | null;
 }
 
 export interface Snapshot {

@@ -16,7 +16,7 @@ describe("providers/_internal/clone", () => {
   });
   afterEach(() => project.cleanup());
 
-  it("cloneFile copies content and mode, says how, and never overwrites", async () => {
+  it("cloneFile copies content and the owner's mode bits, says how, and never overwrites", async () => {
     const src = join(project.root, "a.bin");
     await writeFile(src, Buffer.alloc(100_000, 3), { mode: 0o640 });
     await chmod(src, 0o640);
@@ -26,7 +26,12 @@ describe("providers/_internal/clone", () => {
       bytes: 100_000,
     });
     expect(await readFile(join(project.root, "b.bin"))).toEqual(await readFile(src));
-    expect((await stat(join(project.root, "b.bin"))).mode & 0o777).toBe(0o640);
+    // Private to the owner: a copy never gives group/other more than nothing (issue 7 §4).
+    expect((await stat(join(project.root, "b.bin"))).mode & 0o777).toBe(0o600);
+    const script = join(project.root, "run.sh");
+    await writeFile(script, "#!/bin/sh\n", { mode: 0o755 });
+    await cloneFile(script, join(project.root, "run2.sh"));
+    expect((await stat(join(project.root, "run2.sh"))).mode & 0o777).toBe(0o700);
     await writeFile(join(project.root, "c.bin"), "keep");
     await expect(cloneFile(src, join(project.root, "c.bin"))).rejects.toMatchObject({ code: "EEXIST" });
     expect(await readFile(join(project.root, "c.bin"), "utf8")).toBe("keep");
@@ -35,7 +40,7 @@ describe("providers/_internal/clone", () => {
     });
   });
 
-  it("cloneDir copies a tree with modes and symlinks, skips FIFOs, and counts", async () => {
+  it("cloneDir copies a tree with owner modes and symlinks, skips FIFOs, and counts", async () => {
     const src = join(project.root, "src");
     await mkdir(join(src, "x/y"), { recursive: true });
     await writeFile(join(src, "x/y/f"), "12345");
@@ -48,7 +53,13 @@ describe("providers/_internal/clone", () => {
     expect(result.bytes).toBe(8);
     expect((await readdir(join(project.root, "dst"))).sort()).toEqual(["g", "link", "x"]);
     expect(await readlink(join(project.root, "dst/link"))).toBe("x/y/f");
-    expect((await stat(join(project.root, "dst/x"))).mode & 0o777).toBe(0o555);
+    expect((await stat(join(project.root, "dst/x"))).mode & 0o777).toBe(0o500);
+    for (const path of ["dst", "dst/x/y"]) {
+      expect((await stat(join(project.root, path))).mode & 0o777, path).toBe(0o700);
+    }
+    for (const path of ["dst/g", "dst/x/y/f"]) {
+      expect((await stat(join(project.root, path))).mode & 0o777, path).toBe(0o600);
+    }
     await chmod(join(src, "x"), 0o755);
     await chmod(join(project.root, "dst/x"), 0o755);
     await expect(cloneDir(src, join(project.root, "dst"))).rejects.toMatchObject({ code: "EEXIST" });
@@ -104,8 +115,9 @@ describe("providers/_internal/clone", () => {
       if (!("dir" in fs)) return test.skip(fs.skip);
       expect(await probeReflink(fs.dir)).toBe(true);
       const src = join(fs.dir, "a.bin");
-      await writeFile(src, Buffer.alloc(1 << 20, 1));
+      await writeFile(src, Buffer.alloc(1 << 20, 1), { mode: 0o644 });
       expect(await cloneFile(src, join(fs.dir, "b.bin"))).toEqual({ method: "reflink", bytes: 1 << 20 });
+      expect((await stat(join(fs.dir, "b.bin"))).mode & 0o777).toBe(0o600);
       // XFS -> the project's filesystem: FICLONE gives EXDEV, so a copy, twice (the answer is cached).
       expect((await cloneFile(src, join(project.root, "c.bin"))).method).toBe("copy");
       expect((await cloneFile(src, join(project.root, "d.bin"))).method).toBe("copy");

@@ -11,9 +11,8 @@ import sqlite, { optionsSchema } from "../../../src/providers/database/sqlite.js
 import type { ResourceInfo } from "../../../src/providers/types.js";
 import { bundleForChild, coreDriver, makeReadOnly, mountReflinkFs, tempProject } from "../_helpers.js";
 import type { ReflinkFs } from "../_helpers.js";
-import { testDatabaseProvider } from "../_suites/database.js";
-import type { DatabaseSuiteContext, Row } from "../_suites/database.js";
-import { expectProviderError } from "../_suites/_lifecycle.js";
+import { databaseSuite, expectProviderError } from "../../../src/testing/index.js";
+import type { DatabaseSuiteContext, Row } from "../../../src/testing/index.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "_fixtures");
 
@@ -27,6 +26,10 @@ async function exec(info: ResourceInfo, sql: string, args: unknown[] = []): Prom
     client.close();
   }
 }
+
+/** The suite's hook: the same client, given only the URL the app would get (a local file has no token). */
+const query = (url: string, _authToken: string | undefined, sql: string): Promise<Row[]> =>
+  exec({ location: url, vars: { DATABASE_URL: url } }, sql);
 
 async function scalar(info: ResourceInfo, sql: string): Promise<unknown> {
   const [row] = await exec(info, sql);
@@ -66,9 +69,10 @@ const filesIn = (ctx: DatabaseSuiteContext, env: string) =>
   readdir(ctx.project.context.envDir(env)).catch(() => [] as string[]);
 
 describe("providers: database/sqlite", () => {
-  testDatabaseProvider({
+  databaseSuite({
     provider: (project) => sqlite({}, project.context),
-    exec,
+    dialect: "sqlite",
+    query,
     additionalTests(ctx) {
       it("creates WAL databases that @libsql/client opens at DATABASE_URL, and forks keep the journal mode", async () => {
         const dev = await ctx.core.create("dev");

@@ -4,22 +4,24 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import directory, { optionsSchema } from "../../../src/providers/local/directory.js";
 import { coreDriver, makeReadOnly, mountReflinkFs, tempProject } from "../_helpers.js";
 import type { TestProject } from "../_helpers.js";
-import { expectProviderError } from "../_suites/_lifecycle.js";
-import { testLocalStateProvider } from "../_suites/local.js";
+import { expectProviderError, localSuite } from "../../../src/testing/index.js";
 
 describe("providers: local/directory", () => {
-  testLocalStateProvider({
+  localSuite({
     provider: (project) => directory({}, project.context),
     additionalTests(ctx) {
       it("puts each env at {project}.{env}.db in the project root by default", async () => {
         const info = await ctx.core.create("dev");
-        expect(info.location).toBe(join(ctx.project.root, "myapp.dev.db"));
+        expect(info.location).toBe(join(ctx.project.root, `${ctx.project.context.project}.dev.db`));
         expect(info.vars.FORKSTACK_LOCAL_PATH).toBe(info.location);
       });
 
       it("reports how the fork was made", async () => {
         await ctx.core.create("dev");
-        await writeFile(join(ctx.project.root, "myapp.dev.db", "state.json"), "x".repeat(10_000));
+        await writeFile(
+          join(ctx.project.root, `${ctx.project.context.project}.dev.db`, "state.json"),
+          "x".repeat(10_000),
+        );
         const info = await ctx.core.fork("dev", "alice");
         expect(info.method).toBe(ctx.provider.flags.copyOnWrite ? "reflink" : "copy");
         expect(info.bytes).toBe(10_000);

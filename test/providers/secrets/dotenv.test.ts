@@ -4,16 +4,15 @@ import { parseEnv } from "node:util";
 import { describe, expect, it } from "vitest";
 import dotenv, { formatDotenv, optionsSchema } from "../../../src/providers/secrets/dotenv.js";
 import { makeReadOnly } from "../_helpers.js";
-import { expectProviderError } from "../_suites/_lifecycle.js";
-import { TRICKY_VALUES, testSecretsProvider } from "../_suites/secrets.js";
-import type { SecretsSuiteContext } from "../_suites/secrets.js";
+import { TRICKY_VALUES, expectProviderError, secretsSuite } from "../../../src/testing/index.js";
+import type { SecretsSuiteContext } from "../../../src/testing/index.js";
 
 const fileOf = (ctx: SecretsSuiteContext, env: string) =>
   join(ctx.project.context.envDir(env), "secrets.env");
 const modeOf = async (path: string) => (await stat(path)).mode & 0o777;
 
 describe("providers: secrets/dotenv", () => {
-  testSecretsProvider({
+  secretsSuite({
     provider: (project) => dotenv({}, project.context),
     additionalTests(ctx) {
       const env = (name: string) => ctx.core.env(name);

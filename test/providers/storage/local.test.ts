@@ -15,9 +15,7 @@ import { startStorageServer } from "../../../src/storage-server/index.js";
 import type { StorageProvider } from "../../../src/providers/types.js";
 import { coreDriver, tempProject } from "../_helpers.js";
 import type { TestProject } from "../_helpers.js";
-import { testStorageProvider } from "../_suites/storage.js";
-import { expectProviderError } from "../_suites/_lifecycle.js";
-import { readBucket, putObject } from "../_suites/storage.js";
+import { expectProviderError, putObject, readBucket, storageSuite } from "../../../src/testing/index.js";
 
 /** The project's own server, started in this process on a free port, as `forkstack up` would run it. */
 async function withInProcessServer(project: TestProject, options: { buckets?: string[] } = {}) {
@@ -33,7 +31,7 @@ async function withInProcessServer(project: TestProject, options: { buckets?: st
 }
 
 describe("providers: storage/local (in-process server)", () => {
-  testStorageProvider({
+  storageSuite({
     bucketKeys: ["uploads"],
     provider: async (project) => (await withInProcessServer(project, { buckets: ["uploads"] })).provider,
     additionalTests(ctx) {
@@ -59,7 +57,8 @@ describe("providers: storage/local (in-process server)", () => {
           secretAccessKey: info.secretVars!.AWS_SECRET_ACCESS_KEY!,
         });
         // Another project's bucket, a hand-made one, and a named bucket whose default bucket is gone.
-        for (const name of ["other-bucket-dev", "myapp-photos", "myapp-uploads-orphan"])
+        const p = ctx.project.context.project;
+        for (const name of ["other-bucket-dev", `${p}-photos`, `${p}-uploads-orphan`])
           await client.createBucket(name);
         expect(await ctx.core.list()).toEqual(["dev", "orphan", "pr-42"]);
       });
@@ -74,8 +73,9 @@ describe("providers: storage/local (in-process server)", () => {
         const port = Number(new URL(seed.vars.AWS_ENDPOINT_URL_S3!).port);
         await coreDriver(local({ port }, ctx.project.context), ctx.project).create("dev");
         const alice = await ctx.core.fork("dev", "alice");
-        expect(alice.vars.BUCKET_NAME_UPLOADS).toBe("myapp-uploads-alice");
-        expect(await readBucket(alice, "myapp-uploads-alice")).toEqual({});
+        const bucket = `${ctx.project.context.project}-uploads-alice`;
+        expect(alice.vars.BUCKET_NAME_UPLOADS).toBe(bucket);
+        expect(await readBucket(alice, bucket)).toEqual({});
       });
     },
   });

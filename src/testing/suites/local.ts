@@ -1,29 +1,31 @@
 /**
+ * @module testing/suites/local
  * Conformance suite for local-state providers: the shared lifecycle, with data as files in the directory
  * the app is given (`FORKSTACK_LOCAL_PATH`), plus trees: nested directories, modes, symlinks.
  */
 import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
-import { expect } from "vitest";
-import type { LocalStateProvider } from "../../../src/providers/types.js";
-import { lifecycleTests, setupSuite } from "./_lifecycle.js";
-import type { DataAccess, SuiteContext, SuiteOptions } from "./_lifecycle.js";
+import { expect } from "../vitest-api.js";
+import type { LocalStateProvider } from "../../providers/types.js";
+import { appVars } from "../project.js";
+import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";
+import { lifecycleTests } from "./lifecycle.js";
 
 export type LocalSuiteContext = SuiteContext<LocalStateProvider>;
 export type LocalSuiteOptions = SuiteOptions<LocalStateProvider>;
 
-export function testLocalStateProvider(options: LocalSuiteOptions): void {
+export function localSuite(options: LocalSuiteOptions): void {
   const { ctx, test } = setupSuite(options);
   const pathOf = async (env: string) => {
     const info = await ctx.core.describe(env);
     if (!info) throw new Error(`env ${env} has no local state`);
-    return info.vars.FORKSTACK_LOCAL_PATH!;
+    return appVars(info).FORKSTACK_LOCAL_PATH!;
   };
-  const data: DataAccess<LocalStateProvider> = {
-    async put(_ctx, env, key, value) {
+  const data: DataAccess = {
+    async put(env, key, value) {
       await writeFile(join(await pathOf(env), key), value);
     },
-    async read(_ctx, env) {
+    async read(env) {
       const dir = await pathOf(env);
       const out: Record<string, string> = {};
       for (const name of await readdir(dir)) out[name] = await readFile(join(dir, name), "utf8");
@@ -52,7 +54,8 @@ export function testLocalStateProvider(options: LocalSuiteOptions): void {
     await ctx.core.fork("dev", "alice");
     const alice = await pathOf("alice");
     expect(await readFile(join(alice, "a/b/c/deep.txt"), "utf8")).toBe("deep");
-    expect((await lstat(join(alice, "run.sh"))).mode & 0o777).toBe(0o750);
+    // The owner's bits are kept (a script stays executable); group and others get nothing (issue 7 §4).
+    expect((await lstat(join(alice, "run.sh"))).mode & 0o777).toBe(0o700);
     expect(await readlink(join(alice, "link"))).toBe("a/b/c/deep.txt");
     expect(await readFile(join(alice, "link"), "utf8")).toBe("deep");
     expect(await readlink(join(alice, "dangling"))).toBe("/nonexistent/target");

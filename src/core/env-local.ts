@@ -1,0 +1,302 @@
+/**
+ * @module core/env-local
+ * `.env.local` is the user's file as much as ours: frameworks read it, and people keep their own keys
+ * in it. forkstack owns one marked block and nothing else:
+ *
+ *     API_KEY=mine                 ← the user's lines: kept byte for byte, in place
+ *     # >>> forkstack (managed: forkstack switch rewrites this block) >>>
+ *     FORKSTACK_ENV='alice'
+ *     DATABASE_URL='file:…'
+ *     # <<< forkstack <<<
+ *
+ * Which value wins when a key is both the user's and ours: dotenv, Vite, Next.js (@next/env) and
+ * `node --env-file` all take the LAST line of a key within one file. A new block is therefore appended
+ * at the end, so after `switch` the app really uses the env's values (a stale `DATABASE_URL` of the
+ * user's must not quietly keep the app on another env's data). A block the user moved stays where it
+ * is, so a line of theirs *below* it deliberately overrides ours. Either way `switch` warns, naming the
+ * keys and saying which line wins.
+ *
+ * Never losing a line: lines the user typed inside the block are moved just above it (with a warning;
+ * a `KEY='…'` record in forkstack's own quoting there counts as forkstack's and is rewritten);
+ * a file whose markers are missing, doubled or out of order is refused and left as it is. A file an
+ * older forkstack wrote whole (no markers, starting with `FORKSTACK_ENV='…'`) is migrated: its records
+ * that are forkstack's (equal to a variable of the env it names, or setting a key the block now sets,
+ * which that forkstack rewrote on every switch anyway) go into the block; anything else is kept.
+ */
+import { readFile, realpath, rm } from "node:fs/promises";
+import { parseEnv } from "node:util";
+import { ENV_NAME_PATTERN } from "../config/schema.js";
+import { UserError, errnoCode } from "../errors.js";
+import { formatDotenv } from "../providers/secrets/dotenv.js";
+import { stateWriteError, writeFileAtomic } from "./fs-atomic.js";
+
+export const BLOCK_BEGIN = "# >>> forkstack (managed: forkstack switch rewrites this block) >>>";
+export const BLOCK_END = "# <<< forkstack <<<";
+
+/**
+ * One `KEY=value` record exactly as `formatDotenv` writes it: a quoted value that may span lines.
+ * Only such records are forkstack's to replace; anything else is a line of the user's.
+ */
+const RECORD = /([A-Za-z_][A-Za-z0-9_]*)=('[^']*'|`[^`]*`|"[^"]*")[ \t]*(?:\r?\n|$)/y;
+const LINE = /[^\n]*(?:\n|$)/y;
+
+interface Chunk {
+  /** The raw text, line ending included. */
+  readonly raw: string;
+  /** Set when the chunk is a record in forkstack's own format. */
+  readonly record?: { readonly key: string; readonly value: string };
+}
+
+/** Split text into forkstack-format records and other lines, keeping every byte. */
+function chunks(text: string): Chunk[] {
+  const out: Chunk[] = [];
+  let at = 0;
+  while (at < text.length) {
+    RECORD.lastIndex = at;
+    const record = RECORD.exec(text);
+    if (record) {
+      out.push({ raw: record[0], record: { key: record[1]!, value: record[2]!.slice(1, -1) } });
+      at = RECORD.lastIndex;
+      continue;
+    }
+    LINE.lastIndex = at;
+    const line = LINE.exec(text)![0];
+    out.push({ raw: line });
+    at += line.length;
+  }
+  return out;
+}
+
+const isBlank = (raw: string) => raw.trim() === "";
+const isMarker = (raw: string, marker: string) => raw.trim() === marker;
+
+/** The line ending the file already uses (its first one), LF for a new or one-line file. */
+function eolOf(text: string): string {
+  const at = text.indexOf("\n");
+  return at > 0 && text[at - 1] === "\r" ? "\r\n" : "\n";
+}
+
+function withEol(text: string, eol: string): string {
+  return text === "" || text.endsWith("\n") ? text : text + eol;
+}
+
+function keysIn(text: string): Set<string> {
+  try {
+    return new Set(Object.keys(parseEnv(text)));
+  } catch {
+    return new Set();
+  }
+}
+
+function list(keys: Iterable<string>): string {
+  return [...keys].sort().join(", ");
+}
+
+/** The managed block for `values`, in the file's line ending (values' own newlines stay LF). */
+function renderBlock(values: Record<string, string>, eol: string): string {
+  const records = Object.entries(values).map(([key, value]) =>
+    formatDotenv({ [key]: value }).replace(/\n$/, ""),
+  );
+  return [BLOCK_BEGIN, ...records, BLOCK_END].join(eol) + eol;
+}
+
+export interface EnvLocalPlan {
+  /** The new content of the file. */
+  readonly text: string;
+  /** Things the user should know: shadowed keys, moved lines, a migration. */
+  readonly warnings: string[];
+}
+
+export interface PlanOptions {
+  /**
+   * For a file an older forkstack wrote whole: the variables of the env it names (its first line),
+   * or undefined if that env is gone. Lines equal to one of them are forkstack's and are dropped.
+   */
+  readonly legacyValues?: Readonly<Record<string, string>>;
+}
+
+/** The file's lines, each with its own line ending (the last may have none). */
+function lines(text: string): string[] {
+  return text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+}
+
+/**
+ * The text before, inside and after the block, or undefined if there are no markers; a refusal naming
+ * the problem if they are missing, doubled or out of order. Markers are found line by line, before
+ * any parsing, so an unterminated quote of the user's cannot hide them.
+ */
+function splitAtBlock(
+  text: string,
+  path: string,
+): { before: string; inside: string; after: string } | undefined {
+  const all = lines(text);
+  const begins = all.flatMap((l, i) => (isMarker(l, BLOCK_BEGIN) ? [i] : []));
+  const ends = all.flatMap((l, i) => (isMarker(l, BLOCK_END) ? [i] : []));
+  if (begins.length === 0 && ends.length === 0) return undefined;
+  if (begins.length === 1 && ends.length === 1 && begins[0]! < ends[0]!) {
+    const [begin, end] = [begins[0]!, ends[0]!];
+    return {
+      before: all.slice(0, begin).join(""),
+      inside: all.slice(begin + 1, end).join(""),
+      after: all.slice(end + 1).join(""),
+    };
+  }
+  throw new UserError(
+    `${path} has ${begins.length} forkstack begin marker(s) and ${ends.length} end marker(s) ` +
+      "(expected one of each, in that order); forkstack will not guess which lines are its own, " +
+      "and left the file as it is.",
+    "E_STATE_CORRUPT",
+    {
+      hint: `Keep exactly one block from "${BLOCK_BEGIN}" to "${BLOCK_END}" (or remove both markers and forkstack's lines), then run \`forkstack switch\` again.`,
+    },
+  );
+}
+
+/** The env an older forkstack's whole-file `.env.local` was written for, if this is one. */
+export function legacyEnvOf(existing: string): string | undefined {
+  if (existing.includes(BLOCK_BEGIN) || existing.includes(BLOCK_END)) return undefined;
+  const first = chunks(existing)[0]?.record;
+  return first?.key === "FORKSTACK_ENV" ? first.value : undefined;
+}
+
+/**
+ * The new `.env.local` text: `existing` (undefined if there is no file) with forkstack's block set to
+ * `values`. Pure, so every case is testable without a disk.
+ */
+export function planEnvLocal(
+  existing: string | undefined,
+  values: Record<string, string>,
+  path: string,
+  options: PlanOptions = {},
+): EnvLocalPlan {
+  const text = existing ?? "";
+  const eol = eolOf(text);
+  const block = renderBlock(values, eol);
+  const warnings: string[] = [];
+  const found = splitAtBlock(text, path);
+
+  let before: string;
+  let after: string;
+  if (found) {
+    ({ before, after } = found);
+    const typed = chunks(found.inside).filter((c) => !c.record && !isBlank(c.raw));
+    if (typed.length) {
+      before = withEol(before, eol) + typed.map((c) => withEol(c.raw, eol)).join("");
+      warnings.push(
+        `Moved ${typed.length} line(s) you added inside forkstack's block in ${path} to just above it: ` +
+          "the block is rewritten on every `forkstack switch`.",
+      );
+    }
+  } else if (legacyEnvOf(text) !== undefined) {
+    // Written whole by an older forkstack: keep every line that is not provably forkstack's.
+    const ours = options.legacyValues ?? {};
+    const kept = chunks(text).filter(
+      (c) =>
+        !(
+          c.record &&
+          (c.record.key === "FORKSTACK_ENV" ||
+            Object.hasOwn(values, c.record.key) ||
+            (Object.hasOwn(ours, c.record.key) && ours[c.record.key] === c.record.value))
+        ),
+    );
+    before = kept.map((c) => withEol(c.raw, eol)).join("");
+    after = "";
+    const count = kept.filter((c) => !isBlank(c.raw)).length;
+    warnings.push(
+      `Moved forkstack's variables in ${path} into a marked block` +
+        (count
+          ? `; kept ${count} line(s) that are not forkstack's above it.`
+          : "; lines you add outside it are kept."),
+    );
+  } else {
+    // No block yet: the user's text stays as it is and the block goes at the end, where it wins.
+    before = withEol(text, eol);
+    after = "";
+  }
+
+  const managed = new Set(Object.keys(values));
+  const shadowed = [...keysIn(before)].filter((k) => managed.has(k));
+  const overriding = [...keysIn(after)].filter((k) => managed.has(k));
+  if (shadowed.length) {
+    warnings.push(
+      `${path}: your line(s) for ${list(shadowed)} above forkstack's block are overridden by it ` +
+        "(dotenv, Vite, Next.js and node --env-file use a key's last line); remove them, or put them " +
+        "below the block to override forkstack on purpose.",
+    );
+  }
+  if (overriding.length) {
+    warnings.push(
+      `${path}: your line(s) for ${list(overriding)} below forkstack's block override the env's own ` +
+        "value(s) (the last line of a key wins), so the app does not see this env's value there.",
+    );
+  }
+  return { text: before + block + after, warnings };
+}
+
+/** The real file behind `.env.local` (a symlink to a shared file is written through, not replaced). */
+async function target(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    return path;
+  }
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT") return undefined;
+    throw stateWriteError(path, error);
+  }
+}
+
+export interface WriteEnvLocalOptions {
+  /** The variables of a named env, for migrating a file an older forkstack wrote; undefined if unknown. */
+  readonly envValues?: (env: string) => Promise<Record<string, string> | undefined>;
+}
+
+/**
+ * Set forkstack's block in `.env.local` to `values`, keeping every other line; mode 0600, atomic
+ * replace. Returns the warnings to show (keys that shadow or are shadowed, moved lines, a migration).
+ */
+export async function writeEnvLocal(
+  path: string,
+  values: Record<string, string>,
+  options: WriteEnvLocalOptions = {},
+): Promise<{ path: string; warnings: string[] }> {
+  const file = await target(path);
+  const existing = await readIfExists(file);
+  let legacyValues: Record<string, string> | undefined;
+  const legacyEnv = existing === undefined ? undefined : legacyEnvOf(existing);
+  // Only a valid env name is looked up: the file's content must not steer a path.
+  if (legacyEnv && ENV_NAME_PATTERN.test(legacyEnv) && options.envValues) {
+    legacyValues = await options.envValues(legacyEnv).catch(() => undefined);
+  }
+  const plan = planEnvLocal(existing, values, path, legacyValues ? { legacyValues } : {});
+  if (plan.text !== existing) await writeFileAtomic(file, plan.text, 0o600);
+  return { path, warnings: plan.warnings };
+}
+
+/**
+ * Take forkstack's block out of `.env.local` (the current env was deleted), keeping the user's lines;
+ * the file goes when nothing of the user's is left. A file with broken markers is left alone.
+ */
+export async function removeEnvLocalBlock(path: string): Promise<void> {
+  const file = await target(path);
+  const existing = await readIfExists(file);
+  if (existing === undefined) return;
+  let rest: string;
+  try {
+    const found = splitAtBlock(existing, path);
+    if (found) rest = found.before + found.after;
+    // An older forkstack's whole file goes only if nothing in it can be the user's.
+    else if (legacyEnvOf(existing) !== undefined && chunks(existing).every((c) => c.record || isBlank(c.raw)))
+      rest = "";
+    else return;
+  } catch {
+    return; // broken markers: leave the file to the user, as `switch` does
+  }
+  if (isBlank(rest)) await rm(file, { force: true });
+  else await writeFileAtomic(file, rest, 0o600);
+}

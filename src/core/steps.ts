@@ -1,0 +1,294 @@
+/**
+ * @module core/steps
+ * Making and removing an env's resources, one step per provider, in parallel, under the journal.
+ *
+ * The rule this module exists for (DESIGN.md §5.7): rollback and repair remove only what the
+ * operation itself made. Before a provider is asked to make a resource, the core checks that the
+ * resource does not exist and records the step (`making`); when the provider returns, the step is
+ * `made` with what the provider reported. A rollback — after a failure, Ctrl-C, or a crash repaired
+ * by the next command — removes exactly the recorded steps. A resource that existed before (a
+ * team's shared `dev` branch, a database whose manifest was deleted) is never in that record, so it
+ * is never removed; a root's existing resources are adopted instead of created over.
+ */
+import { rm, rmdir } from "node:fs/promises";
+import { InterruptedError, UserError, errnoCode, isForkstackError } from "../errors.js";
+import type { EnvManifest, ManifestResource } from "../layout.js";
+import type { EnvRef, OpContext, Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
+import { failpoint } from "./failpoints.js";
+import type { Project } from "./project.js";
+
+export interface StepEvent {
+  readonly kind: ResourceKind;
+  readonly provider: string;
+  /** `adopted`: an existing root resource taken over; `removing`: a resource being deleted. */
+  readonly phase: "start" | "done" | "adopted" | "failed" | "rollback" | "removing";
+  readonly ms?: number;
+  readonly info?: ResourceInfo;
+  readonly error?: unknown;
+}
+
+export function envRef(project: Project, name: string): EnvRef {
+  return { name, project: project.config.project };
+}
+
+export function toManifestResource(
+  provider: Provider,
+  info: ResourceInfo,
+  adopted = false,
+): ManifestResource {
+  const { location, method, bytesAdded, bytes, vars, secretVars, data } = info;
+  return {
+    provider: provider.name,
+    location,
+    method,
+    bytesAdded,
+    bytes,
+    vars,
+    secretVars,
+    data,
+    ...(adopted ? { adopted } : {}),
+  };
+}
+
+/** A manifest's (or a step's) record, as the `recorded` argument providers get back. */
+export function recordedInfo(resource: ManifestResource | Record<string, unknown> | null | undefined) {
+  return (resource ?? undefined) as ResourceInfo | undefined;
+}
+
+/**
+ * Make every backend reachable (e.g. start the storage server) before anything is journaled or written:
+ * a backend that cannot be reached then fails the command with nothing to repair or roll back.
+ */
+export async function prepareAll(project: Project, signal?: AbortSignal): Promise<void> {
+  await Promise.all(project.providers.map((p) => p.prepare?.(project.op(signal))));
+}
+
+/** Run one provider operation per resource kind in parallel, reporting each step. */
+export async function runSteps(
+  project: Project,
+  fn: (provider: Provider) => Promise<ResourceInfo & { adopted?: boolean }>,
+  onStep?: (event: StepEvent) => void,
+): Promise<{ results: PromiseSettledResult<ResourceInfo & { adopted?: boolean }>[]; ms: number[] }> {
+  const ms: number[] = [];
+  const results = await Promise.allSettled(
+    project.providers.map(async (provider, i) => {
+      const started = performance.now();
+      onStep?.({ kind: provider.kind, provider: provider.name, phase: "start" });
+      try {
+        failpoint(`step:${provider.kind}`);
+        const info = await fn(provider);
+        ms[i] = performance.now() - started;
+        const phase = info.adopted ? "adopted" : "done";
+        onStep?.({ kind: provider.kind, provider: provider.name, phase, ms: ms[i], info });
+        return info;
+      } catch (error) {
+        ms[i] = performance.now() - started;
+        onStep?.({ kind: provider.kind, provider: provider.name, phase: "failed", ms: ms[i], error });
+        throw error;
+      }
+    }),
+  );
+  return { results, ms };
+}
+
+function existsError(provider: Provider, name: string, where: string): UserError {
+  return new UserError(
+    `[${provider.name}] The ${provider.kind} of "${name}" already exists (${where}), but this project has no record of making it.`,
+    "E_ENV_EXISTS",
+    {
+      hint: `Pick another env name; forkstack never creates over or removes a resource it did not make.`,
+    },
+  );
+}
+
+/**
+ * One journaled step: check that env `name` has no such resource yet, record the step, make it.
+ * A provider refusing with E_ENV_EXISTS (someone else made it meanwhile) drops the record, so a
+ * rollback leaves that resource alone.
+ */
+export async function makeStep(
+  project: Project,
+  name: string,
+  provider: Provider,
+  op: OpContext,
+  make: () => Promise<ResourceInfo>,
+): Promise<ResourceInfo> {
+  const existing = await provider.describe(envRef(project, name), op);
+  if (existing) throw existsError(provider, name, existing.location);
+  project.state.stepStarted(name, provider.kind, provider.name);
+  try {
+    const info = await make();
+    project.state.stepDone(name, provider.kind, toManifestResource(provider, info));
+    return info;
+  } catch (error) {
+    if (isForkstackError(error) && error.code === "E_ENV_EXISTS") {
+      project.state.stepForget(name, provider.kind);
+    }
+    throw error;
+  }
+}
+
+/**
+ * A root env's resource: the existing one adopted (named by `roots.<env>.<kind>` in the config, or
+ * found by `describe`), else a new empty one made as a journaled step.
+ */
+export async function adoptOrCreate(
+  project: Project,
+  name: string,
+  provider: Provider,
+  op: OpContext,
+): Promise<ResourceInfo & { adopted?: boolean }> {
+  const env = envRef(project, name);
+  const ref = project.config.roots[name]?.[provider.kind];
+  if (ref && !provider.adopt) {
+    throw new UserError(
+      `\`roots.${name}.${provider.kind}\` names an existing resource, but the ${provider.name} provider cannot adopt one.`,
+      "E_CONFIG_INVALID",
+      { hint: `Remove \`roots.${name}.${provider.kind}\` from the config.` },
+    );
+  }
+  const found = provider.adopt ? await provider.adopt(env, ref, op) : await provider.describe(env, op);
+  if (found) return { ...found, adopted: true };
+  if (ref) {
+    throw new UserError(
+      `[${provider.name}] \`roots.${name}.${provider.kind}\` names ${JSON.stringify(ref)}, which does not exist.`,
+      "E_CONFIG_INVALID",
+      { hint: "Fix the name in the config; forkstack adopts existing roots and never creates them there." },
+    );
+  }
+  return makeStep(project, name, provider, op, () => provider.create(env, op));
+}
+
+function firstRejection(results: PromiseSettledResult<unknown>[]): unknown {
+  return results.find((r): r is PromiseRejectedResult => r.status === "rejected")?.reason;
+}
+
+/**
+ * Undo the recorded steps of env `name`: remove each resource the operation made (passing back what
+ * the provider reported), forgetting each step once its resource is gone. Throws the first failure
+ * after trying every step; the steps that failed stay recorded for the next attempt.
+ */
+export async function rollbackSteps(
+  project: Project,
+  name: string,
+  onStep?: (e: StepEvent) => void,
+): Promise<void> {
+  const env = envRef(project, name);
+  const results = await Promise.allSettled(
+    project.state.steps(name).map(async (step) => {
+      const provider = project.providers.find((p) => p.kind === step.kind);
+      if (!provider) return; // the kind was removed from the config since: nothing we can do here
+      onStep?.({ kind: provider.kind, provider: provider.name, phase: "rollback" });
+      await provider.remove(env, project.op(), recordedInfo(step.info));
+      project.state.stepForget(name, step.kind);
+    }),
+  );
+  const failure = firstRejection(results);
+  if (failure !== undefined) throw failure;
+}
+
+/**
+ * Remove the resources of an env this project owns (`delete`, and the first half of `reset`): every
+ * provider's resource except the ones the root adopted, each given back its recorded info.
+ */
+export async function removeEnvResources(
+  project: Project,
+  manifest: EnvManifest | null,
+  name: string,
+  onStep?: (e: StepEvent) => void,
+): Promise<ResourceKind[]> {
+  const env = envRef(project, name);
+  const kept: ResourceKind[] = [];
+  const results = await Promise.allSettled(
+    project.providers.map(async (provider) => {
+      const recorded = manifest?.resources[provider.kind];
+      if (recorded?.adopted) {
+        kept.push(provider.kind);
+        return;
+      }
+      onStep?.({ kind: provider.kind, provider: provider.name, phase: "removing" });
+      await provider.remove(env, project.op(), recordedInfo(recorded));
+    }),
+  );
+  const failure = firstRejection(results);
+  if (failure !== undefined) throw failure;
+  return kept;
+}
+
+/**
+ * Remove an env's manifest and then its directory if nothing else is in it. Never recursive: a file a
+ * provider did not remove (an adopted database inside the env dir, something a user put there) stays.
+ */
+export async function forgetEnvDir(project: Project, name: string, recursive: boolean): Promise<void> {
+  const dir = project.layout.envDir(name);
+  if (recursive) {
+    await rm(dir, { recursive: true, force: true });
+    return;
+  }
+  await rm(project.layout.manifest(name), { force: true });
+  try {
+    await rmdir(dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code !== "ENOENT" && code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+  }
+}
+
+export interface MadeResources {
+  resources: Record<string, ManifestResource>;
+  summary: Partial<
+    Record<
+      ResourceKind,
+      {
+        provider: string;
+        location: string;
+        method?: string;
+        bytesAdded?: number;
+        ms?: number;
+        adopted?: boolean;
+      }
+    >
+  >;
+}
+
+/**
+ * Make every resource of env `name` in parallel with `make`. If one fails or the user interrupts,
+ * roll back what this call made and rethrow; if the rollback itself fails (a backend went away), the
+ * operation's journal entry stays with the reason, and the next command finishes the rollback.
+ * The caller holds `name`'s lock and has journaled the operation.
+ */
+export async function makeResources(
+  project: Project,
+  name: string,
+  make: (provider: Provider, op: OpContext) => Promise<ResourceInfo & { adopted?: boolean }>,
+  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void },
+): Promise<{ made?: MadeResources; failure?: unknown; rollbackError?: unknown }> {
+  const op = project.op(options.signal);
+  const { results, ms } = await runSteps(project, (provider) => make(provider, op), options.onStep);
+  failpoint("fork:after-steps");
+  const failure = firstRejection(results) ?? (options.signal?.aborted ? new InterruptedError() : undefined);
+  if (failure !== undefined) {
+    failpoint("rollback:before");
+    try {
+      await rollbackSteps(project, name, options.onStep);
+      return { failure };
+    } catch (rollbackError) {
+      return { failure, rollbackError };
+    }
+  }
+  const made: MadeResources = { resources: {}, summary: {} };
+  project.providers.forEach((provider, i) => {
+    const info = (results[i] as PromiseFulfilledResult<ResourceInfo & { adopted?: boolean }>).value;
+    made.resources[provider.kind] = toManifestResource(provider, info, info.adopted);
+    const { location, method, bytesAdded, adopted } = info;
+    made.summary[provider.kind] = {
+      provider: provider.name,
+      location,
+      method,
+      bytesAdded,
+      ms: ms[i],
+      ...(adopted ? { adopted } : {}),
+    };
+  });
+  return { made };
+}
