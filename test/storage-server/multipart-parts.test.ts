@@ -239,6 +239,46 @@ describe("CompleteMultipartUpload repeated", () => {
     expect((await h.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag).toBe(first.ETag);
     expect((await s3Error(complete([Parts[0]!]))).name).toBe("NoSuchUpload");
   });
+
+  test("a create-only Complete (If-None-Match: *) retried after its success answers the same success", async () => {
+    const bucket = uniqueBucket("mprepc");
+    await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const key = "once";
+    const { UploadId } = await h.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const e1 = await h.s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: "only part" }),
+    );
+    const complete = () =>
+      h.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId,
+          IfNoneMatch: "*",
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1.ETag }] },
+        }),
+      );
+    const first = await complete();
+    // The object exists now, but this is the same upload's retry, not a second writer.
+    expect((await complete()).ETag).toBe(first.ETag);
+    // A different upload of the same key is refused by the condition.
+    const other = await h.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const e2 = await h.s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: other.UploadId, PartNumber: 1, Body: "x" }),
+    );
+    const refused = await s3Error(
+      h.s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: other.UploadId,
+          IfNoneMatch: "*",
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e2.ETag }] },
+        }),
+      ),
+    );
+    expect(refused.$metadata.httpStatusCode).toBe(412);
+  });
 });
 
 describe("partNumber reads", () => {
