@@ -584,7 +584,7 @@ async function benchMemory(entry, base, p, cleanup, log) {
     const root = mkdtempSync(join(base, "mem-"));
     const server = await startChild("forkstack", [entry, root, JSON.stringify(CREDS)], cleanup);
     const s3 = client(server.url, CREDS);
-    // How long the server takes to answer CompleteMultipartUpload (it assembles the parts into one blob).
+    // How long the server takes to answer CompleteMultipartUpload (metadata only: the parts are the object).
     let completeMs = NaN;
     s3.middlewareStack.add(
       (next, context) => async (args) => {
@@ -729,6 +729,9 @@ function toMarkdown(r, p) {
     "",
   );
 
+  const mp = r.multipartMarkdown;
+  out.push(mp.table);
+
   const behind = r.throughput.filter((row) => row.ratio < 1);
   const peak = Math.max(...r.memory.map((m) => m.peak));
   out.push(
@@ -744,11 +747,25 @@ function toMarkdown(r, p) {
       `= ${fmt(diskRatio, 1)}×: ${verdict(diskRatio <= 2)}`,
     `- Listing 3 forks deep vs a plain bucket: ${fmt(r.list.ratio, 2)}× (no target)`,
     `- Server peak RSS < 200 MB while uploading ${mb(p.bigBytes)}: ${mb(peak)}: ${verdict(peak < 200 * MB)}`,
+    ...mp.targets,
   );
   return out.join("\n");
 }
 
 // ---- entry -------------------------------------------------------------------------------------
+
+/** The helpers bench/storage-multipart.mjs borrows (it also runs alone: `node bench/storage-multipart.mjs`). */
+export const helpers = {
+  startChild,
+  client,
+  createBucket,
+  diskUsage,
+  drain,
+  generated,
+  Cleanup,
+  CREDS,
+  ROOT,
+};
 
 export async function run({ quick = false, log = (line) => process.stderr.write(`${line}\n`) } = {}) {
   const p = plan(quick);
@@ -806,12 +823,21 @@ export async function run({ quick = false, log = (line) => process.stderr.write(
     rmSync(s3rverRoot, { recursive: true, force: true });
     spawnSync("sync");
     results.memory = await benchMemory(entry, base, p, cleanup, log);
+    // Imported here, not at the top: storage-multipart.mjs also runs alone and then imports this file.
+    const { benchMultipart, multipartMarkdown } = await import("./storage-multipart.mjs");
+    results.multipart = await benchMultipart(
+      { startChild, client, createBucket, diskUsage, drain, generated },
+      { entry, base, creds: CREDS, cleanup, quick, log },
+    );
+    results.multipartMarkdown = multipartMarkdown(results.multipart);
     const rows = [
       ...results.forks.map((r) => ({ section: "fork", ...r })),
       ...results.throughput.map((r) => ({ section: "throughput", ...r })),
       { section: "disk", ...results.disk },
       { section: "list", ...results.list },
       ...results.memory.map((r) => ({ section: "memory", ...r })),
+      ...results.multipart.complete.map((r) => ({ section: "multipart-complete", ...r })),
+      { section: "multipart-get", ...results.multipart.get },
     ];
     return { rows, markdown: toMarkdown(results, p) };
   } finally {

@@ -8,8 +8,11 @@
 import { isForkstackError } from "../errors.js";
 import { EXIT_PORT_IN_USE, runServer } from "../providers/storage/_local-server.js";
 import type { DaemonArgs } from "../providers/storage/_local-server.js";
+import { ignoreStdioErrors, safeLog } from "./log.js";
 
-const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+// The log file may sit on a full disk: logging must never be what takes the server down (log.ts).
+ignoreStdioErrors();
+const log = safeLog(2);
 const controller = new AbortController();
 for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.once(signal, () => controller.abort());
 
@@ -25,3 +28,7 @@ try {
   log(`storage server failed: ${(error as Error)?.message ?? String(error)}`);
   process.exitCode = isForkstackError(error) && error.code === "E_PORT_IN_USE" ? EXIT_PORT_IN_USE : 1;
 }
+// Exit now rather than when the event loop runs dry: the store is closed and durable by here, and a
+// helper thread (the hashing workers of large uploads) kept the process alive after a clean stop, so
+// `forkstack down` waited 15 s and then had to SIGKILL it.
+process.exit();

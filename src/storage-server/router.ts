@@ -10,6 +10,8 @@ import { isIP } from "node:net";
 import { authenticate } from "./auth/index.js";
 import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
+import { faultToS3Error } from "./faults.js";
+import { answerChallenge } from "./proof.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, header, send, sendError, sendJson } from "./http.js";
 import * as acl from "./handlers/acl.js";
@@ -154,11 +156,16 @@ export function createRouter(opts: RouterOptions): Handler {
       }
       if (acl.isAnonymous(ctx)) acl.authorizeAnonymous(ctx);
       else ctx.auth = authenticate(head, opts.lookup);
+      // Only a request signed with a known key gets a proof (anonymous ones have no key id).
+      answerChallenge(req, res, ctx.auth.accessKeyId, opts.lookup);
       await dispatch(ctx);
     } catch (error) {
       let e: S3Error;
+      const fault = error instanceof S3Error ? undefined : faultToS3Error(error);
       if (error instanceof S3Error) {
         e = error;
+      } else if (fault) {
+        e = fault;
       } else {
         opts.log?.(
           `storage-server: ${ctx.method} ${rawUrl}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,

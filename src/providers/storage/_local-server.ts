@@ -7,20 +7,21 @@
  * Files, under `.forkstack/storage/`:
  * - `data/`: the store (blobs + metadata; the store keeps its own lock so one process owns it);
  * - `credentials.json` (0600): the project's key pair, generated once;
- * - `server.json`: the port picked for this project, remembered so env variables stay valid;
+ * - `server.json` (0600): the port picked for this project, remembered so env variables stay valid;
  * - `server.pid` (0600): `{pid, port, host, url, startedAt}` of the running server, written once it listens;
  * - `server.log`: the last background run's output.
  */
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ProviderError, UserError, errnoCode } from "../../errors.js";
 import { loadOrCreateCredentials } from "../../storage-server/auth/credentials.js";
 import type { Credentials } from "../../storage-server/auth/types.js";
+import { CHALLENGE_HEADER, PROOF_HEADER, proofMatches, serverProof } from "../../storage-server/proof.js";
 import { writeFileDurable } from "../_internal/files.js";
 import { createTigrisClient, TigrisApiError } from "./_tigris-client.js";
 import type { ApiResponse, TigrisClient } from "./_tigris-client.js";
@@ -81,7 +82,13 @@ export interface ServerRecord {
   readonly startedAt: string;
 }
 
-export type Probe = "ours" | "forkstack" | "other" | "free";
+/**
+ * Who answers on a port: our server (it proved it holds the project's key, storage-server/proof.ts),
+ * a forkstack server that refuses our key (another project's), a program that claims to be a forkstack
+ * server yet cannot prove it holds our key (an impostor: never used, its URL never handed out),
+ * anything else, or nobody.
+ */
+export type Probe = "ours" | "forkstack" | "impostor" | "other" | "free";
 
 export interface ServerAddress {
   readonly host: string;
@@ -173,6 +180,7 @@ export class LocalServer {
   private async rememberedPort(): Promise<number> {
     const read = async () => {
       const { port } = JSON.parse(await readFile(this.paths.state, "utf8")) as { port?: unknown };
+      await tightenMode(this.paths.state);
       if (typeof port !== "number" || !Number.isInteger(port))
         throw new Error(`${this.paths.state}: no port`);
       return port;
@@ -191,7 +199,7 @@ export class LocalServer {
     await mkdir(this.paths.dir, { recursive: true, mode: 0o700 });
     try {
       await writeFileDurable(this.paths.state, `${JSON.stringify({ port })}\n`, {
-        mode: 0o644,
+        mode: 0o600,
         replace: false,
       });
       return port;
@@ -209,17 +217,29 @@ export class LocalServer {
     }
   }
 
-  /** Who answers at `url`: our server (it accepts our keys), another forkstack server, something else, or nobody. */
+  /**
+   * Who answers at `url` (see Probe). "ours" needs more than a 200 with `Server: forkstack`: the answer
+   * must carry the HMAC of a fresh nonce under the project's secret key, bound to this port.
+   */
   async probe(url?: string): Promise<Probe> {
+    const target = url ?? (await this.resolve()).url;
+    const nonce = randomBytes(32).toString("hex");
     let res: ApiResponse;
     try {
-      res = await (await this.client(url)).ping(AbortSignal.timeout(PROBE_TIMEOUT_MS));
+      res = await (
+        await this.client(target)
+      ).ping(AbortSignal.timeout(PROBE_TIMEOUT_MS), {
+        [CHALLENGE_HEADER]: nonce,
+      });
     } catch (error) {
       if (error instanceof TigrisApiError && error.reason === "ECONNREFUSED") return "free";
       return "other";
     }
     if (res.header("server") !== "forkstack") return "other";
-    return res.ok ? "ours" : "forkstack";
+    if (!res.ok) return "forkstack";
+    const { secretAccessKey } = await this.credentials();
+    const expected = serverProof(secretAccessKey, nonce, portOf(target));
+    return proofMatches(expected, res.header(PROOF_HEADER)) ? "ours" : "impostor";
   }
 
   /** Running = its record names a live process and our server answers at the recorded address. */
@@ -249,6 +269,15 @@ export class LocalServer {
   }
 
   portInUse(port: number, found: Probe): UserError {
+    if (found === "impostor") {
+      return new UserError(
+        `The program answering on port ${port} on ${this.host} claims to be a forkstack storage server but could not prove it holds this project's key (${this.paths.credentials}); forkstack will not use it or hand out its address.`,
+        "E_SERVER",
+        {
+          hint: `Stop that program (it may be impersonating the storage server), then run \`forkstack up\`; or pin another port in the config: storage: { provider: "local", port: <n> }.`,
+        },
+      );
+    }
     const by = found === "forkstack" ? "another project's forkstack storage server" : "another program";
     return new UserError(`Port ${port} on ${this.host} is already in use by ${by}.`, "E_PORT_IN_USE", {
       hint: this.options.port
@@ -369,6 +398,18 @@ export class LocalServer {
     if ((await this.readRecord())?.pid === record.pid) await rm(this.paths.pid, { force: true });
     return { stopped: true, pid: record.pid, ...(killed ? { killed } : {}) };
   }
+}
+
+/** The port a URL names (its scheme's default when none is written). */
+function portOf(url: string): number {
+  const u = new URL(url);
+  return u.port === "" ? (u.protocol === "https:" ? 443 : 80) : Number(u.port);
+}
+
+/** Files under `.forkstack/storage/` are the owner's alone: older versions wrote server.json 0644. */
+async function tightenMode(file: string): Promise<void> {
+  const info = await stat(file);
+  if ((info.mode & 0o077) !== 0 && info.uid === process.getuid?.()) await chmod(file, info.mode & 0o700);
 }
 
 async function portFree(port: number, host: string): Promise<boolean> {

@@ -75,7 +75,8 @@ export interface TigrisClient {
   /** Every bucket name starting with `prefix`, all pages. */
   listBuckets(prefix?: string): Promise<string[]>;
   /** A signed request with no effect, answered by the server as is (for health checks). */
-  ping(signal?: AbortSignal): Promise<ApiResponse>;
+  /** A cheap signed call (ListBuckets of one); `headers` go along, signed. */
+  ping(signal?: AbortSignal, headers?: Record<string, string>): Promise<ApiResponse>;
 }
 
 /** What a call answered. Bodies of bucket-level calls are small: they are read whole. */
@@ -245,7 +246,7 @@ export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
       return names;
     },
 
-    ping: (signal) => request("GET", "/?max-buckets=1", {}, signal),
+    ping: (signal, headers = {}) => request("GET", "/?max-buckets=1", headers, signal),
   };
 }
 

@@ -161,7 +161,7 @@ export function objectResponseHeaders(v: ObjectVersion): Record<string, string> 
   for (const [name, value] of Object.entries(v.headers.meta))
     h[`x-amz-meta-${name}`] = encodeMetaValue(value);
   if (v.tags.length > 0) h["x-amz-tagging-count"] = String(v.tags.length);
-  if (v.parts) h["x-amz-mp-parts-count"] = String(v.parts.length);
+  // x-amz-mp-parts-count only answers `partNumber` reads, as on S3 (read-range.ts).
   return h;
 }
 

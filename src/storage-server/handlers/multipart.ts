@@ -1,31 +1,18 @@
 /**
  * @module storage-server/handlers/multipart
- * Create / UploadPart / UploadPartCopy / Complete / Abort / ListParts / ListMultipartUploads.
- * Parts stream to disk like objects; Complete validates the part list, then concatenates the part
- * blobs (streaming, never in memory) into one new blob.
+ * Create / UploadPart / UploadPartCopy / Abort / ListParts / ListMultipartUploads (Complete is in
+ * complete.ts). Parts stream to disk like objects; a completed object is the list of its parts.
  */
-import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { PassThrough } from "node:stream";
-import { crc32 } from "node:zlib";
-import { crc32c } from "@aws-crypto/crc32c";
 import type { ChecksumAlgorithm } from "../auth/index.js";
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
-import { discardBody, header, openBody, readSmallBody, send, sendXml } from "../http.js";
-import {
-  createUpload,
-  finishUpload,
-  getUpload,
-  listParts,
-  listUploads,
-  putPart,
-  abortUpload,
-} from "../store/multipart.js";
+import { discardBody, header, openBody, send, sendXml } from "../http.js";
+import { abortUpload, createUpload, getUpload, listParts, listUploads, putPart } from "../store/multipart.js";
 import type { Part, Upload } from "../store/multipart.js";
-import { resolveObject } from "../store/objects.js";
+import { openObjectStream } from "../store/reader.js";
 import type { Checksums } from "../store/types.js";
-import { isoDate, list, malformed, parseXml, text } from "../xml.js";
+import { isoDate } from "../xml.js";
 import type { XmlObject } from "../xml.js";
 import {
   checkConditions,
@@ -37,11 +24,12 @@ import {
   requireKey,
   tagsFromHeader,
 } from "./common.js";
-import { writeConditions } from "./conditional.js";
 import { encoder, OWNER } from "./list.js";
+import { uploadChecksumType } from "./mpu-checksums.js";
 import { checksumElements, checksumHeaders } from "./objects.js";
 
-const MIN_PART_SIZE = 5 * 1024 * 1024;
+export { completeMultipartUpload } from "./complete.js";
+
 const MAX_PARTS = 10_000;
 const ALGORITHMS: readonly ChecksumAlgorithm[] = ["crc32", "crc32c", "crc64nvme", "sha1", "sha256"];
 
@@ -59,6 +47,10 @@ export function createMultipartUpload(ctx: Ctx): void {
   if (algHeader !== undefined && !ALGORITHMS.includes(algHeader as ChecksumAlgorithm)) {
     throw new S3Error("InvalidRequest", `Checksum algorithm ${algHeader} is not supported.`, 400);
   }
+  const checksumType = uploadChecksumType(
+    algHeader as ChecksumAlgorithm | undefined,
+    header(ctx, "x-amz-checksum-type"),
+  );
   const upload = createUpload(
     ctx.store.meta,
     bucket,
@@ -66,13 +58,16 @@ export function createMultipartUpload(ctx: Ctx): void {
     objectHeadersFrom(ctx),
     tagsFromHeader(header(ctx, "x-amz-tagging")),
     algHeader ?? null,
+    checksumType,
   );
   sendXml(
     ctx,
     200,
     "InitiateMultipartUploadResult",
     { Bucket: bucket.name, Key: key, UploadId: upload.uploadId },
-    algHeader ? { "x-amz-checksum-algorithm": algHeader.toUpperCase() } : {},
+    algHeader
+      ? { "x-amz-checksum-algorithm": algHeader.toUpperCase(), "x-amz-checksum-type": checksumType ?? "" }
+      : {},
   );
 }
 
@@ -171,9 +166,8 @@ export function uploadPartCopy(ctx: Ctx, copySource: string): Promise<void> {
     start = Number(m[1]);
     end = Number(m[2]);
   }
-  // Opened in the lookup's tick so GC cannot remove the source blob before we read it.
-  const opened = source.blob && source.size > 0 ? ctx.store.blobs.openSync(source.blob) : undefined;
-  const stream: Readable = opened ? ctx.store.blobs.streamFd(opened.fd, start, end) : emptyStream();
+  // Opened in the lookup's tick so GC cannot remove the source's bytes before we read them.
+  const stream: Readable = openObjectStream(meta, ctx.store.blobs, source, start, end);
   return storePart(ctx, upload, partNumber, stream).then(
     (part) => {
       sendXml(ctx, 200, "CopyPartResult", { ETag: part.etag, LastModified: isoDate(part.mtimeMs) });
@@ -183,182 +177,6 @@ export function uploadPartCopy(ctx: Ctx, copySource: string): Promise<void> {
       throw error;
     },
   );
-}
-
-function emptyStream(): Readable {
-  const p = new PassThrough();
-  p.end();
-  return p;
-}
-
-function compositeChecksum(alg: ChecksumAlgorithm, parts: readonly Part[]): string | undefined {
-  const raw: Buffer[] = [];
-  for (const p of parts) {
-    const v = p.checksums[alg];
-    if (!v) return undefined;
-    raw.push(Buffer.from(v, "base64"));
-  }
-  const all = Buffer.concat(raw);
-  let digest: Buffer;
-  switch (alg) {
-    case "crc32":
-      digest = Buffer.alloc(4);
-      digest.writeUInt32BE(crc32(all) >>> 0);
-      break;
-    case "crc32c":
-      digest = Buffer.alloc(4);
-      digest.writeUInt32BE(crc32c(all) >>> 0);
-      break;
-    case "sha1":
-    case "sha256":
-      digest = createHash(alg).update(all).digest();
-      break;
-    default:
-      // CRC64NVME only exists as a full-object checksum on S3; we do not compute one here.
-      return undefined;
-  }
-  return `${digest.toString("base64")}-${parts.length}`;
-}
-
-/** The part blobs one after another; every fd is closed exactly once, also when we stop early. */
-async function* concatenate(ctx: Ctx, fds: { fd: number; size: number }[]): AsyncGenerator<Uint8Array> {
-  let next = 0;
-  try {
-    while (next < fds.length) {
-      const { fd, size } = fds[next++]!;
-      if (size === 0) {
-        ctx.store.blobs.closeFd(fd);
-        continue;
-      }
-      // The stream owns (and closes) this fd from here on, however the iteration ends.
-      yield* ctx.store.blobs.streamFd(fd, 0, size - 1) as AsyncIterable<Uint8Array>;
-    }
-  } finally {
-    for (; next < fds.length; next++) ctx.store.blobs.closeFd(fds[next]!.fd);
-  }
-}
-
-export async function completeMultipartUpload(ctx: Ctx): Promise<void> {
-  const bucket = requireBucket(ctx);
-  const upload = uploadOf(ctx);
-  // If-None-Match: * / If-Match on Complete: refused before the parts are assembled, checked again
-  // with the commit (conditional.ts).
-  const conditions = writeConditions(ctx);
-  conditions?.check(resolveObject(ctx.store.meta, ctx.store.meta.chain(bucket), upload.key));
-  const doc = parseXml((await readSmallBody(ctx)).toString("utf8"), "CompleteMultipartUpload");
-  const requested = list(doc, "Part").map((p) => {
-    const n = text(p, "PartNumber");
-    const etag = text(p, "ETag");
-    if (n === undefined || !/^\d+$/.test(n.trim()) || etag === undefined) throw malformed();
-    return { partNumber: Number(n.trim()), etag: etag.trim().replace(/^"(.*)"$/, "$1") };
-  });
-  if (requested.length === 0) {
-    throw new S3Error("MalformedXML", "You must specify at least one part", 400);
-  }
-  for (let i = 1; i < requested.length; i++) {
-    if (requested[i]!.partNumber <= requested[i - 1]!.partNumber) {
-      throw new S3Error(
-        "InvalidPartOrder",
-        "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
-        400,
-        {
-          UploadId: upload.uploadId,
-        },
-      );
-    }
-  }
-  const stored = new Map(
-    listParts(ctx.store.meta, upload.uploadId, 0, MAX_PARTS).map((p) => [p.partNumber, p]),
-  );
-  const parts: Part[] = [];
-  for (const r of requested) {
-    const p = stored.get(r.partNumber);
-    if (!p || p.md5Hex !== r.etag) {
-      throw new S3Error(
-        "InvalidPart",
-        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
-        400,
-        {
-          UploadId: upload.uploadId,
-          PartNumber: String(r.partNumber),
-          ETag: r.etag,
-        },
-      );
-    }
-    parts.push(p);
-  }
-  for (const p of parts.slice(0, -1)) {
-    if (p.size < MIN_PART_SIZE) {
-      throw new S3Error(
-        "EntityTooSmall",
-        "Your proposed upload is smaller than the minimum allowed object size.",
-        400,
-        {
-          ProposedSize: String(p.size),
-          MinSizeAllowed: String(MIN_PART_SIZE),
-          PartNumber: String(p.partNumber),
-        },
-      );
-    }
-  }
-
-  const blobs = ctx.store.blobs;
-  // Hold the part blobs and open them now: an Abort or GC racing with us cannot pull them away.
-  for (const p of parts) blobs.hold(p.blob);
-  let sha: string | undefined;
-  try {
-    const fds: { fd: number; size: number }[] = [];
-    try {
-      for (const p of parts) fds.push(blobs.openSync(p.blob));
-    } catch (error) {
-      for (const f of fds) blobs.closeFd(f.fd);
-      throw error;
-    }
-    // Only the content address: the ETag comes from the parts' MD5s, so no MD5 of the whole.
-    const temp = await blobs.writeTempAddressed(concatenate(ctx, fds));
-    await blobs.commit(temp);
-    sha = temp.sha256;
-    const md5s = Buffer.concat(parts.map((p) => Buffer.from(p.md5Hex, "hex")));
-    const etag = `"${createHash("md5").update(md5s).digest("hex")}-${parts.length}"`;
-    const checksums: Checksums = {};
-    const alg = upload.checksumAlgorithm as ChecksumAlgorithm | null;
-    if (alg) {
-      const c = compositeChecksum(alg, parts);
-      if (c) checksums[alg] = c;
-    }
-    const v = await ctx.store.meta.write(() =>
-      finishUpload(
-        ctx.store.meta,
-        bucket,
-        upload,
-        {
-          blob: temp.sha256,
-          size: temp.size,
-          etag,
-          mtimeMs: Date.now(),
-          headers: upload.headers,
-          tags: upload.tags,
-          checksums,
-          parts: parts.map((p) => p.size),
-          // Per-part checksums in the upload's algorithm, for GetObjectAttributes (attributes.ts).
-          partChecksums: alg ? parts.map((p) => (p.checksums[alg] ? { [alg]: p.checksums[alg] } : {})) : null,
-        },
-        conditions?.atCommit,
-      ),
-    );
-    const host = header(ctx, "host") ?? "127.0.0.1";
-    const location = `http://${host}/${encodeURIComponent(bucket.name)}/${encodeURIComponent(upload.key)}`;
-    sendXml(ctx, 200, "CompleteMultipartUploadResult", {
-      Location: location,
-      Bucket: bucket.name,
-      Key: upload.key,
-      ETag: v.etag,
-      ...checksumElements(checksums),
-    });
-  } finally {
-    for (const p of parts) blobs.release(p.blob);
-    if (sha) blobs.release(sha);
-  }
 }
 
 export function abortMultipartUpload(ctx: Ctx): void {
@@ -389,6 +207,7 @@ export function listPartsHandler(ctx: Ctx): void {
     MaxParts: max,
     IsTruncated: truncated,
     ...(upload.checksumAlgorithm ? { ChecksumAlgorithm: upload.checksumAlgorithm.toUpperCase() } : {}),
+    ...(upload.checksumType ? { ChecksumType: upload.checksumType } : {}),
     Part: shown.map((p): XmlObject => ({
       PartNumber: p.partNumber,
       LastModified: isoDate(p.mtimeMs),

@@ -10,6 +10,7 @@ import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { baseHeaders, discardBody, header, openBody, send, sendXml } from "../http.js";
 import { deleteObject, putObject, resolveObject } from "../store/objects.js";
+import { openObjectStream } from "../store/reader.js";
 import type { Bucket, Checksums, ObjectVersion } from "../store/types.js";
 import { isoDate } from "../xml.js";
 import { writeConditions } from "./conditional.js";
@@ -26,6 +27,7 @@ import {
   requireKey,
   tagsFromHeader,
 } from "./common.js";
+import { planRead } from "./read-range.js";
 
 export function checksumHeaders(checksums: Checksums): Record<string, string> {
   const h: Record<string, string> = {};
@@ -75,31 +77,6 @@ export async function putObjectHandler(ctx: Ctx): Promise<void> {
   send(ctx, 200, undefined, { ETag: v.etag, ...checksumHeaders(v.checksums) });
 }
 
-type RangeSpec = { start: number; end: number };
-
-/** `bytes=a-b`, `bytes=a-`, `bytes=-n`; undefined for syntax S3 ignores (then the whole object). */
-function parseRange(value: string, size: number): RangeSpec | "unsatisfiable" | undefined {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!m || (m[1] === "" && m[2] === "")) return undefined;
-  if (m[1] === "") {
-    const n = Number(m[2]);
-    if (n === 0 || size === 0) return "unsatisfiable";
-    return { start: Math.max(0, size - n), end: size - 1 };
-  }
-  const start = Number(m[1]);
-  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
-  if (m[2] !== "" && Number(m[2]) < start) return undefined;
-  if (start >= size) return "unsatisfiable";
-  return { start, end };
-}
-
-function invalidRange(size: number): S3Error {
-  return new S3Error("InvalidRange", "The requested range is not satisfiable", 416, {
-    RangeRequested: "",
-    ActualObjectSize: String(size),
-  });
-}
-
 const RESPONSE_OVERRIDES: Record<string, string> = {
   "response-content-type": "Content-Type",
   "response-content-language": "Content-Language",
@@ -123,46 +100,15 @@ export async function getObjectHandler(ctx: Ctx): Promise<void> {
     const value = ctx.query.get(param);
     if (value !== null) headers[name] = value;
   }
-  let range: RangeSpec | undefined;
-  const partNumber = ctx.query.get("partNumber");
-  const rangeHeader = header(ctx, "range");
-  if (partNumber !== null) {
-    const n = Number(partNumber);
-    const sizes = v.parts ?? [v.size];
-    if (!Number.isInteger(n) || n < 1 || n > sizes.length) {
-      throw new S3Error("InvalidPartNumber", "The requested partnumber is not satisfiable", 416, {
-        PartNumberRequested: partNumber,
-        ActualPartCount: String(sizes.length),
-      });
-    }
-    const start = sizes.slice(0, n - 1).reduce((a, b) => a + b, 0);
-    if (v.parts) range = { start, end: start + sizes[n - 1]! - 1 };
-    headers["x-amz-mp-parts-count"] = String(sizes.length);
-  } else if (rangeHeader !== undefined) {
-    const r = parseRange(rangeHeader, v.size);
-    if (r === "unsatisfiable") throw invalidRange(v.size);
-    range = r;
-  }
-  // Stored checksums describe the whole object: only for full reads, and only when asked for.
-  if (!range && header(ctx, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
-    Object.assign(headers, checksumHeaders(v.checksums));
-  }
-
-  let status = 200;
-  let length = v.size;
-  if (range) {
-    status = 206;
-    length = range.end - range.start + 1;
-    headers["Content-Range"] = `bytes ${range.start}-${range.end}/${v.size}`;
-  }
-  if (ctx.method === "HEAD" || length === 0 || !v.blob) {
-    send(ctx, status, undefined, { ...headers, "Content-Length": String(length) });
+  const plan = planRead(ctx, v);
+  Object.assign(headers, plan.headers);
+  if (ctx.method === "HEAD" || plan.length === 0 || !v.blob) {
+    send(ctx, plan.status, undefined, { ...headers, "Content-Length": String(plan.length) });
     return;
   }
-  // Open now, in the lookup's tick: GC may unlink the file later, the fd keeps the bytes readable.
-  const { fd } = ctx.store.blobs.openSync(v.blob);
-  const stream = ctx.store.blobs.streamFd(fd, range?.start ?? 0, range?.end ?? v.size - 1);
-  ctx.res.writeHead(status, { ...baseHeaders(ctx), ...headers, "Content-Length": String(length) });
+  // Open now, in the lookup's tick: GC may unlink files later, the open fd / held parts keep the bytes.
+  const stream = openObjectStream(ctx.store.meta, ctx.store.blobs, v, plan.range?.start, plan.range?.end);
+  ctx.res.writeHead(plan.status, { ...baseHeaders(ctx), ...headers, "Content-Length": String(plan.length) });
   try {
     await pipeline(stream, ctx.res);
   } catch {

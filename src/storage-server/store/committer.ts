@@ -115,12 +115,24 @@ export class GroupCommitter {
       }
       this.db.exec("COMMIT");
     } catch (error) {
-      if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      // A COMMIT that failed for lack of space was rolled back by SQLite already; a ROLLBACK that
+      // fails here must not escape (this runs from setImmediate: it would take the server down).
+      try {
+        if (this.db.inTransaction) this.db.exec("ROLLBACK");
+      } catch {
+        // the batch's own error is what the writers are told
+      }
       for (const item of batch) item.reject(error);
       this.notifyIdle();
       return;
     } finally {
-      if (deferSync) this.db.exec("PRAGMA synchronous = FULL");
+      if (deferSync) {
+        try {
+          this.db.exec("PRAGMA synchronous = FULL");
+        } catch {
+          // only a broken connection fails this; the next batch reports it
+        }
+      }
     }
     if (!deferSync) {
       settle(outcomes);

@@ -24,6 +24,11 @@ export type Stmt = Database.Statement<unknown[]>;
  *   public bucket without directory listing.
  * - `blobs` lists the content-addressed files the metadata knows about; files on disk that are not in
  *   it are leftovers of a crash between rename and commit and are swept by GC.
+ * - A completed multipart object is its list of part blobs (`manifests` + `manifest_parts`, see
+ *   manifests.ts); its version row's `blob` names the manifest, so copies, forks and snapshots share
+ *   it exactly like a single blob, and Complete never copies bytes.
+ * - `completed_uploads` remembers finished uploads for a while, so a repeated Complete (an SDK retry
+ *   after a lost response) gets the same answer again, as on S3.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS buckets (
@@ -99,7 +104,55 @@ CREATE TABLE IF NOT EXISTS bucket_acls (
   acl TEXT NOT NULL,
   public_list INTEGER NOT NULL DEFAULT 1
 );
+
+CREATE TABLE IF NOT EXISTS manifests (
+  id TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  part_count INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS manifest_parts (
+  manifest TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  part_number INTEGER NOT NULL,
+  blob TEXT NOT NULL,
+  offset INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  checksums TEXT,
+  PRIMARY KEY (manifest, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS manifest_parts_blob ON manifest_parts(blob);
+
+CREATE TABLE IF NOT EXISTS completed_uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket_id INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  parts TEXT NOT NULL,
+  etag TEXT NOT NULL,
+  checksums TEXT,
+  checksum_type TEXT,
+  completed_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_bucket ON completed_uploads(bucket_id);
 `;
+
+/**
+ * Columns added after stores already existed. Each is added only when missing (checked by name, not
+ * by a version number), so stores of any age converge and two changes made in parallel never clash.
+ * CREATE TABLE IF NOT EXISTS covers new tables; this covers new columns of old tables.
+ */
+const ADDED_COLUMNS: readonly { table: string; column: string; ddl: string }[] = [
+  { table: "uploads", column: "checksum_type", ddl: "ALTER TABLE uploads ADD COLUMN checksum_type TEXT" },
+  { table: "versions", column: "part_checksums", ddl: "ALTER TABLE versions ADD COLUMN part_checksums TEXT" },
+];
+
+function migrate(db: Db): void {
+  for (const c of ADDED_COLUMNS) {
+    const cols = db.prepare<unknown[]>(`PRAGMA table_info(${c.table})`).all() as { name: string }[];
+    if (!cols.some((col) => col.name === c.column)) db.exec(c.ddl);
+  }
+}
 
 export function openDb(file: string): Db {
   const db = new Database(file);
@@ -111,14 +164,8 @@ export function openDb(file: string): Db {
   db.exec("PRAGMA busy_timeout = 5000");
   db.exec(SCHEMA);
   db.exec(SETTINGS_SCHEMA);
-  addColumn(db, "versions", "part_checksums", "TEXT");
+  migrate(db);
   return db;
-}
-
-/** Adds a column that stores made by earlier versions lack (new stores get it the same way). */
-function addColumn(db: Db, table: string, column: string, type: string): void {
-  const columns = db.prepare<unknown[]>(`PRAGMA table_info(${table})`).all() as { name: string }[];
-  if (!columns.some((c) => c.name === column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
 }
 
 let savepoints = 0;
@@ -128,7 +175,26 @@ let savepoints = 0;
  * savepoint when already inside one (a group commit batch), so store functions compose.
  */
 export function tx<T>(db: Db, fn: () => T): T {
-  if (!db.inTransaction) return db.transaction(fn).immediate();
+  if (!db.inTransaction) {
+    // Not libsql's db.transaction(): when COMMIT fails (SQLITE_FULL on a full disk) SQLite has already
+    // rolled back, its wrapper's ROLLBACK then fails too and that error ("no transaction is active")
+    // replaces the one that names the cause.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = fn();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (db.inTransaction) {
+        try {
+          db.exec("ROLLBACK");
+        } catch {
+          // the original error is the one worth reporting
+        }
+      }
+      throw error;
+    }
+  }
   const name = `sp${++savepoints}`;
   db.exec(`SAVEPOINT ${name}`);
   try {

@@ -5,14 +5,17 @@
  *  1. drop version rows no reader can reach any more: rows shadowed by a newer row of the same layer
  *     with no snapshot or fork point inside their lifetime, and delete markers of root buckets that
  *     hide nothing;
- *  2. delete blobs no version row and no multipart part references;
+ *  2. drop multipart manifests no version row names, and remembered completed uploads past their
+ *     retention; then delete blobs no version row, no manifest and no pending part references;
  *  3. sweep blob files the metadata never learned about (a crash between rename and commit).
  * Blobs held as pending (being written or read right now) are never touched, and every
  * decide-then-unlink step runs synchronously in one tick so no request can interleave with it.
  */
 import type { BlobStore } from "./blobs.js";
 import { tx } from "./db.js";
+import { dropUnreferencedManifests } from "./manifests.js";
 import type { Metadata } from "./metadata.js";
+import { forgetCompletedUploads } from "./multipart.js";
 
 export interface GcReport {
   readonly droppedLayers: number;
@@ -46,7 +49,8 @@ SELECT bucket_id, key, seq FROM (
 const UNREFERENCED_BLOBS = `
 SELECT sha, size FROM blobs b
 WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.blob = b.sha)
-  AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.blob = b.sha)`;
+  AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.blob = b.sha)
+  AND NOT EXISTS (SELECT 1 FROM manifest_parts m WHERE m.blob = b.sha)`;
 
 interface Key {
   bucket_id: number;
@@ -73,6 +77,9 @@ function deleteUnreferenced(meta: Metadata, blobs: BlobStore): { count: number; 
   // durable before unlinking what it released, or a power loss could resurrect a row without its file.
   meta.syncNow();
   return tx(meta.db, () => {
+    // Manifests first, in the same transaction: the part blobs they release go in this very pass.
+    dropUnreferencedManifests(meta);
+    forgetCompletedUploads(meta);
     let count = 0;
     let bytes = 0;
     const del = meta.prep("DELETE FROM blobs WHERE sha = ?");

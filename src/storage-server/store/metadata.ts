@@ -268,6 +268,7 @@ export class Metadata {
       id,
     );
     this.prep("DELETE FROM uploads WHERE bucket_id = ?").run(id);
+    this.prep("DELETE FROM completed_uploads WHERE bucket_id = ?").run(id);
   }
 
   private dropLayer(id: number): void {

@@ -5,6 +5,7 @@
  */
 import { S3Error } from "../errors.js";
 import { tx } from "./db.js";
+import { isManifest } from "./manifests.js";
 import type { Metadata } from "./metadata.js";
 import type { Bucket, Checksums, Layer, NewObject, ObjectVersion } from "./types.js";
 
@@ -113,9 +114,12 @@ export function insertVersion(
   if (check) check(resolveObject(meta, meta.chain(bucket), key));
   pruneOwnNewest(meta, bucket, key);
   const seq = meta.clock.next();
-  meta
-    .prep("INSERT OR IGNORE INTO blobs (sha, size, created_ms) VALUES (?, ?, ?)")
-    .run(obj.blob, obj.size, Date.now());
+  // A multipart manifest is no file: its part blobs are in `blobs` already (manifests.ts).
+  if (!isManifest(obj.blob)) {
+    meta
+      .prep("INSERT OR IGNORE INTO blobs (sha, size, created_ms) VALUES (?, ?, ?)")
+      .run(obj.blob, obj.size, Date.now());
+  }
   meta
     .prep(
       `INSERT INTO versions (bucket_id, key, seq, deleted, blob, size, etag, mtime_ms, headers, tags, checksums, parts, part_checksums)

@@ -1,6 +1,10 @@
+import { spawn } from "node:child_process";
 import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, request as httpRequest } from "node:http";
+import type { RequestListener } from "node:http";
 import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
 import { UserError } from "../../../src/errors.js";
 import local from "../../../src/providers/storage/local.js";
@@ -154,6 +158,35 @@ describe("providers: storage/local server lifecycle", () => {
     expect(await third.describe(coreDriver(third, project).env("dev"), project.op)).not.toBeNull();
   });
 
+  it("after large uploads (hashed on helper threads) the daemon still exits on SIGTERM, no SIGKILL", async () => {
+    const provider = local({}, project.context);
+    const dev = await coreDriver(provider, project).create("dev");
+    const s3 = new S3Client({
+      endpoint: dev.vars.AWS_ENDPOINT_URL_S3!,
+      region: "auto",
+      credentials: {
+        accessKeyId: dev.vars.AWS_ACCESS_KEY_ID!,
+        secretAccessKey: dev.secretVars!.AWS_SECRET_ACCESS_KEY!,
+      },
+    });
+    onTestFinished(() => s3.destroy());
+    for (let i = 0; i < 3; i++) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: dev.vars.BUCKET_NAME!,
+          Key: `big-${i}`,
+          Body: Buffer.alloc(8 << 20, i),
+        }),
+      );
+    }
+    const result = await new LocalServer({
+      dataDir: project.context.dataDir,
+      projectRoot: project.root,
+    }).stop();
+    expect(result.stopped).toBe(true);
+    expect(result.killed).toBeUndefined();
+  });
+
   it("a stale pid file (process gone) is reported and replaced", async () => {
     await mkdir(paths().dir, { recursive: true });
     const dead = {
@@ -211,6 +244,86 @@ describe("providers: storage/local server lifecycle", () => {
     );
     expect(error.code).toBe("E_PORT_IN_USE");
     expect(error.message).toContain("another project's forkstack storage server");
+  });
+
+  /** An HTTP server on a free port; `handler` answers. Closed after the test. */
+  async function fakeServer(handler: RequestListener): Promise<number> {
+    const fake = createHttpServer(handler);
+    await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
+    onTestFinished(async () => {
+      fake.closeAllConnections();
+      await new Promise<void>((resolve) => fake.close(() => resolve()));
+    });
+    return (fake.address() as { port: number }).port;
+  }
+
+  it("a fake server answering 200 with Server: forkstack is not trusted: E_SERVER, it gets nothing", async () => {
+    const seen: string[] = [];
+    const port = await fakeServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(200, { Server: "forkstack", "Content-Type": "application/xml" });
+      res.end("<ListAllMyBucketsResult><Buckets></Buckets></ListAllMyBucketsResult>");
+    });
+    // A record naming a live process at that address, as if our server ran there.
+    const sleeper = spawn("sleep", ["30"], { stdio: "ignore" });
+    onTestFinished(() => void sleeper.kill());
+    await mkdir(paths().dir, { recursive: true });
+    const url = `http://127.0.0.1:${port}`;
+    await writeFile(
+      paths().pid,
+      JSON.stringify({ pid: sleeper.pid, port, host: "127.0.0.1", url, startedAt: "" }),
+    );
+    const provider = local({ port }, project.context);
+    const error = await provider.prepare!(project.op).then(
+      () => expect.fail("prepare should fail"),
+      (e: unknown) => e as UserError,
+    );
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.code).toBe("E_SERVER");
+    expect(error.message).toContain(`port ${port}`);
+    expect(error.message).toContain("could not prove it holds this project's key");
+    const server = new LocalServer({ dataDir: project.context.dataDir, projectRoot: project.root, port });
+    expect(await server.status()).toMatchObject({ running: false, blocked: "impostor" });
+    expect(await doctorText(provider)).toMatch(/error: The program answering on port \d+ .* could not prove/);
+    // Not ours, so not ours to stop either.
+    expect((await server.stop()).stopped).toBe(false);
+    expect(processAlive(sleeper.pid!)).toBe(true);
+    // It only ever saw the signed challenge (ListBuckets of one), never a bucket or an object.
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.every((line) => line === "GET /?max-buckets=1")).toBe(true);
+  });
+
+  it("a server relaying the challenge to the real server on another port is not trusted either", async () => {
+    const { server: real } = await withInProcessServer(project);
+    onTestFinished(() => real.close());
+    const port = await fakeServer((req, res) => {
+      const upstream = httpRequest(
+        { host: "127.0.0.1", port: real.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      req.pipe(upstream);
+    });
+    const relayed = new LocalServer({ dataDir: project.context.dataDir, projectRoot: project.root, port });
+    expect(await relayed.probe()).toBe("impostor");
+    const direct = new LocalServer({
+      dataDir: project.context.dataDir,
+      projectRoot: project.root,
+      port: real.port,
+    });
+    expect(await direct.probe()).toBe("ours");
+  });
+
+  it("server.json is private (0600), and an older 0644 one is made private", async () => {
+    const server = new LocalServer({ dataDir: project.context.dataDir, projectRoot: project.root });
+    await server.resolve();
+    expect((await stat(paths().state)).mode & 0o777).toBe(0o600);
+    await chmod(paths().state, 0o644);
+    await new LocalServer({ dataDir: project.context.dataDir, projectRoot: project.root }).resolve();
+    expect((await stat(paths().state)).mode & 0o777).toBe(0o600);
   });
 
   it("a daemon that cannot start: E_SERVER with the end of its log", async () => {
