@@ -13,7 +13,11 @@ describe("package: npm pack output installs and works", () => {
   it("init, new and the library from a fresh app directory", { timeout: 240_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), "fs-pack-"));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    execFileSync("npm", ["pack", "--pack-destination", dir], { cwd: REPO, stdio: "ignore" });
+    execFileSync("npm", ["pack", "--pack-destination", dir], {
+      cwd: REPO,
+      stdio: "ignore",
+      timeout: 120_000,
+    });
     const tarball = (await readdir(dir)).find((f) => f.endsWith(".tgz"))!;
     const app = join(dir, "app");
     execFileSync("mkdir", [app]);
@@ -21,9 +25,11 @@ describe("package: npm pack output installs and works", () => {
       join(app, "package.json"),
       JSON.stringify({ name: "shop", private: true, type: "module" }),
     );
+    // Synchronous, so vitest's own timeout cannot stop it: give npm one of its own.
     execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", join(dir, tarball)], {
       cwd: app,
       stdio: "ignore",
+      timeout: 180_000,
     });
 
     const npx = (args: string[]) => runProcess("npx", ["--no-install", "forkstack", ...args], { cwd: app });
