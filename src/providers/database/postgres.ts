@@ -16,13 +16,14 @@
  * An env's `DATABASE_URL` is the server's URL (its password included) naming the env's database, so it
  * is a secret var. Nothing this module logs or throws contains the password.
  */
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Sql } from "postgres";
 import { z } from "zod";
-import { ProviderError, isForkstackError } from "../../errors.js";
+import { ProviderError } from "../../errors.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { restoreLeftFences, withFence } from "./_pg-fence.js";
-import { readdir } from "node:fs/promises";
+import { connect, hostPort, pgCode, pgFailure, serverUrl, sourceOf } from "./_pg-server.js";
 
 export const optionsSchema = z.strictObject({
   /** The server's URL. Prefer `connectionStringEnv` for one that holds a password. */
@@ -38,18 +39,24 @@ export const optionsSchema = z.strictObject({
   terminateConnections: z.boolean().default(false),
   /** How long a fork waits for sessions to leave the parent and for other forks of it. */
   fenceTimeoutMs: z.number().int().min(0).max(600_000).default(3_000),
-  /** `CREATE DATABASE … STRATEGY` on PostgreSQL ≥ 15; see docs/databases.md for the measurements. */
-  strategy: z.enum(["file_copy", "wal_log"]).default("file_copy"),
+  /** `CREATE DATABASE … STRATEGY` on PostgreSQL ≥ 15; `auto` picks by size (docs/databases.md). */
+  strategy: z.enum(["auto", "file_copy", "wal_log"]).default("auto"),
 });
 
 export type PostgresOptions = z.output<typeof optionsSchema>;
 
 const PROVIDER_NAME = "postgres";
+/**
+ * Measured on PostgreSQL 15 (docs/databases.md): WAL_LOG writes every page to the WAL, so it grows
+ * with the size (~3 ms/MB); FILE_COPY copies files at disk speed but pays two cluster-wide checkpoints.
+ * WAL_LOG wins on small databases (13 MB: 470 vs 630 ms), FILE_COPY from about 100 MB (410 vs 475 ms;
+ * 1 GB: 1.0 vs 2.9 s).
+ */
+const FILE_COPY_ABOVE_BYTES = 64 * 1024 * 1024;
 /** PostgreSQL's NAMEDATALEN - 1: longer names are silently truncated, which could merge two envs. */
 const MAX_NAME_BYTES = 63;
 
 const quoteId = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const pgCode = (error: unknown) => String((error as { code?: unknown })?.code ?? "");
 
 export function databaseName(env: EnvRef): string {
   return `${env.project}_${env.name}`;
@@ -57,33 +64,8 @@ export function databaseName(env: EnvRef): string {
 
 const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, context) => {
   const fenceDir = join(context.dataDir, "postgres", "fences");
-  const source = options.connectionString ? "`database.connectionString`" : options.connectionStringEnv;
 
-  const fail = (message: string, code: "E_PROVIDER" | "E_PROVIDER_AUTH" | "E_SERVER", hint?: string) =>
-    new ProviderError(PROVIDER_NAME, message, code, hint ? { hint } : {});
-
-  /** The server's URL, parsed; errors name where it came from, never its text (it may hold a password). */
-  const server = (): URL => {
-    const text = options.connectionString ?? process.env[options.connectionStringEnv];
-    if (!text) {
-      throw fail(
-        `No PostgreSQL server to connect to: ${options.connectionStringEnv} is not set.`,
-        "E_PROVIDER_AUTH",
-        `Export ${options.connectionStringEnv}=postgres://user:password@host:5432/postgres, or set \`database.connectionString\`.`,
-      );
-    }
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      throw fail(`${source} is not a URL (postgres://user:password@host:5432/db).`, "E_PROVIDER_AUTH");
-    }
-    if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-      throw fail(`${source} is a ${url.protocol} URL; expected postgres://…`, "E_PROVIDER_AUTH");
-    }
-    return url;
-  };
-  const hostPort = (url: URL) => `${url.hostname || "localhost"}:${url.port || 5432}`;
+  const server = () => serverUrl(PROVIDER_NAME, options);
 
   /** What the app gets: the server's URL naming `database`. */
   const appUrl = (database: string) => {
@@ -92,52 +74,16 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
     return url.href;
   };
 
-  const translate = (error: unknown, url: URL, action: string): Error => {
-    if (isForkstackError(error) || (error instanceof Error && error.name === "AbortError"))
-      return error as Error;
-    const code = pgCode(error);
-    const message = error instanceof Error ? error.message : String(error);
-    const where = `PostgreSQL at ${hostPort(url)}`;
-    if (code === "28P01" || code === "28000") {
-      return fail(
-        `${where} refused user "${decodeURIComponent(url.username)}" (from ${source}): ${message}.`,
-        "E_PROVIDER_AUTH",
-        `Check the user and password in ${source}.`,
-      );
-    }
-    if (/^(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ECONNRESET|CONNECT_TIMEOUT)$/.test(code)) {
-      return fail(
-        `Cannot reach ${where} (from ${source}): ${code}.`,
-        "E_SERVER",
-        "Start the server, or fix the host and port.",
-      );
-    }
-    const hint =
-      code === "42501" ? "The role needs CREATEDB and must own the databases it forks." : undefined;
-    const detail = code ? `PostgreSQL says "${message}" (${code})` : message;
-    return fail(`Could not ${action} on ${where}: ${detail}.`, "E_PROVIDER", hint);
-  };
-
   /** One connection to the maintenance database for one operation; left fences are restored first. */
   const withAdmin = async <T>(op: OpContext, action: string, fn: (sql: Sql) => Promise<T>): Promise<T> => {
     op.signal?.throwIfAborted();
     const url = server();
-    const { default: postgres } = await import("postgres");
-    const sql = postgres(url.href, {
-      database: options.maintenanceDatabase,
-      max: 1,
-      prepare: false,
-      fetch_types: false,
-      connect_timeout: 10,
-      // The client would otherwise print the server's notices (`DROP DATABASE IF EXISTS` sends one).
-      onnotice: () => undefined,
-      connection: { application_name: "forkstack" },
-    });
+    const sql = await connect(url, options.maintenanceDatabase);
     try {
       await restoreLeftFences(sql, fenceDir, (m) => op.log.warn(`[${PROVIDER_NAME}] ${m}`));
       return await fn(sql);
     } catch (error) {
-      throw translate(error, url, action);
+      throw pgFailure(PROVIDER_NAME, error, url, options, action);
     } finally {
       await sql.end({ timeout: 5 }).catch(() => undefined);
     }
@@ -240,7 +186,13 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
         if (await find(sql, to)) throw exists(child, to);
         const [{ version } = { version: 0 }] = await sql<{ version: number }[]>`
           SELECT current_setting('server_version_num')::int AS version`;
-        const strategy = version >= 150000 ? ` STRATEGY ${options.strategy.toUpperCase()}` : "";
+        const chosen =
+          options.strategy !== "auto"
+            ? options.strategy
+            : source.bytes > FILE_COPY_ABOVE_BYTES
+              ? "file_copy"
+              : "wal_log";
+        const strategy = version >= 150000 ? ` STRATEGY ${chosen.toUpperCase()}` : "";
         const started = performance.now();
         const fence = {
           provider: PROVIDER_NAME,
@@ -297,7 +249,10 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
             FROM pg_roles WHERE rolname = current_user`;
           const where = hostPort(server());
           return [
-            { level: "ok" as const, message: `PostgreSQL ${row?.version} at ${where} (from ${source})` },
+            {
+              level: "ok" as const,
+              message: `PostgreSQL ${row?.version} at ${where} (from ${sourceOf(options)})`,
+            },
             row?.createdb || row?.superuser
               ? { level: "ok" as const, message: "the role may create databases" }
               : { level: "error" as const, message: "the role lacks CREATEDB: forks will fail" },

@@ -85,11 +85,13 @@ describe("postgres provider: the connection fence", () => {
   });
 
   it("with terminateConnections it ends the app's sessions, forks, and the app reconnects", async () => {
-    const { p, core, app, devUrl, cleanup } = await withApp({ terminateConnections: true });
+    const { project, p, core, app, devUrl, cleanup } = await withApp({ terminateConnections: true });
     try {
       const alice = await core.fork("dev", "alice");
       expect(alice.method).toBe("copy");
       expect(alice.bytesAdded).toBeGreaterThan(1_000_000);
+      // A small database is copied through the WAL: faster than FILE_COPY's two checkpoints.
+      expect(project.logs.map((l) => l.message).join("\n")).toContain("STRATEGY WAL_LOG");
       expect(await query(alice.secretVars!.DATABASE_URL!, undefined, "SELECT v FROM t")).toEqual([
         { v: "dev" },
       ]);
