@@ -15,11 +15,13 @@
 import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Sql } from "postgres";
-import { ProviderError } from "../../errors.js";
+import { ProviderError, errnoCode } from "../../errors.js";
 import { failpoint } from "../../core/failpoints.js";
 
 /** First key of our advisory locks (`fkst`); the second is the parent database's OID. */
 const LOCK_CLASS = 0x666b7374;
+/** The least time a fork waits for the other forks of its parent. */
+const LOCK_WAIT_MS = 120_000;
 
 interface Marker {
   readonly database: string;
@@ -92,7 +94,14 @@ export async function restoreLeftFences(sql: Sql, dir: string, log: (m: string) 
   const files = await readdir(dir).catch(() => [] as string[]);
   for (const file of files.filter((f) => f.endsWith(".json"))) {
     const path = join(dir, file);
-    const marker = JSON.parse(await readFile(path, "utf8")) as Marker;
+    let marker: Marker;
+    try {
+      marker = JSON.parse(await readFile(path, "utf8")) as Marker;
+    } catch (error) {
+      // Gone: its fork finished meanwhile. Unreadable: its writer died writing it, before the ALTER.
+      if (errnoCode(error) !== "ENOENT") await rm(path, { force: true });
+      continue;
+    }
     const [db] = await sql<
       { oid: number }[]
     >`SELECT oid::int AS oid FROM pg_database WHERE datname = ${marker.database}`;
@@ -125,18 +134,21 @@ export async function withFence<T>(
   options: FenceOptions,
   copy: () => Promise<T>,
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
-  await sql.unsafe(`SET lock_timeout = ${Math.max(1, options.timeoutMs)}`);
+  // Waiting for other forks of the parent is progress, not a hang (10 CI shards forking one template):
+  // that wait gets far longer than the wait for an app's sessions to leave.
+  const lockWaitMs = Math.max(options.timeoutMs, LOCK_WAIT_MS);
+  await sql.unsafe(`SET lock_timeout = ${lockWaitMs}`);
   try {
     await sql`SELECT pg_advisory_lock(${LOCK_CLASS}, ${database.oid})`;
   } catch (error) {
     throw new ProviderError(
       options.provider,
-      `Other forks of "${database.name}" kept it fenced for ${options.timeoutMs} ms.`,
+      `Other forks of "${database.name}" kept it fenced for ${lockWaitMs} ms.`,
       "E_ENV_BUSY",
-      { cause: error, hint: "Try again, or raise `database.fenceTimeoutMs`." },
+      { cause: error, hint: "Try again once they finish, or raise `database.fenceTimeoutMs`." },
     );
   }
+  const deadline = Date.now() + options.timeoutMs;
   const path = markerFile(options.dir, database.name);
   let fenced = false;
   let allowed = true;

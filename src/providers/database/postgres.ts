@@ -183,6 +183,17 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
             { hint: `Check the parent's name, or recreate "${parent.name}".` },
           );
         }
+        if (from === options.maintenanceDatabase) {
+          // Our own admin session sits in it, so PostgreSQL could never copy it.
+          throw new ProviderError(
+            PROVIDER_NAME,
+            `"${from}" is the maintenance database and cannot be forked.`,
+            "E_CONFIG_INVALID",
+            {
+              hint: "Adopt another database as the root, or set `database.maintenanceDatabase`.",
+            },
+          );
+        }
         if (await find(sql, to)) throw exists(child, to);
         const [{ version } = { version: 0 }] = await sql<{ version: number }[]>`
           SELECT current_setting('server_version_num')::int AS version`;

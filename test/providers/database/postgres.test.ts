@@ -3,6 +3,8 @@
  * the shared conformance suite unchanged, then what only this backend has — the connection fence
  * (an app connected to the parent, opt-in termination, parallel forks of one parent), and bad input.
  */
+import { access, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import provider, { optionsSchema } from "../../../src/providers/database/postgres.js";
@@ -13,7 +15,8 @@ import { PG_PASSWORD, freePort, startPostgres, type PgServer } from "../../helpe
 
 let server: PgServer;
 beforeAll(async () => {
-  server = await startPostgres();
+  // No fsync: these tests are about behaviour; docs/databases.md has the timings with fsync on.
+  server = await startPostgres({ settings: { fsync: "off" } });
 }, 120_000);
 afterAll(() => server?.stop());
 
@@ -100,6 +103,38 @@ describe("postgres provider: the connection fence", () => {
       expect(await query(devUrl, undefined, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
       expect(p.flags.private).toBe(false);
     } finally {
+      await cleanup();
+    }
+  });
+
+  it("a fence left by a killed process is restored by the next describe, unless its owner still holds it", async () => {
+    const { project, p, core, cleanup } = await withApp();
+    const dev = `${project.context.project}_dev`;
+    const dir = join(project.context.dataDir, "postgres", "fences");
+    const marker = join(dir, `${Buffer.from(dev).toString("hex")}.json`);
+    const owner = postgres(server.url, { max: 1, fetch_types: false });
+    try {
+      // What a fork killed inside the fence leaves: the marker and the parent closed to connections.
+      await mkdir(dir, { recursive: true });
+      await writeFile(marker, JSON.stringify({ database: dev, allowed: true, pid: 1, since: "" }));
+      await query(server.url, undefined, `ALTER DATABASE "${dev}" ALLOW_CONNECTIONS false`);
+      // A live fork holds the parent's advisory lock: its fence is not a crash and stays.
+      const [row] = await owner<
+        { oid: number }[]
+      >`SELECT oid::int AS oid FROM pg_database WHERE datname = ${dev}`;
+      const oid = row!.oid;
+      await owner`SELECT pg_advisory_lock(${0x666b7374}, ${oid})`;
+      await core.describe("alice");
+      expect(await allowConnections(dev)).toBe(false);
+      await owner`SELECT pg_advisory_unlock(${0x666b7374}, ${oid})`;
+      expect(await p.describe(core.env("dev"), project.op)).not.toBeNull();
+      expect(await allowConnections(dev)).toBe(true);
+      await expect(access(marker)).rejects.toThrow();
+      expect(
+        project.logs.some((l) => l.level === "warn" && l.message.includes("restored ALLOW_CONNECTIONS")),
+      ).toBe(true);
+    } finally {
+      await owner.end({ timeout: 1 });
       await cleanup();
     }
   });
