@@ -109,6 +109,22 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
     } satisfies ResourceInfo;
   };
 
+  /**
+   * A fork killed during its copy leaves the server copying: the backend only notices its client is gone
+   * once the statement ends, and would then commit a database nobody records. A rollback removing that
+   * env cancels such a copy and waits for it to end, so its DROP is the last word.
+   */
+  const cancelCopiesInto = async (sql: Sql, database: string) => {
+    const statement = `CREATE DATABASE ${quoteId(database)} TEMPLATE %`;
+    for (let waited = 0; waited < 60_000; waited += 100) {
+      const rows = await sql<{ pid: number }[]>`
+        SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity
+        WHERE state = 'active' AND application_name = 'forkstack' AND query LIKE ${statement}`;
+      if (rows.length === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
   /** The database a recorded resource names (an adopted root's may differ from the convention). */
   const recordedName = (env: EnvRef, recorded?: ResourceInfo) => {
     const named = recorded?.data?.database;
@@ -232,6 +248,7 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
       withAdmin(op, `remove the database of "${env.name}"`, async (sql) => {
         const own = databaseName(env);
         if (recordedName(env, recorded) !== own) return;
+        await cancelCopiesInto(sql, own);
         // FORCE: the env is being deleted; its app's sessions would otherwise block the drop forever.
         await sql.unsafe(`DROP DATABASE IF EXISTS ${quoteId(own)} WITH (FORCE)`);
         op.log.debug(`[${PROVIDER_NAME}] dropped "${own}"`);

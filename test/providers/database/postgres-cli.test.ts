@@ -4,14 +4,15 @@
  * DATABASE_URL; masked without `--reveal`), a `new` killed with SIGKILL inside the connection fence
  * (the next command restores the parent's ALLOW_CONNECTIONS), and `delete`.
  */
+import { spawn } from "node:child_process";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cli, runCli, tempProject } from "../../helpers/project.js";
+import { BIN, cleanEnv, cli, runCli, tempProject } from "../../helpers/project.js";
 import { PG_PASSWORD, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
 let server: PgServer;
 beforeAll(async () => {
-  server = await startPostgres();
+  server = await startPostgres({ settings: { fsync: "off" } });
 }, 120_000);
 afterAll(() => server?.stop());
 
@@ -86,5 +87,44 @@ describe("postgres provider through the CLI", () => {
     ).toEqual({
       n: 0,
     });
+  }, 120_000);
+
+  it("a new killed while PostgreSQL copies: the rollback cancels the copy, so no unrecorded database appears", async () => {
+    const project = `pgcopy${process.pid}`;
+    const cwd = await tempProject({ project, database: { provider: "postgres", strategy: "wal_log" } });
+    const env = { FORKSTACK_POSTGRES_URL: server.url };
+    await cli(["new", "seed", "--no-switch"], { cwd, env }); // makes dev, the root, on the way
+    // Big enough that the copy takes a while (WAL_LOG: ~3 ms/MB).
+    await one(
+      server.urlOf(`${project}_dev`),
+      "CREATE TABLE big AS SELECT g, repeat(md5(g::text), 12) AS body FROM generate_series(1, 400000) g",
+    );
+    const child = spawn(process.execPath, [BIN, "new", "carol", "--from", "dev"], {
+      cwd,
+      env: cleanEnv(env),
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    const copying = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'CREATE DATABASE "${project}_carol"%'`;
+    let seen = false;
+    for (let i = 0; i < 1000 && !seen; i++) {
+      seen = (await one<{ n: number }>(server.url, copying))?.n === 1;
+      if (!seen) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(seen, "the copy was never seen running").toBe(true);
+    child.kill("SIGKILL");
+    await exited;
+    // The next command repairs the journal: its rollback removes carol, cancelling the copy first.
+    const listed = await runCli(["list", "--json"], { cwd, env });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((await one<{ n: number }>(server.url, copying))?.n).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(
+      await one(server.url, `SELECT datname FROM pg_database WHERE datname = '${project}_carol'`),
+    ).toBeUndefined();
+    expect(await allowConnections(`${project}_dev`)).toBe(true);
+    expect((await runCli(["new", "carol", "--from", "dev"], { cwd, env })).code).toBe(0);
+    for (const name of ["carol", "seed", "dev"])
+      await cli(["delete", name, "--yes", "--force"], { cwd, env });
   }, 120_000);
 });
