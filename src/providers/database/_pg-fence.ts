@@ -197,3 +197,35 @@ export async function withFence<T>(
     await sql`SELECT pg_advisory_unlock(${LOCK_CLASS}, ${database.oid})`.catch(() => undefined);
   }
 }
+
+/** Poll `done` every 50 ms until it holds or `ms` pass. */
+async function until(done: () => Promise<boolean>, ms: number): Promise<void> {
+  for (const end = Date.now() + ms; !(await done()) && Date.now() < end;) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A fork killed during its copy leaves the server copying: the backend only notices its client is gone
+ * once the statement ends, and would then commit a database nobody records. `remove` of that
+ * env (the rollback) cancels such a copy and waits for it to end, so its DROP is the last word.
+ * True if there was one (its session held a fence, which the caller then restores).
+ */
+export async function cancelCopiesInto(sql: Sql, database: string): Promise<boolean> {
+  const statement = `CREATE DATABASE ${quoteId(database)} TEMPLATE %`;
+  const rows = await sql<{ pid: number }[]>`
+    SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity
+    WHERE state = 'active' AND application_name = 'forkstack' AND query LIKE ${statement}`;
+  if (rows.length === 0) return false;
+  const count = async (where: string) => {
+    const sessions = `pid IN (${rows.map((r) => Number(r.pid)).join(",")})`;
+    const [row] = await sql.unsafe<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE ${sessions} AND ${where}`,
+    );
+    return row?.n ?? 0;
+  };
+  // First the copy ends (cancelled), then its backend exits (it cannot report to a dead client).
+  await until(async () => (await count("state = 'active'")) === 0, 60_000);
+  await until(async () => (await count("true")) === 0, 5_000);
+  return true;
+}

@@ -22,7 +22,7 @@ import type { Sql } from "postgres";
 import { z } from "zod";
 import { ProviderError } from "../../errors.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
-import { restoreLeftFences, withFence } from "./_pg-fence.js";
+import { cancelCopiesInto, restoreLeftFences, withFence } from "./_pg-fence.js";
 import { connect, hostPort, pgCode, pgFailure, serverUrl, sourceOf } from "./_pg-server.js";
 
 export const optionsSchema = z.strictObject({
@@ -74,13 +74,15 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
     return url.href;
   };
 
+  const warn = (op: OpContext) => (message: string) => op.log.warn(`[${PROVIDER_NAME}] ${message}`);
+
   /** One connection to the maintenance database for one operation; left fences are restored first. */
   const withAdmin = async <T>(op: OpContext, action: string, fn: (sql: Sql) => Promise<T>): Promise<T> => {
     op.signal?.throwIfAborted();
     const url = server();
     const sql = await connect(url, options.maintenanceDatabase);
     try {
-      await restoreLeftFences(sql, fenceDir, (m) => op.log.warn(`[${PROVIDER_NAME}] ${m}`));
+      await restoreLeftFences(sql, fenceDir, warn(op));
       return await fn(sql);
     } catch (error) {
       throw pgFailure(PROVIDER_NAME, error, url, options, action);
@@ -107,22 +109,6 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
       data: { database },
       ...extra,
     } satisfies ResourceInfo;
-  };
-
-  /**
-   * A fork killed during its copy leaves the server copying: the backend only notices its client is gone
-   * once the statement ends, and would then commit a database nobody records. A rollback removing that
-   * env cancels such a copy and waits for it to end, so its DROP is the last word.
-   */
-  const cancelCopiesInto = async (sql: Sql, database: string) => {
-    const statement = `CREATE DATABASE ${quoteId(database)} TEMPLATE %`;
-    for (let waited = 0; waited < 60_000; waited += 100) {
-      const rows = await sql<{ pid: number }[]>`
-        SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity
-        WHERE state = 'active' AND application_name = 'forkstack' AND query LIKE ${statement}`;
-      if (rows.length === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
   };
 
   /** The database a recorded resource names (an adopted root's may differ from the convention). */
@@ -248,7 +234,8 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
       withAdmin(op, `remove the database of "${env.name}"`, async (sql) => {
         const own = databaseName(env);
         if (recordedName(env, recorded) !== own) return;
-        await cancelCopiesInto(sql, own);
+        // The cancelled copy's session held its parent's fence: reopen the parent now, not next call.
+        if (await cancelCopiesInto(sql, own)) await restoreLeftFences(sql, fenceDir, warn(op));
         // FORCE: the env is being deleted; its app's sessions would otherwise block the drop forever.
         await sql.unsafe(`DROP DATABASE IF EXISTS ${quoteId(own)} WITH (FORCE)`);
         op.log.debug(`[${PROVIDER_NAME}] dropped "${own}"`);
