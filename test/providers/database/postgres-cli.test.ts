@@ -2,7 +2,8 @@
  * The `postgres` provider through the built CLI (`npm run build` first; `npm test` does), in a temp
  * project whose JSON config names it, against a real PostgreSQL: `new`, `env --reveal` (a working
  * DATABASE_URL; masked without `--reveal`), a `new` killed with SIGKILL inside the connection fence
- * (the next command restores the parent's ALLOW_CONNECTIONS), and `delete`.
+ * (the next command restores the parent's ALLOW_CONNECTIONS), and `delete`; a `new` killed during the
+ * copy itself; 10 `new` processes forking one parent at once.
  */
 import { spawn } from "node:child_process";
 import postgres from "postgres";
@@ -126,5 +127,25 @@ describe("postgres provider through the CLI", () => {
     expect((await runCli(["new", "carol", "--from", "dev"], { cwd, env })).code).toBe(0);
     for (const name of ["carol", "seed", "dev"])
       await cli(["delete", name, "--yes", "--force"], { cwd, env });
+  }, 120_000);
+
+  it("10 `new` processes forking one parent at once all succeed", async () => {
+    const project = `pgpar${process.pid}`;
+    const cwd = await tempProject({ project, database: { provider: "postgres" } });
+    const env = { FORKSTACK_POSTGRES_URL: server.url };
+    await cli(["new", "seed", "--no-switch"], { cwd, env });
+    const names = Array.from({ length: 10 }, (_, i) => `w${i}`);
+    const results = await Promise.all(
+      names.map((name) => runCli(["new", name, "--from", "dev", "--no-switch"], { cwd, env })),
+    );
+    for (const r of results) expect(r.code, r.stderr).toBe(0);
+    const rows = await one<{ n: number }>(
+      server.url,
+      `SELECT count(*)::int AS n FROM pg_database WHERE datname LIKE '${project}\\_w%'`,
+    );
+    expect(rows).toEqual({ n: 10 });
+    expect(await allowConnections(`${project}_dev`)).toBe(true);
+    for (const name of [...names, "seed"]) await cli(["delete", name, "--yes"], { cwd, env });
+    await cli(["delete", "dev", "--yes", "--force"], { cwd, env });
   }, 120_000);
 });
