@@ -20,6 +20,7 @@ type Loader = () => Promise<ProviderModule>;
 export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
   database: {
     sqlite: () => import("./database/sqlite.js") as Promise<ProviderModule>,
+    postgres: () => import("./database/postgres.js") as Promise<ProviderModule>,
   },
   storage: {
     local: () => import("./storage/local.js") as Promise<ProviderModule>,
