@@ -87,7 +87,7 @@ export async function gc(
   for (const provider of project.providers) {
     let names: string[];
     try {
-      names = await provider.list(project.op());
+      names = await provider.list(project.op(undefined, { readOnly: dryRun }));
     } catch (error) {
       unlisted.push({ provider: provider.name, error: (error as Error).message });
       continue;

@@ -132,7 +132,7 @@ type Described = { readonly info: ResourceInfo | null } | { readonly error: unkn
 
 /** `describe` of each env by one provider, in order; a failure is that env's (or, batched, every env's) status. */
 async function describeEach(project: Project, provider: Provider, names: string[]): Promise<Described[]> {
-  const op = project.op();
+  const op = project.op(undefined, { readOnly: true });
   if (provider.describeMany && names.length > 1) {
     try {
       const infos = await provider.describeMany(

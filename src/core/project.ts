@@ -22,7 +22,7 @@ export interface Project {
   readonly providers: readonly Provider[];
   readonly state: StateStore;
   readonly log: Logger;
-  op(signal?: AbortSignal): OpContext;
+  op(signal?: AbortSignal, options?: { readOnly?: boolean }): OpContext;
   close(): Promise<void>;
 }
 
@@ -69,7 +69,11 @@ export async function openProject(options: OpenOptions = {}): Promise<Project> {
     providers,
     state,
     log,
-    op: (signal) => (signal ? { signal, log } : { log }),
+    op: (signal, options) => ({
+      log,
+      ...(signal ? { signal } : {}),
+      ...(options?.readOnly ? { readOnly: true } : {}),
+    }),
     async close() {
       await Promise.all(providers.map((p) => p.dispose?.()));
       state.close();

@@ -38,6 +38,11 @@ export interface ProviderContext {
 export interface OpContext {
   readonly signal?: AbortSignal;
   readonly log: Logger;
+  /**
+   * The command only reads (`list`, `doctor`, a dry-run `gc`): a provider must not start services
+   * for it (the embedded storage server), and reports them as down instead, with how to start them.
+   */
+  readonly readOnly?: boolean;
 }
 
 /**

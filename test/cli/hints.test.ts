@@ -77,6 +77,26 @@ describe("cli hints and safe output", () => {
     }
   });
 
+  it("read-only commands do not start the storage server after `down`: they say it is down", async () => {
+    const dir = await tempProject({ ...EMBEDDED_CONFIG, storage: { provider: "local" } });
+    try {
+      await cli(["new", "alice"], { cwd: dir });
+      await cli(["down"], { cwd: dir });
+      const list = await runCli(["list"], { cwd: dir });
+      expect(list.code).toBe(0);
+      expect(list.stdout).toMatch(
+        /storage error: \[local\] The storage server is not running \(`forkstack up` starts it/,
+      );
+      const doctor = await runCli(["doctor"], { cwd: dir });
+      expect(doctor.stdout).toMatch(/The storage server is not running/);
+      await cli(["gc"], { cwd: dir });
+      // none of them started it
+      expect((await runCli(["down"], { cwd: dir })).stderr).toContain("The storage server is not running.");
+    } finally {
+      await runCli(["down"], { cwd: dir });
+    }
+  });
+
   it("`help <command>` prints that command's help", async () => {
     const help = await runCli(["help", "new"], { cwd });
     expect(help.code).toBe(0);

@@ -84,7 +84,7 @@ const command: CommandDef<{ checks: Check[] }> = {
     for (const provider of project.providers) {
       let names: string[];
       try {
-        names = await provider.list(project.op());
+        names = await provider.list(project.op(undefined, { readOnly: true }));
       } catch (error) {
         const area = `${provider.kind} (${provider.name})`;
         checks.push({ area, level: "error", message: `cannot list resources: ${(error as Error).message}` });

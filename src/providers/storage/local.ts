@@ -17,7 +17,14 @@ import { ENV_NAME_PATTERN } from "../../layout.js";
 import type { ForkstackConfig } from "../../config/schema.js";
 import type { ProjectLayout } from "../../layout.js";
 import { bucketNameProblem } from "../../storage-server/names.js";
-import type { DoctorFinding, EnvRef, ProviderFactory, ResourceInfo, StorageProvider } from "../types.js";
+import type {
+  DoctorFinding,
+  EnvRef,
+  OpContext,
+  ProviderFactory,
+  ResourceInfo,
+  StorageProvider,
+} from "../types.js";
 import { LocalServer } from "./_local-server.js";
 import { providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
@@ -74,6 +81,20 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
         ready = undefined;
         throw error;
       }));
+
+  /**
+   * For read-only commands: the API if the server runs, else a clear error (shown as the resource's
+   * status) instead of silently starting it after the user stopped it with `forkstack down`.
+   */
+  const readApi = async (op: OpContext): Promise<TigrisClient> => {
+    if (!op.readOnly || ready) return api();
+    if ((await server.status()).running) return api();
+    throw new ProviderError(
+      PROVIDER_NAME,
+      "The storage server is not running (`forkstack up` starts it; `new`, `run` and `reset` start it by themselves).",
+      "E_SERVER",
+    );
+  };
 
   const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo> => {
     const [{ url }, creds] = await Promise.all([server.resolve(), server.credentials()]);
@@ -198,21 +219,21 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
     },
 
-    async describe(env) {
-      const client = await api();
+    async describe(env, op) {
+      const client = await readApi(op);
       const name = bucketsOf(env)[0]!.name;
       return (await call(`read bucket ${name}`, client.headBucket(name))) ? info(env) : null;
     },
 
     // One ListBuckets for all of them instead of a HEAD per env: `list` of 20 envs is one round trip.
-    async describeMany(envs) {
-      const client = await api();
+    async describeMany(envs, op) {
+      const client = await readApi(op);
       const names = new Set(await call("list buckets", client.listBuckets(`${context.project}-bucket-`)));
       return Promise.all(envs.map((env) => (names.has(bucketsOf(env)[0]!.name) ? info(env) : null)));
     },
 
-    async list() {
-      const client = await api();
+    async list(op) {
+      const client = await readApi(op);
       const prefix = `${context.project}-`;
       const names = await call("list buckets", client.listBuckets(prefix));
       const envs = new Set<string>();
