@@ -1,7 +1,15 @@
 // Build: esbuild bundles each public entry (splitting shared code into chunks, and lazily imported
-// commands and providers into their own), so a CLI start loads a handful of files instead of hundreds;
-// tsc emits the .d.ts files the package's `exports` point at. Dependencies with native code or
-// binaries stay external; pure-JS ones used on the CLI's path (zod) are bundled.
+// modules into their own), so a start loads a handful of files instead of hundreds; tsc emits the .d.ts
+// files the package's `exports` point at. Dependencies with native code or binaries stay external;
+// pure-JS ones used on the CLI's path (zod) are bundled.
+//
+// Two builds. The library (`forkstack`, `forkstack/api`, the test glue) is one, its entries sharing
+// chunks. The CLI is the other, on its own so that its chunks follow its own lazy imports only: the
+// launcher with `--help` and `current`, then every other command with the core and the embedded
+// providers in one chunk (`src/cli/commands/all.ts`), then zod, the config compiler and SDK-backed
+// providers each on demand. In one build with the library, code shared with the library's entries
+// would be cut into many small chunks (about 35 modules loaded by `forkstack new`). The two builds hold
+// two copies of the shared code: errors are recognised by a brand, not by class (`src/errors.ts`).
 import { build } from "esbuild";
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
@@ -13,7 +21,6 @@ rmSync(resolve(root, "dist"), { recursive: true, force: true });
 export const ENTRIES = {
   index: "src/index.ts",
   api: "src/api.ts",
-  "cli/main": "src/cli/main.ts",
   "storage-server/index": "src/storage-server/index.ts",
   // The background server `forkstack up` spawns: its own entry, so it starts without the CLI.
   "storage-server/daemon": "src/storage-server/daemon.ts",
@@ -28,16 +35,16 @@ export const ENTRIES = {
   "testing/workers": "src/testing/workers.ts",
 };
 
-await build({
+export const CLI_ENTRIES = { "cli/main": "src/cli/main.ts" };
+
+const common = {
   absWorkingDir: root,
-  entryPoints: ENTRIES,
   outdir: "dist",
   bundle: true,
   splitting: true,
   format: "esm",
   platform: "node",
   target: "node20.19",
-  chunkNames: "chunks/[name]-[hash]",
   external: [
     "libsql",
     "esbuild",
@@ -52,7 +59,12 @@ await build({
     "vitest",
   ],
   logLevel: "warning",
-});
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ENTRIES, chunkNames: "chunks/[name]-[hash]" }),
+  build({ ...common, entryPoints: CLI_ENTRIES, chunkNames: "cli/chunks/[name]-[hash]" }),
+]);
 
 execFileSync(
   process.execPath,

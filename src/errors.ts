@@ -52,7 +52,15 @@ export interface ForkstackErrorOptions extends ErrorOptions {
   hint?: string;
 }
 
+/**
+ * The brand every `ForkstackError` carries, under a registry symbol: an error from another copy of this
+ * module (the CLI's bundle, the library's, a custom provider's own dependency) is recognised by it, so
+ * error handling never depends on which copy of the class made the error.
+ */
+const BRAND: unique symbol = Symbol.for("forkstack.error") as never;
+
 export class ForkstackError extends Error {
+  declare readonly [BRAND]: true;
   readonly code: ErrorCode;
   readonly exitCode: number;
   readonly hint: string | undefined;
@@ -63,6 +71,16 @@ export class ForkstackError extends Error {
     this.code = code;
     this.exitCode = ERROR_CODES[code].exit;
     this.hint = options.hint;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * `error instanceof ForkstackError` holds for an error of any copy of forkstack (by the brand);
+   * subclasses keep the ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this === ForkstackError) return isForkstackError(value);
+    return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 }
 
@@ -118,8 +136,9 @@ export class InternalError extends ForkstackError {
   }
 }
 
+/** Any copy's `ForkstackError`: checked by its brand, not by class identity. */
 export function isForkstackError(error: unknown): error is ForkstackError {
-  return error instanceof ForkstackError;
+  return typeof error === "object" && error !== null && (error as { [BRAND]?: unknown })[BRAND] === true;
 }
 
 /** Node system errors carry a string `code` (ENOENT, EACCES, ENOSPC, …). */

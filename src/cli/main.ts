@@ -6,6 +6,7 @@
  */
 import {
   InternalError,
+  InterruptedError,
   UsageError,
   friendlySystemError,
   isForkstackError,
@@ -17,37 +18,42 @@ import { createIo, createLogger, type Io } from "./output.js";
 
 type Loader = () => Promise<{ default: CommandDef }>;
 
+/** Every command but `current` is in one module (one chunk of the build): see `commands/all.ts`. */
+const all = () => import("./commands/all.js");
+const command = (name: string): Promise<{ default: CommandDef }> =>
+  all().then((m) => ({ default: m.commands[name]! }));
+
 /** Summaries live here, not in the command modules, so top-level help loads none of them. */
 const COMMANDS: Record<string, { summary: string; load: Loader }> = {
-  init: { summary: "Create forkstack.config.ts and the dev env", load: () => import("./commands/init.js") },
+  init: { summary: "Create forkstack.config.ts and the dev env", load: () => command("init") },
   new: {
     summary: "Fork an env (database, buckets, secrets, local state)",
-    load: () => import("./commands/new.js"),
+    load: () => command("new"),
   },
-  switch: { summary: "Make an env current", load: () => import("./commands/switch.js") },
+  switch: { summary: "Make an env current", load: () => command("switch") },
   current: { summary: "Print the current env", load: () => import("./commands/current.js") },
   list: {
     summary: "List envs with parent, age and resource status",
-    load: () => import("./commands/list.js"),
+    load: () => command("list"),
   },
-  delete: { summary: "Delete an env and all its resources", load: () => import("./commands/delete.js") },
+  delete: { summary: "Delete an env and all its resources", load: () => command("delete") },
   reset: {
     summary: "Re-fork an env from its parent, keeping its name",
-    load: () => import("./commands/reset.js"),
+    load: () => command("reset"),
   },
   env: {
     summary: "Print an env's variables (dotenv, json or shell)",
-    load: () => import("./commands/env.js"),
+    load: () => command("env"),
   },
-  run: { summary: "Run a command with an env's variables", load: () => import("./commands/run.js") },
-  secrets: { summary: "Set or unset an env's secrets", load: () => import("./commands/secrets.js") },
-  gc: { summary: "Delete expired envs and orphaned resources", load: () => import("./commands/gc.js") },
-  doctor: { summary: "Check config, state, services and drift", load: () => import("./commands/doctor.js") },
-  up: { summary: "Start the storage server in the background", load: () => import("./commands/up.js") },
-  down: { summary: "Stop the background storage server", load: () => import("./commands/down.js") },
+  run: { summary: "Run a command with an env's variables", load: () => command("run") },
+  secrets: { summary: "Set or unset an env's secrets", load: () => command("secrets") },
+  gc: { summary: "Delete expired envs and orphaned resources", load: () => command("gc") },
+  doctor: { summary: "Check config, state, services and drift", load: () => command("doctor") },
+  up: { summary: "Start the storage server in the background", load: () => command("up") },
+  down: { summary: "Stop the background storage server", load: () => command("down") },
   storage: {
     summary: "Run the storage server in the foreground (storage serve)",
-    load: () => import("./commands/storage.js"),
+    load: () => command("storage"),
   },
 };
 
@@ -166,7 +172,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       },
       async project() {
         if (!project) {
-          const { openProject } = await import("../core/project.js");
+          const { openProject } = await all();
           project = await openProject({ cwd: ctx.cwd, log });
         }
         return project;
@@ -178,7 +184,6 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     return def.exitCode?.(result) ?? 0;
   } catch (error) {
     if (controller.signal.aborted && !(isForkstackError(error) && error.code === "E_USAGE")) {
-      const { InterruptedError } = await import("../errors.js");
       return reportError(io, isForkstackError(error) ? error : new InterruptedError(), json, verbose) && 130;
     }
     return reportError(io, error, json, verbose);

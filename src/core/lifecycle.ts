@@ -31,6 +31,7 @@ import {
   type StepEvent,
 } from "./steps.js";
 import { removeEnvLocalBlock } from "./env-local.js";
+import { readCurrentEnvFile } from "../runtime/resolve.js";
 import { switchEnv } from "./switch.js";
 
 export { envRef, type StepEvent };
@@ -438,7 +439,6 @@ export async function finishDelete(
 
 /** If the deleted env was current, fall back to the default env rather than point at nothing. */
 async function forgetCurrent(project: Project, name: string): Promise<void> {
-  const { readCurrentEnvFile } = await import("../runtime/resolve.js");
   let current: string | undefined;
   try {
     current = readCurrentEnvFile(project.layout.currentEnvFile);

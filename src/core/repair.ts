@@ -11,6 +11,7 @@
  * entry that cannot be finished now (a backend is down) stays, with the reason, for the next command.
  */
 import type { JournalEntry } from "./state.js";
+import { finishDelete, reforkInPlace } from "./lifecycle.js";
 import { readManifest, writeManifest } from "./manifests.js";
 import type { Project } from "./project.js";
 import { forgetEnvDir, removeEnvResources, rollbackSteps } from "./steps.js";
@@ -57,7 +58,6 @@ export async function repairJournal(project: Project): Promise<Repair[]> {
 }
 
 async function repairOne(project: Project, entry: JournalEntry): Promise<Repair> {
-  const { finishDelete, reforkInPlace } = await import("./lifecycle.js");
   const read = await readManifest(project.layout, entry.env);
   const manifest = read?.ok ? read.manifest : null;
   if (entry.op === "create") {

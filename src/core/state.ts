@@ -6,11 +6,11 @@
  * processes can both decide the lock is stale and both take it. A `BEGIN IMMEDIATE` transaction gives
  * us that for free, across processes, and survives crashes with the same guarantees as the data.
  */
-import { createRequire } from "node:module";
 import { hostname } from "node:os";
 import type Database from "libsql";
 import { ensurePrivateFile, mkdirPrivate } from "../durable-fs.js";
 import { UserError } from "../errors.js";
+import { requireLibsql } from "../native-sqlite.js";
 import type { ProjectLayout } from "../layout.js";
 import { stateWriteError } from "./fs-atomic.js";
 
@@ -108,7 +108,7 @@ export class StateStore {
   private get db(): Database.Database {
     if (this.handle) return this.handle;
     try {
-      const Libsql = createRequire(import.meta.url)("libsql") as typeof Database;
+      const Libsql = requireLibsql();
       const db = new Libsql(this.layout.stateDb, { timeout: 10_000 });
       // A rollback journal that is kept between transactions (PERSIST), not WAL: opening and reading
       // then create no file (WAL needs its -shm), so read-only commands work on a full disk or a

@@ -1,10 +1,17 @@
 /**
  * @module providers/registry
- * Built-in providers by kind and name, each behind a lazy import so that a command only loads the
- * backends the project's config names (`forkstack list` on a SQLite project never loads an S3 SDK).
+ * Built-in providers by kind and name. The embedded ones (SQLite, the local object store, dotenv, a
+ * directory) are imported here directly: they load no SDK and no native code until used, and being in
+ * the same chunk as the core saves a CLI start several module loads. Providers that need an SDK stay
+ * behind a lazy import, so a command only loads the backends the project's config names
+ * (`forkstack list` on a SQLite project never loads an S3 SDK). Option schemas (zod) are always lazy.
  */
 import type { z } from "zod";
 import type { Provider, ProviderFactory, ResourceKind } from "./types.js";
+import * as sqlite from "./database/sqlite.js";
+import * as directory from "./local/directory.js";
+import * as dotenv from "./secrets/dotenv.js";
+import * as local from "./storage/local.js";
 
 export interface ProviderModule {
   default: ProviderFactory<never, Provider>;
@@ -19,17 +26,18 @@ type Loader = () => Promise<ProviderModule>;
 
 export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
   database: {
-    sqlite: () => import("./database/sqlite.js") as Promise<ProviderModule>,
+    sqlite: () => Promise.resolve(sqlite as ProviderModule),
+    // Lazy: it loads the postgres client, which only a project using this provider needs.
     postgres: () => import("./database/postgres.js") as Promise<ProviderModule>,
   },
   storage: {
-    local: () => import("./storage/local.js") as Promise<ProviderModule>,
+    local: () => Promise.resolve(local as ProviderModule),
   },
   secrets: {
-    dotenv: () => import("./secrets/dotenv.js") as Promise<ProviderModule>,
+    dotenv: () => Promise.resolve(dotenv as ProviderModule),
   },
   local: {
-    directory: () => import("./local/directory.js") as Promise<ProviderModule>,
+    directory: () => Promise.resolve(directory as ProviderModule),
   },
 };
 

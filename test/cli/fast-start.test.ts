@@ -2,9 +2,9 @@
  * `forkstack --help` and `forkstack current` must start fast: they load no config loader, no schema
  * library, no native SQLite and no cloud SDK.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { BIN, REPO, cli, runProcess, tempProject } from "../helpers/project.js";
 
@@ -13,6 +13,14 @@ async function modulesLoadedBy(args: string[], cwd: string): Promise<string[]> {
   const result = await runProcess(process.execPath, ["--import", hook, BIN, ...args], { cwd });
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(/LOADED (.*)/.exec(result.stderr)![1]!) as string[];
+}
+
+/** The source files bundled into the loaded files of dist/, from the path comments esbuild writes. */
+function sourcesIn(loaded: string[]): string[] {
+  const files = [...new Set(loaded.filter((url) => url.startsWith("file:") && url.includes("/dist/")))];
+  return files.flatMap((url) =>
+    [...readFileSync(fileURLToPath(url), "utf8").matchAll(/^\/\/ (src\/\S+)$/gm)].map((m) => m[1]!),
+  );
 }
 
 const HEAVY = /node_modules\/(zod|jiti|libsql|@libsql|@aws-sdk|@smithy|@clack|fast-xml-parser)\//;
@@ -26,6 +34,23 @@ describe("cli: fast start", () => {
       const loaded = await modulesLoadedBy(args, cwd);
       expect(loaded.filter((url) => HEAVY.test(url))).toEqual([]);
       expect(loaded.filter((url) => /dist\/(core|providers|storage-server)\//.test(url))).toEqual([]);
+      // The bundles name each source file they hold (`// src/…`): none of the core, the providers, the
+      // config loader or the storage server is in a file these load.
+      expect(
+        sourcesIn(loaded).filter((src) => /^src\/(core|providers|config|storage-server)\//.test(src)),
+      ).toEqual([]);
+    },
+  );
+
+  // The common path is a few chunks, not dozens of small modules (each costs a read, parse and link).
+  it.each([["new", "bob", "--no-switch"], ["list"], ["env"]])(
+    "`forkstack %s` loads few of forkstack's own files",
+    async (...args) => {
+      const cwd = await tempProject();
+      await cli(["new", "alice"], { cwd });
+      const loaded = await modulesLoadedBy(args, cwd);
+      const own = new Set(loaded.filter((url) => url.startsWith(pathToFileURL(REPO).href + "/dist/")));
+      expect(own.size, [...own].join("\n")).toBeLessThanOrEqual(20);
     },
   );
 
@@ -52,6 +77,29 @@ describe("cli: fast start", () => {
       await cli(["new", "alice"], { cwd });
       const loaded = await modulesLoadedBy(args, cwd);
       expect(loaded.filter((url) => /node_modules\/(libsql|@libsql)\//.test(url))).toEqual([]);
+    },
+  );
+
+  // libsql's loader reads one field of a full diagnostic report (4–7 ms); on glibc Linux we answer it.
+  const glibc =
+    process.platform === "linux" &&
+    existsSync("/usr/bin/ldd") &&
+    readFileSync("/usr/bin/ldd", "latin1").includes("GNU C Library");
+  it.skipIf(!glibc).each([["new", "bob", "--no-switch"], ["list"]])(
+    "`forkstack %s` builds no diagnostic report to load SQLite",
+    async (...args) => {
+      const cwd = await tempProject();
+      await cli(["new", "alice"], { cwd });
+      const count =
+        "data:text/javascript," +
+        encodeURIComponent(
+          "let n = 0; const r = process.report; const g = r.getReport.bind(r);" +
+            "r.getReport = (...a) => { n++; return g(...a); };" +
+            "process.on('exit', () => process.stderr.write(`\\nREPORTS ${n}\\n`));",
+        );
+      const result = await runProcess(process.execPath, ["--import", count, BIN, ...args], { cwd });
+      expect(result.code, result.stderr).toBe(0);
+      expect(/REPORTS (\d+)/.exec(result.stderr)?.[1]).toBe("0");
     },
   );
 });

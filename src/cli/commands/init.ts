@@ -6,11 +6,12 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { UserError, errnoCode } from "../../errors.js";
-import { ENV_NAME_PATTERN } from "../../config/schema.js";
+import { ENV_NAME_PATTERN } from "../../layout.js";
 import { configFileIn } from "../../config/load.js";
 import { builtinProviders } from "../../providers/registry.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
-import type { EnvSummary } from "../../core/lifecycle.js";
+import { createRootEnv, type EnvSummary } from "../../core/lifecycle.js";
+import { switchEnv } from "../../core/switch.js";
 
 interface InitResult {
   readonly configFile: string;
@@ -108,8 +109,6 @@ const command: CommandDef<InitResult> = {
     const configFile = join(ctx.cwd, "forkstack.config.ts");
     await writeFile(configFile, configSource(project), { flag: "wx" });
     const gitignoreAdded = await updateGitignore(ctx.cwd, project);
-    const { createRootEnv } = await import("../../core/lifecycle.js");
-    const { switchEnv } = await import("../../core/switch.js");
     const opened = await ctx.project();
     const env = await createRootEnv(opened, opened.config.defaultEnv);
     await switchEnv(opened, env.name);

@@ -15,6 +15,7 @@ import { endianness } from "node:os";
 import { pathToFileURL } from "node:url";
 import { ensurePrivateFile } from "../../durable-fs.js";
 import { ProviderError } from "../../errors.js";
+import { requireLibsql } from "../../native-sqlite.js";
 
 export type Connection = LibsqlDatabase.Database;
 
@@ -22,7 +23,7 @@ let loading: Promise<typeof LibsqlDatabase> | undefined;
 
 /** Load the native module on first use, so `list`/`describe` and projects that never fork do not pay for it. */
 export async function loadLibsql(provider: string): Promise<typeof LibsqlDatabase> {
-  loading ??= import("libsql").then((m) => m.default);
+  loading ??= Promise.resolve().then(requireLibsql);
   try {
     return await loading;
   } catch (error) {

@@ -26,7 +26,7 @@ import type {
   StorageProvider,
 } from "../types.js";
 import { LocalServer } from "./_local-server.js";
-import { providerApiError } from "./_tigris-client.js";
+import { TigrisApiError, providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
 
 export interface LocalStorageOptions {
@@ -183,24 +183,35 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       op.signal?.throwIfAborted();
       const client = await api();
       const sources = bucketsOf(parent);
-      const heads = await Promise.all(
-        sources.map((s) => call(`read bucket ${s.name}`, client.headBucket(s.name))),
-      );
-      if (!heads[0]) {
-        throw new ProviderError(
+      const action = `fork the buckets of "${parent.name}" into "${child.name}"`;
+      const noParentBucket = () =>
+        new ProviderError(
           PROVIDER_NAME,
           `Env "${parent.name}" has no bucket ${sources[0]!.name}.`,
           "E_ENV_NOT_FOUND",
           { hint: `Check the parent's name, or recreate "${parent.name}".` },
         );
-      }
       const before = await metadataBytes();
-      await makeAll(client, child, `fork the buckets of "${parent.name}" into "${child.name}"`, (b, i) =>
-        // A named bucket added to the config after the parent was made: the child gets it empty.
-        heads[i]
-          ? client.createBucket(b.name, { forkSource: sources[i]!.name })
-          : client.createBucket(b.name, { enableSnapshot: true }),
-      );
+      if (keys.length === 0) {
+        // One bucket per env: no HEAD first. CreateBucket with the fork source is refused with
+        // NoSuchBucket if the parent's bucket is missing, and then nothing was made.
+        const [source] = sources;
+        await client.createBucket(bucketsOf(child)[0]!.name, { forkSource: source!.name }).catch((error) => {
+          if (error instanceof TigrisApiError && error.code === "NoSuchBucket") throw noParentBucket();
+          throw apiError(server, action, error);
+        });
+      } else {
+        const heads = await Promise.all(
+          sources.map((s) => call(`read bucket ${s.name}`, client.headBucket(s.name))),
+        );
+        if (!heads[0]) throw noParentBucket();
+        await makeAll(client, child, action, (b, i) =>
+          // A named bucket added to the config after the parent was made: the child gets it empty.
+          heads[i]
+            ? client.createBucket(b.name, { forkSource: sources[i]!.name })
+            : client.createBucket(b.name, { enableSnapshot: true }),
+        );
+      }
       const bytesAdded = Math.max(0, (await metadataBytes()) - before);
       op.log.debug(
         `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name} (metadata, ${bytesAdded} bytes)`,

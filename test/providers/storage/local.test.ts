@@ -82,6 +82,27 @@ describe("providers: storage/local (in-process server)", () => {
   });
 });
 
+describe("providers: storage/local without named buckets (in-process server)", () => {
+  // One bucket per env: `fork` sends CreateBucket with the fork source and no HEAD before it, so a
+  // missing parent is told by the server's NoSuchBucket, reported as the parent's absence.
+  it("forks by one request per env, and a missing parent is E_ENV_NOT_FOUND with nothing made", async () => {
+    const project = await tempProject();
+    const { provider } = await withInProcessServer(project);
+    onTestFinished(async () => {
+      await provider.dispose?.();
+      await project.cleanup();
+    });
+    const core = coreDriver(provider, project);
+    await expectProviderError(core.fork("dev", "alice"), provider, "E_ENV_NOT_FOUND");
+    expect(await core.list()).toEqual([]);
+    const dev = await core.create("dev");
+    await putObject(dev, dev.vars.BUCKET_NAME!, "k", "v");
+    const alice = await core.fork("dev", "alice");
+    expect(await readBucket(alice, alice.vars.BUCKET_NAME!)).toEqual({ k: "v" });
+    expect(alice.method).toBe("metadata");
+  });
+});
+
 describe("providers: storage/local options", () => {
   const problem = (options: unknown) => {
     const result = optionsSchema.safeParse(options);
