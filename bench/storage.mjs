@@ -600,10 +600,15 @@ async function benchThroughput(servers, p, log) {
     await throughputOnce(s, 16 * MB, 4, 8, "warm-large");
   }
   const [ours, ...baselines] = servers;
+  // BENCH_ROWS=16MBx16,4KBx1 measures only those rows (and BENCH_REPS=n overrides the repeats), for
+  // working on one case; the README is written from full runs only.
+  const only = process.env.BENCH_ROWS?.split(",");
+  const reps = Number(process.env.BENCH_REPS) || p.reps;
   for (const [bytesKey, byConcurrency] of Object.entries(p.ops)) {
     const bytes = Number(bytesKey);
     for (const [cKey, n] of Object.entries(byConcurrency)) {
       const concurrency = Number(cKey);
+      if (only && !only.includes(`${sizeLabel(bytes).replace(" ", "")}x${concurrency}`)) continue;
       const acc = Object.fromEntries(
         servers.map((s) => [
           s.name,
@@ -612,7 +617,7 @@ async function benchThroughput(servers, p, log) {
           ),
         ]),
       );
-      for (let rep = 0; rep < p.reps; rep++) {
+      for (let rep = 0; rep < reps; rep++) {
         // Rotate which server goes first, so none always runs on a warmer (or busier) machine.
         const shift = rep % servers.length;
         const order = [...servers.slice(shift), ...servers.slice(0, shift)];
@@ -628,7 +633,7 @@ async function benchThroughput(servers, p, log) {
         }
       }
       for (const op of ["put", "get"]) {
-        const row = { bytes, concurrency, op: op.toUpperCase(), n, reps: p.reps, ratios: {} };
+        const row = { bytes, concurrency, op: op.toUpperCase(), n, reps, ratios: {} };
         for (const s of servers) {
           const a = acc[s.name][op];
           const opsPerS = median(a.rates);
