@@ -3,6 +3,7 @@
 //
 //   npm run bench                     # everything
 //   npm run bench -- database cli     # some sections
+//   npm run bench -- storage-throughput   # only the storage PUT/GET table (not part of a plain run)
 //   BENCH_QUICK=1 npm run bench       # smaller sizes, for a quick look (README is not updated)
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
@@ -35,7 +36,14 @@ const sections = {
     const { run } = await import("./storage.mjs");
     return run({ quick, log });
   },
+  // Only the PUT/GET rows of `storage` (which includes them), refreshed inside its section: run only
+  // when named, so a plain `npm run bench` does not measure them twice.
+  "storage-throughput": async () => {
+    const { run } = await import("./storage.mjs");
+    return run({ quick, log, only: "throughput" });
+  },
 };
+const explicitOnly = new Set(["storage-throughput"]);
 
 function machine() {
   return `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GB RAM, Node ${process.version}`;
@@ -61,9 +69,10 @@ async function writeSection(name, markdown) {
 }
 
 for (const [name, section] of Object.entries(sections)) {
-  if (wanted.length && !wanted.includes(name)) continue;
-  if (!existsSync(resolve(import.meta.dirname, `${name}.mjs`))) {
-    log(`skip ${name}: bench/${name}.mjs is missing`);
+  if (wanted.length ? !wanted.includes(name) : explicitOnly.has(name)) continue;
+  const file = name.split("-")[0];
+  if (!existsSync(resolve(import.meta.dirname, `${file}.mjs`))) {
+    log(`skip ${name}: bench/${file}.mjs is missing`);
     continue;
   }
   log(`\n== ${name} ==`);
