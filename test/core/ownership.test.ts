@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { sql } from "../helpers/sql.js";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { BIN, EMBEDDED_CONFIG, REPO, cleanEnv, cli, runCli, tempProject } from "../helpers/project.js";
+import { freePort, waitFor } from "../helpers/wait.js";
 
 type Vars = Record<string, string>;
 const envOf = async (cwd: string, env: string): Promise<Vars> =>
@@ -197,25 +198,6 @@ function stopped(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function listen(port: number): Promise<Server> {

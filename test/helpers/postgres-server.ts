@@ -8,10 +8,12 @@
  */
 import { execFile } from "node:child_process";
 import { chmod, chown, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freePort } from "./wait.js";
+
+export { freePort };
 
 const run = promisify(execFile);
 
@@ -36,17 +38,6 @@ export async function postgresBin(): Promise<string | undefined> {
     .filter(Number.isFinite)
     .sort((a, b) => b - a)[0];
   return newest === undefined ? undefined : `/usr/lib/postgresql/${newest}/bin`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startPostgres(options: { settings?: Record<string, string> } = {}): Promise<PgServer> {
