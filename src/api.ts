@@ -9,13 +9,9 @@
  * const env = await createEnv(`test-${process.env.VITEST_POOL_ID}`, { from: "dev", switchTo: false });
  */
 import * as lifecycle from "./core/lifecycle.js";
-import type {
-  CreateEnvOptions,
-  DeleteEnvOptions,
-  DeleteResult,
-  EnvSummary,
-  ResetEnvOptions,
-} from "./core/lifecycle.js";
+import type { CreateEnvOptions, EnvSummary, ResetEnvOptions } from "./core/lifecycle.js";
+import * as deletion from "./core/delete-env.js";
+import type { DeleteEnvOptions, DeleteResult } from "./core/delete-env.js";
 import type { EnvListing } from "./core/listing.js";
 import { openProject, type Project } from "./core/project.js";
 import type { SwitchResult } from "./core/switch.js";
@@ -61,7 +57,7 @@ export function createEnv(name: string, options: CreateEnvOptions & ApiOptions =
 
 /** Delete an env and its resources. Protected envs need `force: true`. */
 export function deleteEnv(name: string, options: DeleteEnvOptions & ApiOptions = {}): Promise<DeleteResult> {
-  return withProject(options, (p) => lifecycle.deleteEnv(p, name, options));
+  return withProject(options, (p) => deletion.deleteEnv(p, name, options));
 }
 
 /** Re-fork an env from its parent, keeping its name. */

@@ -11,7 +11,7 @@
  *   envs with a journal entry are left to the repair that owns them.
  */
 import type { ResourceKind } from "../providers/types.js";
-import { deleteEnv } from "./lifecycle.js";
+import { deleteEnv } from "./delete-env.js";
 import { listEnvs } from "./listing.js";
 import { NO_MANIFEST } from "./manifests.js";
 import type { Project } from "./project.js";

@@ -1,22 +1,22 @@
 /**
  * @module core/lifecycle
- * Creating, resetting and deleting envs with the guarantees of DESIGN.md §5:
+ * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of DESIGN.md §5:
  * - all resources of an env are made in parallel, and if one fails the others are rolled back;
  * - every change is journaled before it touches a resource, so a kill -9 at any point is repaired by
  *   the next command (`repair.ts`), and a half-made env is never reported as ready;
  * - each env is changed under its own lock, so different envs are created concurrently and the same
  *   name twice yields one env and one "already exists" error.
  */
-import { rm } from "node:fs/promises";
 import { mkdirPrivate } from "../durable-fs.js";
 import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
 import type { ResourceKind } from "../providers/types.js";
 import { failpoint } from "./failpoints.js";
-import { listEnvNames, readAllManifests, readManifest, requireManifest, writeManifest } from "./manifests.js";
+import { readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
 import { refuseInUse } from "./in-use.js";
+import { pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { repairJournal } from "./repair.js";
 import {
   adoptOrCreate,
@@ -30,8 +30,6 @@ import {
   type MadeResources,
   type StepEvent,
 } from "./steps.js";
-import { removeEnvLocalBlock } from "./env-local.js";
-import { readCurrentEnvFile } from "../runtime/resolve.js";
 import { switchEnv } from "./switch.js";
 
 export { envRef, type StepEvent };
@@ -85,15 +83,6 @@ async function startRecord(project: Project, name: string, manifest: Omit<EnvMan
     await forgetEnvDir(project, name, false).catch(() => undefined);
     project.state.endOp(name);
     throw error;
-  }
-}
-
-function pendingRollback(project: Project, name: string): void {
-  const entry = project.state.journal().find((e) => e.env === name && e.lastError !== null);
-  if (entry) {
-    throw new UserError(`"${name}" has an unfinished \`${entry.op}\`: ${entry.lastError}`, "E_ENV_BUSY", {
-      hint: "Make the backend reachable again (e.g. `forkstack up`); the next command finishes it.",
-    });
   }
 }
 
@@ -317,138 +306,6 @@ export async function createEnv(
     };
   } finally {
     lock.release();
-  }
-}
-
-function refuseProtected(project: Project, name: string, verb: string, force?: boolean): void {
-  if (project.config.protected.includes(name) && !force) {
-    throw new UserError(
-      `"${name}" is a protected env: it cannot be ${verb} without --force.`,
-      "E_ENV_PROTECTED",
-      {
-        hint: `Protected envs are set by \`protected\` in ${project.configFile.split("/").pop()}.`,
-      },
-    );
-  }
-}
-
-/** Envs whose manifest names `name` as their parent. */
-export async function childrenOf(project: Project, name: string): Promise<string[]> {
-  return (await readAllManifests(project.layout)).flatMap((r) =>
-    r.ok && r.manifest.parent === name ? [r.manifest.name] : [],
-  );
-}
-
-/**
- * Where forks read through their parent (`flags.forksPinParent`, Tigris), an env with forks can be
- * neither deleted nor reset. Elsewhere forks are independent copies: deleting a parent re-parents its
- * forks to the grandparent (`reparent`), so they can still be reset.
- */
-async function refuseChildren(project: Project, name: string, verb: "deleted" | "reset"): Promise<void> {
-  if (!project.providers.some((p) => p.flags.forksPinParent)) return;
-  const children = await childrenOf(project, name);
-  if (children.length) {
-    throw new UserError(
-      `"${name}" cannot be ${verb}: envs were forked from it (${children.join(", ")}).`,
-      "E_ENV_HAS_CHILDREN",
-      {
-        hint: `Delete ${children.length > 1 ? "them" : "it"} first: ${children.map((c) => `\`forkstack delete ${c}\``).join(", ")}.`,
-      },
-    );
-  }
-}
-
-export interface DeleteEnvOptions {
-  force?: boolean;
-  onStep?: (event: StepEvent) => void;
-}
-
-export interface DeleteResult {
-  readonly name: string;
-  /** Resources the env had adopted: left in place on the backend, only forgotten here. */
-  readonly kept: ResourceKind[];
-  /** Forks of the deleted env, now forks of its parent (null: they have no parent any more). */
-  readonly reparented: { env: string; parent: string | null }[];
-}
-
-/** Point the forks of a deleted env at its parent, each under its own lock. */
-async function reparent(
-  project: Project,
-  children: string[],
-  parent: string | null,
-): Promise<DeleteResult["reparented"]> {
-  const done: DeleteResult["reparented"] = [];
-  for (const child of children) {
-    const lock = await project.state.lock(child);
-    try {
-      const read = await readManifest(project.layout, child);
-      if (!read?.ok) continue;
-      await writeManifest(project.layout, { ...read.manifest, parent });
-      done.push({ env: child, parent });
-    } finally {
-      lock.release();
-    }
-  }
-  return done;
-}
-
-export async function deleteEnv(
-  project: Project,
-  name: string,
-  options: DeleteEnvOptions = {},
-): Promise<DeleteResult> {
-  checkEnvName(name, project.config.project);
-  await repairJournal(project);
-  refuseProtected(project, name, "deleted", options.force);
-  const lock = await project.state.lock(name);
-  try {
-    pendingRollback(project, name);
-    const read = await readManifest(project.layout, name);
-    if (!read) {
-      const known = await listEnvNames(project.layout);
-      throw new UserError(`Environment "${name}" not found.`, "E_ENV_NOT_FOUND", {
-        hint: known.length ? `Available: ${known.join(", ")}.` : undefined,
-      });
-    }
-    await refuseChildren(project, name, "deleted");
-    await refuseInUse(project, name, "deleted", options.force);
-    const manifest = read.ok ? read.manifest : null;
-    project.state.beginOp(name, "delete", null);
-    failpoint("delete:after-journal");
-    const reparented = await reparent(project, await childrenOf(project, name), manifest?.parent ?? null);
-    const kept = await finishDelete(project, manifest, name, options.onStep);
-    await forgetCurrent(project, name);
-    return { name, kept, reparented };
-  } finally {
-    lock.release();
-  }
-}
-
-/** Remove an env's own resources and its record; adopted ones stay on the backend. Caller holds the lock. */
-export async function finishDelete(
-  project: Project,
-  manifest: EnvManifest | null,
-  name: string,
-  onStep?: (e: StepEvent) => void,
-): Promise<ResourceKind[]> {
-  const kept = await removeEnvResources(project, manifest, name, onStep);
-  await forgetEnvDir(project, name, kept.length === 0);
-  project.state.endOp(name);
-  return kept;
-}
-
-/** If the deleted env was current, fall back to the default env rather than point at nothing. */
-async function forgetCurrent(project: Project, name: string): Promise<void> {
-  let current: string | undefined;
-  try {
-    current = readCurrentEnvFile(project.layout.currentEnvFile);
-  } catch {
-    return;
-  }
-  if (current === name) {
-    await rm(project.layout.currentEnvFile, { force: true });
-    // Only forkstack's block goes: the user's own lines in .env.local stay.
-    await removeEnvLocalBlock(project.layout.envLocalFile);
   }
 }
 

@@ -11,7 +11,8 @@
  * entry that cannot be finished now (a backend is down) stays, with the reason, for the next command.
  */
 import type { JournalEntry } from "./state.js";
-import { finishDelete, reforkInPlace } from "./lifecycle.js";
+import { finishDelete } from "./delete-env.js";
+import { reforkInPlace } from "./lifecycle.js";
 import { readManifest, writeManifest } from "./manifests.js";
 import type { Project } from "./project.js";
 import { forgetEnvDir, removeEnvResources, rollbackSteps } from "./steps.js";

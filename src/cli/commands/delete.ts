@@ -1,6 +1,6 @@
 /** `forkstack delete <env>`: remove an env and every resource it has. */
 import { UserError } from "../../errors.js";
-import { deleteEnv, type DeleteResult } from "../../core/lifecycle.js";
+import { deleteEnv, type DeleteResult } from "../../core/delete-env.js";
 import { flag, type CommandDef } from "../command.js";
 import { createProgress } from "../progress.js";
 
