@@ -8,12 +8,14 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeletePublicAccessBlockCommand,
   GetBucketAclCommand,
   GetObjectAclCommand,
   PutBucketAclCommand,
   PutBucketCorsCommand,
   PutObjectAclCommand,
   PutObjectCommand,
+  PutPublicAccessBlockCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { GetObjectAclCommandOutput } from "@aws-sdk/client-s3";
@@ -333,5 +335,35 @@ describe("public-read buckets", () => {
       }
     }
     expect((await anon("GET", `/${priv}/avatar.png`)).status).toBe(200);
+  });
+});
+
+describe("a bucket's public access block", () => {
+  test("BlockPublicAcls refuses public ACLs; IgnorePublicAcls makes existing ones grant nothing", async () => {
+    const bucket = uniqueBucket("pab");
+    await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    await h.s3.send(new PutObjectCommand({ Bucket: bucket, Key: "a.png", Body: "a", ACL: "public-read" }));
+    expect((await anon("GET", `/${bucket}/a.png`)).status).toBe(200);
+
+    await h.s3.send(
+      new PutPublicAccessBlockCommand({
+        Bucket: bucket,
+        PublicAccessBlockConfiguration: { BlockPublicAcls: true, IgnorePublicAcls: true },
+      }),
+    );
+    // a new public object, a public ACL on an existing one, a public bucket ACL: all refused
+    const attempts = [
+      () => h.s3.send(new PutObjectCommand({ Bucket: bucket, Key: "b.png", Body: "b", ACL: "public-read" })),
+      () => h.s3.send(new PutObjectAclCommand({ Bucket: bucket, Key: "a.png", ACL: "public-read" })),
+      () => h.s3.send(new PutBucketAclCommand({ Bucket: bucket, ACL: "public-read" })),
+    ];
+    for (const attempt of attempts) expect((await s3Error(attempt())).name).toBe("AccessDenied");
+    // private writes still work
+    await h.s3.send(new PutObjectCommand({ Bucket: bucket, Key: "c.png", Body: "c" }));
+    // the object made public before is no longer readable without credentials
+    expect((await anon("GET", `/${bucket}/a.png`)).status).toBe(403);
+
+    await h.s3.send(new DeletePublicAccessBlockCommand({ Bucket: bucket }));
+    expect((await anon("GET", `/${bucket}/a.png`)).status).toBe(200);
   });
 });

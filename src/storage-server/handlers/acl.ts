@@ -20,6 +20,7 @@ import type { Bucket, CannedAcl, ObjectVersion } from "../store/types.js";
 import type { XmlObject } from "../xml.js";
 import { parseXml } from "../xml.js";
 import { lookupObject, noSuchKey, readSeq, requireBucket, requireKey } from "./common.js";
+import { publicAccessBlockOf } from "./bucket-config.js";
 import { OWNER } from "./list.js";
 
 const BUCKET_ACLS: readonly string[] = ["private", "public-read", "public-read-write", "authenticated-read"];
@@ -75,7 +76,19 @@ export function requestAcl(ctx: Ctx, target: "bucket" | "object"): CannedAcl | u
       501,
     );
   }
-  return parseCannedAcl(header(ctx, "x-amz-acl"), target);
+  return refuseBlockedPublicAcl(ctx, parseCannedAcl(header(ctx, "x-amz-acl"), target));
+}
+
+/**
+ * The bucket's public access block, as S3 applies it to ACLs: `BlockPublicAcls` refuses a request that
+ * would make something public (403 AccessDenied); `IgnorePublicAcls` makes public ACLs grant nothing
+ * (see `authorizeAnonymous`). A bucket being created has no block yet.
+ */
+function refuseBlockedPublicAcl<A extends CannedAcl | undefined>(ctx: Ctx, acl: A): A {
+  if (!isPublicRead(acl) || ctx.bucketName === undefined) return acl;
+  const bucket = ctx.store.meta.getBucket(ctx.bucketName);
+  if (bucket && publicAccessBlockOf(ctx.store.meta, bucket)?.BlockPublicAcls) throw accessDenied();
+  return acl;
 }
 
 /** Who may read `v`: public when the object or its bucket is public-read (see the module comment). */
@@ -178,7 +191,7 @@ async function aclOfPutRequest(ctx: Ctx, target: "bucket" | "object"): Promise<C
     return canned;
   }
   if (body.trim() === "") throw malformedAcl();
-  return aclFromPolicy(body);
+  return refuseBlockedPublicAcl(ctx, aclFromPolicy(body));
 }
 
 /** Tigris's switch for listing a public bucket anonymously; undefined when the request leaves it alone. */
@@ -319,6 +332,7 @@ export function isAnonymous(ctx: Ctx): boolean {
 export function authorizeAnonymous(ctx: Ctx): void {
   if (ctx.bucketName === undefined || (ctx.method !== "GET" && ctx.method !== "HEAD")) throw accessDenied();
   const bucket = requireBucket(ctx); // S3 says NoSuchBucket to anyone
+  if (publicAccessBlockOf(ctx.store.meta, bucket)?.IgnorePublicAcls) throw accessDenied();
   const params = [...ctx.query.keys()];
   const access = getBucketAccess(ctx.store.meta, bucket.id);
   const mayList = isPublicRead(access.acl) && access.publicList;
