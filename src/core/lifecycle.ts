@@ -109,27 +109,47 @@ async function settleFailure(
   throw outcome.failure;
 }
 
-/** Fork every resource of `parent` into `name` as journaled steps. */
-function forkAll(
-  project: Project,
-  parent: EnvManifest,
-  name: string,
-  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void; at?: Date },
-) {
+/** The maker for `makeResources`: fork each resource of `parent` into `name` as a journaled step. */
+function forkEach(project: Project, parent: EnvManifest, name: string, at?: Date): Maker {
   const parentRef = envRef(project, parent.name);
   const child = envRef(project, name);
-  return makeResources(
-    project,
-    name,
-    (provider, op) =>
-      makeStep(project, name, provider, op, () =>
-        provider.fork(parentRef, child, op, {
-          parent: recordedInfo(parent.resources[provider.kind]),
-          ...(options.at ? { at: options.at } : {}),
-        }),
-      ),
-    options,
-  );
+  return (provider, op) =>
+    makeStep(project, name, provider, op, () =>
+      provider.fork(parentRef, child, op, {
+        parent: recordedInfo(parent.resources[provider.kind]),
+        ...(at ? { at } : {}),
+      }),
+    );
+}
+
+type Maker = Parameters<typeof makeResources>[2];
+
+/**
+ * The journaled making of a new env, root or fork: journal entry, `creating` record, every resource
+ * (rolled back on failure), then the `ready` manifest. The caller holds the env's lock.
+ */
+async function makeNewEnv(
+  project: Project,
+  base: Pick<EnvManifest, "name" | "parent" | "createdAt" | "expiresAt">,
+  make: Maker,
+  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void },
+): Promise<{ manifest: EnvManifest; summary: MadeResources["summary"] }> {
+  const { name } = base;
+  project.state.beginOp(name, "create", base.parent);
+  failpoint("create:after-journal");
+  await startRecord(project, name, { ...base, status: "creating", resources: {} });
+  const outcome = await makeResources(project, name, make, options);
+  if (!outcome.made) {
+    return settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));
+  }
+  failpoint("create:before-ready");
+  const manifest = await writeManifest(project.layout, {
+    ...base,
+    status: "ready",
+    resources: outcome.made.resources,
+  });
+  project.state.endOp(name);
+  return { manifest, summary: outcome.made.summary };
 }
 
 /**
@@ -150,27 +170,16 @@ export async function createRootEnv(
     if (await readManifest(project.layout, name)) {
       throw new UserError(`Environment "${name}" already exists.`, "E_ENV_EXISTS");
     }
-    project.state.beginOp(name, "create", null);
     const base = { name, parent: null, createdAt: new Date().toISOString(), expiresAt: null };
-    await startRecord(project, name, { ...base, status: "creating", resources: {} });
-    const outcome = await makeResources(
+    const made = await makeNewEnv(
       project,
-      name,
+      base,
       (provider, op) => adoptOrCreate(project, name, provider, op),
       { onStep },
     );
-    if (!outcome.made) {
-      return await settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));
-    }
-    const manifest = await writeManifest(project.layout, {
-      ...base,
-      status: "ready",
-      resources: outcome.made.resources,
-    });
-    project.state.endOp(name);
     return {
-      ...pick(manifest),
-      resources: outcome.made.summary,
+      ...pick(made.manifest),
+      resources: made.summary,
       switched: false,
       ms: performance.now() - started,
     };
@@ -281,29 +290,15 @@ export async function createEnv(
     const parentManifest = await ensureParent(project, parent, options.onStep);
     const createdAt = new Date().toISOString();
     const expiresAt = options.ttlMs ? new Date(Date.now() + options.ttlMs).toISOString() : null;
-    project.state.beginOp(name, "create", parent);
-    failpoint("create:after-journal");
-    const base = { name, parent, createdAt, expiresAt };
-    await startRecord(project, name, { ...base, status: "creating", resources: {} });
-    const outcome = await forkAll(project, parentManifest, name, options);
-    if (!outcome.made) {
-      return await settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));
-    }
-    failpoint("create:before-ready");
-    const manifest = await writeManifest(project.layout, {
-      ...base,
-      status: "ready",
-      resources: outcome.made.resources,
-    });
-    project.state.endOp(name);
+    const made = await makeNewEnv(
+      project,
+      { name, parent, createdAt, expiresAt },
+      forkEach(project, parentManifest, name, options.at),
+      options,
+    );
     const switched = options.switchTo ?? true;
     if (switched) await switchEnv(project, name);
-    return {
-      ...pick(manifest),
-      resources: outcome.made.summary,
-      switched,
-      ms: performance.now() - started,
-    };
+    return { ...pick(made.manifest), resources: made.summary, switched, ms: performance.now() - started };
   } finally {
     lock.release();
   }
@@ -335,7 +330,12 @@ export async function reforkInPlace(
       "E_ENV_BROKEN",
     );
   }
-  const outcome = await forkAll(project, parent, manifest.name, options);
+  const outcome = await makeResources(
+    project,
+    manifest.name,
+    forkEach(project, parent, manifest.name),
+    options,
+  );
   if (!outcome.made) {
     return settleFailure(project, manifest.name, outcome, async () => {
       await writeManifest(project.layout, { ...manifest, status: "broken", resources: {} });

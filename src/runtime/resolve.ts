@@ -126,8 +126,6 @@ function checked(name: string, source: EnvSource, raw: string): ResolvedEnv {
 export interface ResolveOptions {
   /** An explicit `--env` (or positional env) given to a command. */
   readonly flag?: string;
-  /** The environment to read FORKSTACK_ENV and ENV from. @default process.env */
-  readonly vars?: NodeJS.ProcessEnv;
   /** `.current-env` of the project, if there is a project. */
   readonly currentEnvFile?: string;
   /** The config's default env, asked only when nothing else names one. */
@@ -141,7 +139,7 @@ export interface ResolveOptions {
  * never used as a path.
  */
 export function resolveEnv(options: ResolveOptions): ResolvedEnv {
-  const vars = options.vars ?? process.env;
+  const vars = process.env;
   if (options.flag !== undefined) return checked(options.flag, "--env", options.flag);
   const explicit = vars.FORKSTACK_ENV;
   if (explicit) return checked(explicit, "FORKSTACK_ENV", explicit);
