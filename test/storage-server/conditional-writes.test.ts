@@ -7,27 +7,19 @@ import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import {
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { errorCode, s3Error, startHarness, uniqueBucket } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import { errorCode, harnessWithBucket, s3Error } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 import { signHeaders } from "./wire.js";
 
 let h: Harness;
 let bucket: string;
-beforeAll(async () => {
-  h = await startHarness();
-  bucket = uniqueBucket("cond");
-  await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-afterAll(async () => {
-  await h.close();
-});
+harnessWithBucket("cond", (harness, name) => ([h, bucket] = [harness, name]));
 
 async function text(key: string): Promise<string> {
   const r = await h.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -8,7 +8,6 @@ import { crc32 } from "node:zlib";
 import { Crc32c } from "@aws-crypto/crc32c";
 import { Crc64Nvme } from "@aws-sdk/crc64-nvme";
 import {
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -17,21 +16,14 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { ChecksumAlgorithm } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { errorCode, s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import { errorCode, harnessWithBucket, s3Error, signedRaw } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 import { exchange, requestHead, signHeaders } from "./wire.js";
 
 let h: Harness;
 let bucket: string;
-beforeAll(async () => {
-  h = await startHarness();
-  bucket = uniqueBucket("edge");
-  await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-afterAll(async () => {
-  await h.close();
-});
+harnessWithBucket("edge", (harness, name) => ([h, bucket] = [harness, name]));
 
 async function checksumOf(alg: ChecksumAlgorithm, data: Buffer): Promise<string> {
   switch (alg) {

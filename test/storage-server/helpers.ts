@@ -7,10 +7,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { S3Client, S3ServiceException } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { expect } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { startStorageServer } from "../../src/storage-server/index.js";
 import type { StorageServer } from "../../src/storage-server/index.js";
 
@@ -40,6 +40,23 @@ export async function startHarness(clientOptions: Record<string, unknown> = {}):
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The usual per-file set-up: one server and client for the file (`beforeAll`), one fresh bucket in
+ * it, closed after the file (`afterAll`). `use` receives both once they are ready.
+ */
+export function harnessWithBucket(prefix: string, use: (h: Harness, bucket: string) => void): void {
+  let harness: Harness | undefined;
+  beforeAll(async () => {
+    harness = await startHarness();
+    const bucket = uniqueBucket(prefix);
+    await harness.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    use(harness, bucket);
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
 }
 
 export function uniqueBucket(prefix = "b"): string {

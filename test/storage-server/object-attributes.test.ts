@@ -6,7 +6,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import {
   CompleteMultipartUploadCommand,
-  CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectAttributesCommand,
   PutObjectCommand,
@@ -14,20 +13,13 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { ChecksumAlgorithm } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CREDS, errorCode, s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import { CREDS, errorCode, harnessWithBucket, s3Error, signedRaw } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
 let bucket: string;
-beforeAll(async () => {
-  h = await startHarness();
-  bucket = uniqueBucket("attr");
-  await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-afterAll(async () => {
-  await h.close();
-});
+harnessWithBucket("attr", (harness, name) => ([h, bucket] = [harness, name]));
 
 const ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"] as const;
 const sha256 = (b: Buffer): Buffer => createHash("sha256").update(b).digest();

@@ -4,7 +4,6 @@
  */
 import {
   CopyObjectCommand,
-  CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketVersioningCommand,
@@ -16,20 +15,13 @@ import {
   PutObjectCommand,
   PutObjectTaggingCommand,
 } from "@aws-sdk/client-s3";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { s3Error, startHarness, uniqueBucket } from "./helpers.js";
+import { describe, expect, test } from "vitest";
+import { harnessWithBucket, s3Error } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
 let bucket: string;
-beforeAll(async () => {
-  h = await startHarness();
-  bucket = uniqueBucket("unv");
-  await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-});
-afterAll(async () => {
-  await h.close();
-});
+harnessWithBucket("unv", (harness, name) => ([h, bucket] = [harness, name]));
 
 async function text(key: string): Promise<string> {
   const r = await h.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
