@@ -1,0 +1,293 @@
+/**
+ * What every vendor emulator (turso, neon, planetscale, doppler) shares: an HTTP server on a free
+ * loopback port that keeps state in memory, checks the bearer credential, injects faults on demand, and
+ * — where the vendor publishes an OpenAPI description (copied to `specs/` beside this file by
+ * `scripts/vendor-specs.mjs`) — validates every request it receives and every response it sends against it, with
+ * `openapi-backend` (ajv underneath). A violation never changes the answer: it is recorded, and each
+ * suite asserts at the end that `violations` is empty, so neither the provider nor the emulator can
+ * drift from the real API without a test failing.
+ */
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { OpenAPIBackend } from "openapi-backend";
+import type { Document } from "openapi-backend";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+export type SpecName = "turso" | "neon" | "planetscale";
+
+/** A request as a route handler sees it: body already parsed (JSON or undefined). */
+export interface EmuRequest {
+  readonly method: string;
+  /** Path without the API prefix and without the query: `/organizations/acme/databases`. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage["headers"];
+  readonly body: unknown;
+  /** Path parameters captured by the route pattern (`:name` segments). */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface EmuResponse {
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type Handler = (req: EmuRequest) => EmuResponse | Promise<EmuResponse>;
+
+/** `METHOD /path/:param/...` → handler. Matched in order; first match wins. */
+export type Routes = ReadonlyArray<readonly [string, Handler]>;
+
+export interface Fault {
+  /** Only requests whose `METHOD path` matches (default: every request). */
+  readonly match?: RegExp;
+  readonly status: number;
+  readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** How many matching requests get the fault. @default 1 */
+  times?: number;
+}
+
+export interface Violation {
+  readonly direction: "request" | "response";
+  readonly operation: string;
+  readonly errors: string;
+}
+
+export interface Exchange {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** Operation id from the spec, when the route is in it. */
+  readonly operation?: string;
+}
+
+export interface EmulatorOptions {
+  readonly name: string;
+  /** Validate against this vendor's OpenAPI description. */
+  readonly spec?: SpecName;
+  /** URL path prefix the API lives under (`/v1`, `/api/v2`); stripped before routing. */
+  readonly prefix: string;
+  readonly routes: Routes;
+  /** The accepted `Authorization` header values; anything else gets `unauthorized()`. */
+  readonly authorized: (authorization: string | undefined) => boolean;
+  /** The vendor's 401 answer (body shape differs per vendor). */
+  readonly unauthorized: () => EmuResponse;
+  /** The vendor's 404 for an unknown route. */
+  readonly notFound: (req: EmuRequest) => EmuResponse;
+  /** Header carrying a request id on every response (`x-request-id`). */
+  readonly requestIdHeader?: string;
+  /** Port to listen on (0 = a free one). */
+  readonly port?: number;
+}
+
+export interface Emulator {
+  /** Base URL including the prefix, for the provider's `baseUrl` / `FORKSTACK_<P>_API_URL`. */
+  readonly url: string;
+  readonly port: number;
+  /** Every spec violation seen so far (requests and responses). Suites assert it stays empty. */
+  readonly violations: Violation[];
+  /** Every exchange, in order (for asserting what a provider sent: counts, retries, methods). */
+  readonly exchanges: Exchange[];
+  /** Queue a fault for the next matching request(s). */
+  fault(fault: Fault): void;
+  close(): Promise<void>;
+}
+
+/** What each vendor module's `start(options)` returns (test/emulators/<vendor>.ts). */
+export interface VendorEmulator extends Emulator {
+  /** Variables a user exports to point the provider here: `FORKSTACK_NEON_API_URL`, `NEON_API_KEY`, … */
+  readonly variables: Readonly<Record<string, string>>;
+}
+
+const specCache = new Map<SpecName, Promise<OpenAPIBackend>>();
+
+/** The vendor's spec, parsed and compiled once per process. */
+export function loadSpec(name: SpecName): Promise<OpenAPIBackend> {
+  let api = specCache.get(name);
+  if (!api) {
+    api = (async () => {
+      // specs/<name>.json: the vendor's published description without its prose (scripts/vendor-specs.mjs).
+      const definition = JSON.parse(readFileSync(join(here, "specs", `${name}.json`), "utf8")) as Document;
+      const backend = new OpenAPIBackend({
+        definition,
+        // The vendors' own documents are not all strictly valid OpenAPI (`$ref` with siblings): `quick`
+        // skips validating the document itself (and compiles each operation's validators on first use).
+        strict: true,
+        quick: true,
+        validate: true,
+        // The specs' `format`s (int64, date-time, uuid…) beyond ajv's defaults are not checked.
+        ajvOpts: { strict: false, validateFormats: false },
+        customizeAjv: (ajv) => ajv,
+      });
+      await backend.init();
+      return backend;
+    })();
+    specCache.set(name, api);
+  }
+  return api;
+}
+
+function compile(pattern: string): { method: string; regex: RegExp; keys: string[] } {
+  const [method, path] = pattern.split(" ", 2) as [string, string];
+  const keys: string[] = [];
+  const source = path
+    .split("/")
+    .map((segment) => {
+      if (segment.startsWith(":")) {
+        keys.push(segment.slice(1));
+        return "([^/]+)";
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    })
+    .join("/");
+  return { method, regex: new RegExp(`^${source}/?$`), keys };
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function send(res: ServerResponse, response: EmuResponse, requestIdHeader?: string): void {
+  const headers: Record<string, string> = { ...response.headers };
+  if (requestIdHeader) headers[requestIdHeader] = `req_${Math.random().toString(36).slice(2, 12)}`;
+  if (response.body === undefined) {
+    res.writeHead(response.status, headers).end();
+    return;
+  }
+  headers["content-type"] ??= "application/json";
+  res.writeHead(response.status, headers).end(JSON.stringify(response.body));
+}
+
+export async function startEmulator(options: EmulatorOptions): Promise<Emulator> {
+  const api = options.spec ? await loadSpec(options.spec) : undefined;
+  const routes = options.routes.map(([pattern, handler]) => ({ ...compile(pattern), handler }));
+  const violations: Violation[] = [];
+  const exchanges: Exchange[] = [];
+  const faults: Fault[] = [];
+
+  const server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? "/", "http://emulator");
+      const raw = await readBody(req);
+      let body: unknown;
+      if (raw) {
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          body = raw;
+        }
+      }
+      const fullPath = url.pathname;
+      const path = fullPath.startsWith(options.prefix)
+        ? fullPath.slice(options.prefix.length) || "/"
+        : fullPath;
+      const method = (req.method ?? "GET").toUpperCase();
+
+      // Validate the request against the spec (path relative to the spec's server URL).
+      let operationId: string | undefined;
+      let operation: ReturnType<OpenAPIBackend["matchOperation"]> | undefined;
+      if (api) {
+        const specRequest = {
+          method,
+          path,
+          query: Object.fromEntries(url.searchParams),
+          headers: req.headers as Record<string, string | string[]>,
+          body,
+        };
+        operation = api.matchOperation(specRequest);
+        if (!operation) {
+          violations.push({
+            direction: "request",
+            operation: `${method} ${path}`,
+            errors: "no such operation in the spec",
+          });
+        } else {
+          operationId = operation.operationId;
+          const result = api.validateRequest(specRequest, operation);
+          if (!result.valid) {
+            violations.push({
+              direction: "request",
+              operation: operationId ?? `${method} ${path}`,
+              errors: JSON.stringify(result.errors),
+            });
+          }
+        }
+      }
+
+      let response: EmuResponse;
+      const faultIndex = faults.findIndex((f) => !f.match || f.match.test(`${method} ${path}`));
+      const emuReq = { method, path, query: url.searchParams, headers: req.headers, body, params: {} };
+      if (faultIndex >= 0) {
+        const fault = faults[faultIndex]!;
+        fault.times = (fault.times ?? 1) - 1;
+        if (fault.times <= 0) faults.splice(faultIndex, 1);
+        response = { status: fault.status, body: fault.body, headers: fault.headers };
+      } else if (!options.authorized(req.headers.authorization)) {
+        response = options.unauthorized();
+      } else {
+        const route = routes.find((r) => r.method === method && r.regex.test(path));
+        if (!route) {
+          response = options.notFound(emuReq);
+        } else {
+          const match = route.regex.exec(path)!;
+          const params = Object.fromEntries(route.keys.map((k, i) => [k, decodeURIComponent(match[i + 1]!)]));
+          try {
+            response = await route.handler({ ...emuReq, params });
+          } catch (error) {
+            // An emulator bug must show up as a test failure, not as a vendor 500 the client retries.
+            violations.push({ direction: "response", operation: `${method} ${path}`, errors: String(error) });
+            response = { status: 500, body: { error: String(error) } };
+          }
+        }
+      }
+
+      // Validate the response body (only JSON bodies of documented statuses are checked).
+      if (api && operation && response.body !== undefined) {
+        const statusDocumented =
+          operation.responses?.[String(response.status)] ?? operation.responses?.default;
+        if (statusDocumented) {
+          const result = api.validateResponse(response.body, operation, response.status);
+          if (!result.valid) {
+            violations.push({
+              direction: "response",
+              operation: `${operationId ?? path} ${response.status}`,
+              errors: JSON.stringify(result.errors),
+            });
+          }
+        }
+      }
+      exchanges.push({ method, path, status: response.status, operation: operationId });
+      send(res, response, options.requestIdHeader);
+    })().catch((error: unknown) => {
+      violations.push({ direction: "response", operation: req.url ?? "?", errors: String(error) });
+      if (!res.headersSent) res.writeHead(500).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}${options.prefix}`,
+    port,
+    violations,
+    exchanges,
+    fault: (fault) => faults.push({ ...fault }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A monotonic-ish id in the vendor's style (`br-cool-darkness-123456`). */
+export function makeId(prefix: string): string {
+  return `${prefix}${Math.random().toString(36).slice(2, 10)}`;
+}
