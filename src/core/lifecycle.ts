@@ -110,14 +110,20 @@ async function settleFailure(
 }
 
 /** The maker for `makeResources`: fork each resource of `parent` into `name` as a journaled step. */
-function forkEach(project: Project, parent: EnvManifest, name: string, at?: Date): Maker {
+function forkEach(
+  project: Project,
+  parent: EnvManifest,
+  name: string,
+  when: { at?: Date; expiresAt?: string | null } = {},
+): Maker {
   const parentRef = envRef(project, parent.name);
   const child = envRef(project, name);
   return (provider, op) =>
     makeStep(project, name, provider, op, () =>
       provider.fork(parentRef, child, op, {
         parent: recordedInfo(parent.resources[provider.kind]),
-        ...(at ? { at } : {}),
+        ...(when.at ? { at: when.at } : {}),
+        ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
       }),
     );
 }
@@ -293,7 +299,7 @@ export async function createEnv(
     const made = await makeNewEnv(
       project,
       { name, parent, createdAt, expiresAt },
-      forkEach(project, parentManifest, name, options.at),
+      forkEach(project, parentManifest, name, { at: options.at, expiresAt }),
       options,
     );
     const switched = options.switchTo ?? true;
@@ -333,7 +339,7 @@ export async function reforkInPlace(
   const outcome = await makeResources(
     project,
     manifest.name,
-    forkEach(project, parent, manifest.name),
+    forkEach(project, parent, manifest.name, { expiresAt: manifest.expiresAt }),
     options,
   );
   if (!outcome.made) {

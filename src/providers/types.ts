@@ -102,6 +102,12 @@ export interface ForkOptions {
   readonly parent?: ResourceInfo;
   /** Fork the parent as it was at this moment (only where `flags.pointInTime`). */
   readonly at?: Date;
+  /**
+   * When the env expires (`new --ttl`). `gc` deletes it then; a backend that can expire a resource
+   * itself (Neon's `expires_at`, PlanetScale password `ttl`) may set it too, so that an env whose
+   * machine is gone does not cost money forever.
+   */
+  readonly expiresAt?: Date;
 }
 
 /**
