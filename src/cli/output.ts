@@ -67,20 +67,4 @@ export function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join("\n");
 }
 
-export function formatBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return "-";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let value = Math.abs(bytes);
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const sign = bytes < 0 ? "-" : "";
-  return `${sign}${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
-export function formatMs(ms: number | undefined): string {
-  if (ms === undefined) return "-";
-  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
-}
+export { formatBytes, formatMs } from "../format.js";

@@ -15,7 +15,19 @@
  * so for `copy` we report the bytes copied, which is exact and not disturbed by neighbours.
  */
 import { constants, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { chmod, copyFile, lstat, mkdir, readdir, readlink, stat, statfs, symlink } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  readlink,
+  stat,
+  statfs,
+  symlink,
+} from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { errnoCode } from "../../errors.js";
@@ -72,6 +84,79 @@ export async function cloneFile(src: string, dst: string): Promise<CloneResult> 
   if (method === "copy") await copyFile(src, dst, EXCL);
   if (source.mode & 0o077) await chmod(dst, privateMode(source.mode));
   return { method, bytes: source.size };
+}
+
+/**
+ * When a flush before a reflink counts as slow enough to tell the user why. A seam for tests (which set
+ * it to 0 so the notice does not depend on how fast this machine's disk is); never read elsewhere.
+ */
+export const flushNotice = { afterMs: 250 };
+
+/**
+ * Write the files' pending (dirty) pages to disk before they are reflinked, and tell `onSlow` if that
+ * takes long. A reflink must share extents that exist on disk, so XFS and btrfs first write back the
+ * file's dirty range: cloning a 1 GB database seconds after it was filled took 0.8–4 s on XFS, not the
+ * ~15 ms it takes once written. Doing it here, before the caller takes the parent's write lock, keeps
+ * the parent writable for that time and lets `new` say why it waits ("writing … of pending data to disk
+ * first") instead of looking hung. Files that will be copied, not reflinked, are left alone: a copy
+ * reads the page cache. Best effort: a file it cannot open is skipped (the clone will report it).
+ */
+export async function flushBeforeReflink(
+  paths: readonly string[],
+  targetDir: string,
+  onSlow: (pendingBytes: number | undefined) => void,
+): Promise<{ ms: number; slow: boolean }> {
+  const start = performance.now();
+  const first = paths[0];
+  if (first === undefined) return { ms: 0, slow: false };
+  const [source, target] = await Promise.all([stat(first), stat(targetDir)]);
+  if (reflinkSupport.get(`${source.dev}:${target.dev}`) === false) return { ms: 0, slow: false };
+  let notice: Promise<void> | undefined;
+  const timer = setTimeout(() => {
+    notice = pendingBytesEstimate(paths).then(onSlow);
+  }, flushNotice.afterMs);
+  try {
+    await Promise.all(
+      paths.map(async (path) => {
+        const handle = await open(path, "r").catch(() => undefined);
+        if (!handle) return;
+        try {
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      }),
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+  await notice;
+  return { ms: performance.now() - start, slow: notice !== undefined };
+}
+
+/**
+ * An upper bound on the files' unwritten bytes: Linux counts dirty pages per machine, not per file
+ * (`/proc/meminfo` Dirty + Writeback), so the smaller of that and the files' sizes. Undefined elsewhere.
+ */
+async function pendingBytesEstimate(paths: readonly string[]): Promise<number | undefined> {
+  try {
+    const meminfo = await readFile("/proc/meminfo", "utf8");
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(meminfo)?.[1] ?? 0);
+    const sizes = await Promise.all(
+      paths.map((p) =>
+        stat(p).then(
+          (st) => st.size,
+          () => 0,
+        ),
+      ),
+    );
+    return Math.min(
+      (kb("Dirty") + kb("Writeback")) * 1024,
+      sizes.reduce((a, b) => a + b, 0),
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 export interface CloneDirOptions {

@@ -21,7 +21,15 @@ import { pathToFileURL } from "node:url";
 import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
 import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, ResourceInfo } from "../types.js";
 import { findHolders } from "../_internal/holders.js";
-import { bytesAdded, cloneFile, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
+import { formatBytes, formatMs } from "../../format.js";
+import {
+  bytesAdded,
+  cloneFile,
+  flushBeforeReflink,
+  freeBytes,
+  probeReflink,
+  probeReflinkSync,
+} from "../_internal/clone.js";
 import type { CloneMethod } from "../_internal/clone.js";
 import {
   ensurePrivateDir,
@@ -168,6 +176,15 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
       const temp = tempPath(path);
       let lock: WriteLock | undefined;
       try {
+        const files = (await exists(`${from}-wal`)) ? [from, `${from}-wal`] : [from];
+        const flush = await flushBeforeReflink(files, dirname(path), (pending) =>
+          op.log.info(
+            `database: writing ${pending ? `up to ${formatBytes(pending)} of ` : ""}"${parent.name}"'s pending data to disk first (a reflink shares only what is on disk)…`,
+          ),
+        );
+        if (flush.slow) {
+          op.log.info(`database: pending data written in ${formatMs(flush.ms)}; now cloning.`);
+        }
         lock = await lockForWrite(PROVIDER_NAME, from, {
           timeoutMs: busyTimeoutMs,
           signal: op.signal,

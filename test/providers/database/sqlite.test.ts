@@ -1,12 +1,13 @@
 import { createClient } from "@libsql/client";
 import type { InValue } from "@libsql/client";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { flushNotice } from "../../../src/providers/_internal/clone.js";
 import sqlite from "../../../src/providers/database/sqlite.js";
 import { optionsSchema } from "../../../src/providers/database/sqlite.options.js";
 import type { ResourceInfo } from "../../../src/providers/types.js";
@@ -363,6 +364,37 @@ describe("providers: database/sqlite", () => {
       expect(await scalar(child, "SELECT count(*) FROM big")).toBe(54);
       const findings = await provider.doctor!(project.op);
       expect(findings.some((f) => f.level === "ok" && /with reflinks/.test(f.message))).toBe(true);
+      await rm(project.root, { recursive: true, force: true });
+    });
+
+    it("says when a fork first waits for the parent's freshly written data to reach the disk", async (test) => {
+      if (!("dir" in fs)) return test.skip(fs.skip);
+      const project = await tempProject("myapp", fs.dir);
+      const core = coreDriver(sqlite({}, project.context), project);
+      const dev = await core.create("dev");
+      await fill(dev, 96); // still in the page cache: nothing has synced it
+      const threshold = flushNotice.afterMs;
+      flushNotice.afterMs = 0; // any wait at all counts, so the test does not depend on disk speed
+      try {
+        const child = await core.fork("dev", "alice");
+        expect(child.method).toBe("reflink");
+        const said = project.logs.filter((l) => l.level === "info").map((l) => l.message);
+        expect(
+          said.some((m) =>
+            /^database: writing up to [\d.]+ MB of "dev"'s pending data to disk first/.test(m),
+          ),
+        ).toBe(true);
+        expect(said.some((m) => /^database: pending data written in \d/.test(m))).toBe(true);
+        expect(await scalar(child, "SELECT count(*) FROM big")).toBe(96);
+      } finally {
+        flushNotice.afterMs = threshold;
+      }
+      // Once written (as after `sync`), a fork has nothing to wait for and says nothing about it.
+      execFileSync("sync");
+      project.logs.length = 0;
+      const bob = await core.fork("dev", "bob");
+      expect(bob.method).toBe("reflink");
+      expect(project.logs.some((l) => /pending data/.test(l.message))).toBe(false);
       await rm(project.root, { recursive: true, force: true });
     });
 
