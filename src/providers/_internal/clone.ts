@@ -87,8 +87,8 @@ export async function cloneFile(src: string, dst: string): Promise<CloneResult> 
 }
 
 /**
- * When a flush before a reflink counts as slow enough to tell the user why. A seam for tests (which set
- * it to 0 so the notice does not depend on how fast this machine's disk is); never read elsewhere.
+ * When a flush before a reflink counts as slow enough to tell the user why. A seam for tests, which set
+ * it to 0 ("always tell") so that what they check does not depend on how fast this machine's disk is.
  */
 export const flushNotice = { afterMs: 250 };
 
@@ -112,9 +112,10 @@ export async function flushBeforeReflink(
   const [source, target] = await Promise.all([stat(first), stat(targetDir)]);
   if (reflinkSupport.get(`${source.dev}:${target.dev}`) === false) return { ms: 0, slow: false };
   let notice: Promise<void> | undefined;
-  const timer = setTimeout(() => {
-    notice = pendingBytesEstimate(paths).then(onSlow);
-  }, flushNotice.afterMs);
+  const tell = () => void (notice = pendingBytesEstimate(paths).then(onSlow));
+  // 0 (tests only) tells before flushing at all, so the notice does not depend on the disk's speed.
+  if (flushNotice.afterMs <= 0) tell();
+  const timer = setTimeout(() => notice ?? tell(), Math.max(1, flushNotice.afterMs));
   try {
     await Promise.all(
       paths.map(async (path) => {
