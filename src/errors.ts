@@ -165,7 +165,7 @@ export function friendlySystemError(error: unknown): unknown {
   ) {
     return new UserError(`The disk is full or failed while writing (${detail}).`, "E_STATE_UNWRITABLE", {
       cause: error,
-      hint: "Free some space (`forkstack gc` deletes expired envs), then run the command again.",
+      hint: "Free some space (`forkstack gc --yes` deletes expired envs), then run the command again.",
     });
   }
   if (code === "EACCES" || code === "EPERM" || code === "EROFS" || code.startsWith("SQLITE_READONLY")) {

@@ -12,7 +12,7 @@ import { removeEnvLocalBlock } from "./env-local.js";
 import { failpoint } from "./failpoints.js";
 import { childrenOf, pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { refuseInUse } from "./in-use.js";
-import { listEnvNames, readManifest, writeManifest } from "./manifests.js";
+import { listEnvNames, readManifest, writeManifest, type ManifestRead } from "./manifests.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
 import { readCurrentEnvFile } from "../runtime/resolve.js";
@@ -53,6 +53,25 @@ async function reparent(
   return done;
 }
 
+/**
+ * The refusals of `delete` that need no lock (a bad name, a missing or protected env, forks that read
+ * through it), so the CLI can say them before asking "Delete …?": a question answered yes must not be
+ * followed by "cannot be deleted". `deleteEnv` checks them again under the lock.
+ */
+export async function checkDeletable(project: Project, name: string, force?: boolean): Promise<ManifestRead> {
+  checkEnvName(name, project.config.project);
+  refuseProtected(project, name, "deleted", force);
+  const read = await readManifest(project.layout, name);
+  if (!read) {
+    const known = await listEnvNames(project.layout);
+    throw new UserError(`Environment "${name}" not found.`, "E_ENV_NOT_FOUND", {
+      hint: known.length ? `Available: ${known.join(", ")}.` : undefined,
+    });
+  }
+  await refuseChildren(project, name, "deleted");
+  return read;
+}
+
 export async function deleteEnv(
   project: Project,
   name: string,
@@ -60,18 +79,10 @@ export async function deleteEnv(
 ): Promise<DeleteResult> {
   checkEnvName(name, project.config.project);
   await repairJournal(project);
-  refuseProtected(project, name, "deleted", options.force);
   const lock = await project.state.lock(name);
   try {
     pendingRollback(project, name);
-    const read = await readManifest(project.layout, name);
-    if (!read) {
-      const known = await listEnvNames(project.layout);
-      throw new UserError(`Environment "${name}" not found.`, "E_ENV_NOT_FOUND", {
-        hint: known.length ? `Available: ${known.join(", ")}.` : undefined,
-      });
-    }
-    await refuseChildren(project, name, "deleted");
+    const read = await checkDeletable(project, name, options.force);
     await refuseInUse(project, name, "deleted", options.force);
     const manifest = read.ok ? read.manifest : null;
     project.state.beginOp(name, "delete", null);

@@ -33,7 +33,7 @@ export function stateWriteError(path: string, error: unknown): unknown {
   if (code === "ENOSPC" || code === "EDQUOT") {
     return new UserError(`Cannot write ${path}: the disk is full (${code}).`, "E_STATE_UNWRITABLE", {
       cause: error,
-      hint: "Free some space (`forkstack gc` deletes expired envs), then run the command again.",
+      hint: "Free some space (`forkstack gc --yes` deletes expired envs), then run the command again.",
     });
   }
   return error;

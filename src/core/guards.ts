@@ -5,6 +5,7 @@
  */
 import { UserError } from "../errors.js";
 import { readAllManifests } from "./manifests.js";
+import type { EnvManifest } from "../layout.js";
 import type { Project } from "./project.js";
 
 export function pendingRollback(project: Project, name: string): void {
@@ -22,7 +23,7 @@ export function refuseProtected(project: Project, name: string, verb: string, fo
       `"${name}" is a protected env: it cannot be ${verb} without --force.`,
       "E_ENV_PROTECTED",
       {
-        hint: `Protected envs are set by \`protected\` in ${project.configFile.split("/").pop()}.`,
+        hint: `If you mean it: \`forkstack ${verb === "reset" ? "reset" : "delete"} ${name} --force\`. (Protected envs are listed in \`protected\` in ${project.configFile.split("/").pop()}.)`,
       },
     );
   }
@@ -56,4 +57,15 @@ export async function refuseChildren(
       },
     );
   }
+}
+
+/**
+ * What to do about an env that is not ready (interrupted or broken), as commands that work for it: a
+ * fork is forked again from its parent; a root has no parent, so it is removed and made again.
+ */
+export function brokenEnvHint(manifest: Pick<EnvManifest, "name" | "parent">): string {
+  const { name, parent } = manifest;
+  return parent
+    ? `\`forkstack reset ${name}\` forks it again from ${parent}; \`forkstack list\` shows its state.`
+    : `\`forkstack delete ${name} --force\`, then \`forkstack new ${name}\` makes it again; \`forkstack list\` shows its state.`;
 }

@@ -16,7 +16,7 @@ import { readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
 import { refuseInUse } from "./in-use.js";
-import { pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
+import { brokenEnvHint, pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { repairJournal } from "./repair.js";
 import {
   adoptOrCreate,
@@ -174,7 +174,9 @@ export async function createRootEnv(
   try {
     pendingRollback(project, name);
     if (await readManifest(project.layout, name)) {
-      throw new UserError(`Environment "${name}" already exists.`, "E_ENV_EXISTS");
+      throw new UserError(`Environment "${name}" already exists.`, "E_ENV_EXISTS", {
+        hint: `Switch to it with \`forkstack switch ${name}\`.`,
+      });
     }
     const base = { name, parent: null, createdAt: new Date().toISOString(), expiresAt: null };
     const made = await makeNewEnv(
@@ -233,7 +235,7 @@ async function ensureParent(
       `Cannot fork from "${parent}": it is ${manifest.status}, not ready.`,
       "E_ENV_BROKEN",
       {
-        hint: `Run \`forkstack list\` to see its state; \`forkstack reset ${parent}\` or delete it.`,
+        hint: brokenEnvHint(manifest),
       },
     );
   }
@@ -265,6 +267,13 @@ export async function createEnv(
 ): Promise<EnvSummary> {
   const started = performance.now();
   checkEnvName(name, project.config.project, project.providers);
+  // `new dev` (the default env) or `new prod` (a root the config names) without --from makes that root
+  // again, adopting what its backends have: how a deleted root is started over.
+  if (options.from === undefined && (name === project.config.defaultEnv || name in project.config.roots)) {
+    const root = await createRootEnv(project, name, options.onStep);
+    if (options.switchTo ?? true) await switchEnv(project, name);
+    return { ...root, switched: options.switchTo ?? true, ms: performance.now() - started };
+  }
   const parent = options.from ?? project.config.defaultEnv;
   if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
   checkAt(project, options.at);
@@ -367,7 +376,9 @@ export async function resetEnv(
     const manifest = await requireManifest(project.layout, name);
     if (!manifest.parent) {
       throw new UsageError(`"${name}" is a root env: it has no parent to reset from.`, {
-        hint: "Only forks can be reset. To start a root over, delete its data in the backend yourself.",
+        hint:
+          `Only forks can be reset. To start a root over: \`forkstack delete ${name}${project.config.protected.includes(name) ? " --force" : ""}\`, ` +
+          `then \`forkstack new ${name}\` makes it again (empty, or adopting what its backends already have).`,
       });
     }
     refuseProtected(project, name, "reset", options.force);

@@ -62,7 +62,7 @@ export async function requireManifest(
       `Environment "${name}" is broken: ${read.problem} (${layout.manifest(name)}).`,
       "E_STATE_CORRUPT",
       {
-        hint: `Run \`forkstack delete ${name} --force\` to remove what is left of it, or \`forkstack doctor\`.`,
+        hint: `Run \`forkstack delete ${name} --force\` to remove what is left of it.`,
       },
     );
   }

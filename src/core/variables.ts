@@ -6,6 +6,7 @@
 import { UserError } from "../errors.js";
 import type { SecretsProvider } from "../providers/types.js";
 export { formatDotenv } from "../providers/secrets/dotenv.js";
+import { brokenEnvHint } from "./guards.js";
 import { requireManifest } from "./manifests.js";
 import { providerOf, type Project } from "./project.js";
 
@@ -29,7 +30,7 @@ export async function envVariables(
       hint:
         manifest.status === "creating"
           ? "A `forkstack new` may still be running; `forkstack list` shows its state."
-          : `Run \`forkstack list\` to see its state; \`forkstack reset ${name}\` or delete it.`,
+          : brokenEnvHint(manifest),
     });
   }
   const vars: Record<string, string> = { FORKSTACK_ENV: name };

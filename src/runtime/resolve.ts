@@ -183,7 +183,7 @@ export function readManifest(env: string): EnvManifest {
       manifest = JSON.parse(text) as EnvManifest;
     } catch {
       throw new UserError(`The manifest of "${env}" (${path}) is not valid JSON.`, "E_STATE_CORRUPT", {
-        hint: "Run `forkstack doctor` to repair it.",
+        hint: `Run \`forkstack delete ${env} --force\` to remove what is left of it, then \`forkstack new ${env}\` to make it again.`,
       });
     }
     // A half-made env (a `new` still running, or killed) has no usable variables: never hand out its

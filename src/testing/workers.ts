@@ -40,7 +40,7 @@ export interface WorkerEnvOptions {
    * @default "replace"
    */
   leftover?: LeftoverPolicy;
-  /** After this long `forkstack gc` deletes the env, should nothing else. @default 1 hour */
+  /** After this long `forkstack gc --yes` deletes the env, should nothing else. @default 1 hour */
   ttlMs?: number;
   /** Put the env's variables into `process.env` (as `forkstack run` does). @default true */
   setProcessEnv?: boolean;

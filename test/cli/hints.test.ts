@@ -2,7 +2,8 @@
  * Hints that lead the right way, and output that is safe to use (issue 11), through the built CLI.
  */
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../helpers/wait.js";
 import {
@@ -31,11 +32,58 @@ describe("cli hints and safe output", () => {
     [["run", "node", "-e", "1"], /Unknown option '-e'[\s\S]*Put `--` before the command/],
     [["run", "node", "app.js"], /Unexpected argument "node"[\s\S]*Put `--` before the command/],
     [["new", "x", "--from", "prod"], /Environment "prod" not found/],
+    [["delete", "dev"], /"dev" is a protected env[\s\S]*`forkstack delete dev --force`/],
   ])("%j: a usage error whose hint names what works", async (args, message) => {
     const result = await runCli(args, { cwd });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).not.toMatch(/--yes/);
+  });
+
+  /**
+   * Follow a failure's hint the way a user would: run every `forkstack …` command it names, in order
+   * (a `delete` gets --yes: it would ask in a terminal, and these runs have none). Each must succeed.
+   */
+  async function followHint(dir: string, args: string[]): Promise<string[]> {
+    const failed = await runCli(args, { cwd: dir });
+    expect(failed.code, failed.stderr).not.toBe(0);
+    const hint = failed.stderr.split("\n").slice(1).join("\n");
+    const commands = [...hint.matchAll(/`forkstack ([^`]+)`/g)].map((m) => m[1]!.split(" "));
+    expect(commands.length, `no command in the hint: ${failed.stderr}`).toBeGreaterThan(0);
+    for (const command of commands) {
+      const argv = command[0] === "delete" ? [...command, "--yes"] : command;
+      const result = await runCli(argv, { cwd: dir });
+      expect(
+        result.code,
+        `forkstack ${argv.join(" ")} (from the hint of ${args.join(" ")}): ${result.stderr}`,
+      ).toBe(0);
+    }
+    return commands.map((c) => c.join(" "));
+  }
+
+  it("every command a hint names works: roots, protected envs, broken and corrupt envs", async () => {
+    const dir = await tempProject(undefined);
+    await cli(["new", "alice", "--no-switch"], { cwd: dir });
+    // A root has nothing to reset from: the hint starts it over with delete + new.
+    expect(await followHint(dir, ["reset", "dev"])).toEqual(["delete dev --force", "new dev"]);
+    await cli(["env", "dev"], { cwd: dir });
+    // A protected env: the hint says the --force that deleting it needs (asked before any question).
+    await cli(["new", "dev2", "--no-switch"], { cwd: dir });
+    await followHint(dir, ["new", "dev", "--no-switch"]); // exists: `switch dev`
+    // A broken fork is forked again; a broken root is made again; a corrupt record is removed.
+    const setStatus = (env: string, status: string) => {
+      const file = join(dir, ".forkstack/envs", env, "manifest.json");
+      writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), status }));
+    };
+    setStatus("dev2", "broken");
+    expect(await followHint(dir, ["env", "dev2"])).toEqual(["reset dev2", "list"]);
+    expect((await runCli(["env", "dev2"], { cwd: dir })).code).toBe(0);
+    setStatus("dev", "broken");
+    await followHint(dir, ["env", "dev"]);
+    expect((await runCli(["env", "dev"], { cwd: dir })).code).toBe(0);
+    writeFileSync(join(dir, ".forkstack/envs/dev2/manifest.json"), "{not json");
+    expect(await followHint(dir, ["env", "dev2"])).toEqual(["delete dev2 --force"]);
+    await cli(["down"], { cwd: dir });
   });
 
   it("list says each resource's size and how it was made, in words that read as such", async () => {

@@ -1,6 +1,6 @@
 /** `forkstack delete <env>`: remove an env and every resource it has. */
 import { UserError } from "../../errors.js";
-import { deleteEnv, type DeleteResult } from "../../core/delete-env.js";
+import { checkDeletable, deleteEnv, type DeleteResult } from "../../core/delete-env.js";
 import { flag, type CommandDef } from "../command.js";
 import { createProgress } from "../progress.js";
 
@@ -28,6 +28,7 @@ const command: CommandDef<DeleteResult> = {
   async run(ctx, args) {
     const name = args.positionals[0]!;
     const project = await ctx.project();
+    await checkDeletable(project, name, flag(args, "force"));
     if (!flag(args, "yes")) {
       const ok = await ctx.confirm(`Delete "${name}" and all of its data?`);
       if (!ok) {

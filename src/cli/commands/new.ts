@@ -60,7 +60,7 @@ const command: CommandDef<EnvSummary> = {
   render(result, io) {
     const added = Object.values(result.resources).reduce((sum, r) => sum + (r.bytesAdded ?? 0), 0);
     io.err(
-      `${io.paint("green", "✓")} Created ${io.paint("bold", result.name)} from ${result.parent} in ${formatMs(result.ms)}` +
+      `${io.paint("green", "✓")} Created ${io.paint("bold", result.name)} ${result.parent ? `from ${result.parent}` : "as a root env"} in ${formatMs(result.ms)}` +
         ` (+${formatBytes(added)} on disk)${result.expiresAt ? `, expires ${result.expiresAt}` : ""}.`,
     );
     if (result.switched) io.err(`${io.paint("green", "✓")} Switched to ${result.name}.`);

@@ -60,7 +60,7 @@ export function fsError(provider: string, action: string, path: string, error: u
           : `${error instanceof Error ? error.message : String(error)}`;
   const hint =
     code === "ENOSPC" || code === "EDQUOT"
-      ? "Free some disk space (`forkstack gc` deletes expired envs), then try again."
+      ? "Free some disk space (`forkstack gc --yes` deletes expired envs), then try again."
       : code === "EACCES" || code === "EPERM" || code === "EROFS"
         ? `Make ${dirname(path)} writable by this user, then try again.`
         : undefined;
