@@ -237,12 +237,18 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       const own = databaseName(env);
       if (recordedName(env, recorded) !== own || recorded?.data?.adopted === true) return;
       const request = { signal: op.signal, log: op.log, nullIfNotFound: true as const };
-      // Tokens first: should the delete fail, the env's token is already useless.
-      await api().request("POST", path("databases", own, "auth", "rotate"), {
-        ...request,
-        idempotent: true,
-        action: `invalidate the tokens of database ${own}`,
-      });
+      // Tokens first: should the delete fail, the env's token is already useless. A token without the
+      // `db:rotate-creds` scope may not: the delete alone still ends them, so that is only a warning.
+      await api()
+        .request("POST", path("databases", own, "auth", "rotate"), {
+          ...request,
+          idempotent: true,
+          action: `invalidate the tokens of database ${own}`,
+        })
+        .catch((error: unknown) => {
+          if (!isApiError(error, "auth") || error.status !== 403) throw error;
+          op.log.warn(`[${PROVIDER_NAME}] ${error.message} Deleting the database ends its tokens anyway.`);
+        });
       await api().request("DELETE", path("databases", own), { ...request, action: `delete database ${own}` });
       await tokens.forget(own);
       op.log.debug(`[${PROVIDER_NAME}] deleted database ${own}`);

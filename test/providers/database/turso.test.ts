@@ -377,6 +377,29 @@ describe("turso provider: bad input and failures", () => {
     }
   });
 
+  it("a token that may not rotate credentials still deletes, with a warning", async () => {
+    const dev = await make(project).create(env("dev"), project.op);
+    emulator.fault({
+      match: /^POST .*\/auth\/rotate$/,
+      status: 403,
+      body: { error: "missing scope db:rotate-creds" },
+    });
+    await make(project).remove(env("dev"), project.op, dev);
+    expect(emulator.databases.has(`acme/${project.context.project}-dev`)).toBe(false);
+    const warning = project.logs.find((l) => l.level === "warn" && l.message.includes("db:rotate-creds"));
+    expect(warning?.message).toContain("Deleting the database ends its tokens anyway");
+    // Any other failure of the rotation stops the delete (nothing is half done).
+    const again = await make(project).create(env("dev"), project.op);
+    emulator.fault({ match: /^POST .*\/auth\/rotate$/, status: 400, body: { error: "bad request" } });
+    await expectProviderError(
+      make(project).remove(env("dev"), project.op, again),
+      make(project),
+      "E_PROVIDER_API",
+    );
+    expect(emulator.databases.has(`acme/${project.context.project}-dev`)).toBe(true);
+    await make(project).remove(env("dev"), project.op, again);
+  });
+
   it("a point in time outside Turso's window is the vendor's refusal", async () => {
     const dev = await make(project).create(env("dev"), project.op);
     const at = new Date(Date.now() - 2 * 86_400_000);
