@@ -224,6 +224,9 @@ export class ApiError extends ProviderError implements ApiErrorDetails {
       ...(options.hint === undefined ? {} : { hint: options.hint }),
       ...(options.cause === undefined ? {} : { cause: options.cause }),
     });
+    // What it is to everyone outside this module, who check errors by shape (the conformance suites'
+    // `expectProviderError`, a provider from another copy of forkstack): a ProviderError.
+    this.name = "ProviderError";
     this.kind = details.kind;
     this.method = details.method;
     this.url = details.url;

@@ -65,6 +65,8 @@ export interface Exchange {
   readonly status: number;
   /** Operation id from the spec, when the route is in it. */
   readonly operation?: string;
+  /** Time the emulator spent on it, from the request's arrival to its answer (benchmarks subtract it). */
+  readonly ms?: number;
 }
 
 export interface EmulatorOptions {
@@ -174,6 +176,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
   const faults: Fault[] = [];
 
   const server = createServer((req, res) => {
+    const arrived = performance.now();
     void (async () => {
       const url = new URL(req.url ?? "/", "http://emulator");
       const raw = await readBody(req);
@@ -264,7 +267,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
           }
         }
       }
-      exchanges.push({ method, path, status: response.status, operation: operationId });
+      exchanges.push({
+        method,
+        path,
+        status: response.status,
+        operation: operationId,
+        ms: performance.now() - arrived,
+      });
       send(res, response, options.requestIdHeader);
     })().catch((error: unknown) => {
       violations.push({ direction: "response", operation: req.url ?? "?", errors: String(error) });
