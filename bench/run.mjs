@@ -5,6 +5,7 @@
 //   npm run bench -- database cli     # some sections
 //   npm run bench -- storage-throughput   # only the storage PUT/GET table (not part of a plain run)
 //   BENCH_QUICK=1 npm run bench       # smaller sizes, for a quick look (README is not updated)
+//   BENCH_ROWS=16MBx1 BENCH_REPS=3 npm run bench -- storage-throughput   # some rows (README not updated)
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem, tmpdir } from "node:os";
 import { resolve } from "node:path";
@@ -78,5 +79,8 @@ for (const [name, section] of Object.entries(sections)) {
   log(`\n== ${name} ==`);
   const { markdown } = await section();
   process.stdout.write(`\n## ${name}\n\n${markdown}\n`);
-  if (!quick) await writeSection(name, markdown);
+  // A partial run (BENCH_QUICK, or BENCH_ROWS/BENCH_REPS picking rows) is for a look, not the README.
+  const partial = quick || process.env.BENCH_ROWS || process.env.BENCH_REPS;
+  if (!partial) await writeSection(name, markdown);
+  else log(`(partial run: README not updated)`);
 }
