@@ -224,6 +224,9 @@ export class ApiError extends ProviderError implements ApiErrorDetails {
       ...(options.hint === undefined ? {} : { hint: options.hint }),
       ...(options.cause === undefined ? {} : { cause: options.cause }),
     });
+    // A ProviderError by name too: what callers and `forkstack/testing`'s expectProviderError check
+    // (by shape, across copies of forkstack); `kind` carries the finer distinction.
+    this.name = "ProviderError";
     this.kind = details.kind;
     this.method = details.method;
     this.url = details.url;

@@ -29,6 +29,8 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
     sqlite: () => Promise.resolve(sqlite as ProviderModule),
     // Lazy: it loads the postgres client, which only a project using this provider needs.
     postgres: () => import("./database/postgres.js") as Promise<ProviderModule>,
+    // Lazy like every API provider: only a project on Neon loads it.
+    neon: () => import("./database/neon.js") as Promise<ProviderModule>,
   },
   storage: {
     local: () => Promise.resolve(local as ProviderModule),
@@ -48,7 +50,10 @@ type SchemaLoader = () => Promise<{ optionsSchema: z.ZodType }>;
  * command whose config was validated before (and is unchanged) creates providers without loading zod.
  */
 export const builtinOptionSchemas: Partial<Record<ResourceKind, Record<string, SchemaLoader>>> = {
-  database: { sqlite: () => import("./database/sqlite.options.js") },
+  database: {
+    sqlite: () => import("./database/sqlite.options.js"),
+    neon: () => import("./database/neon.options.js"),
+  },
   storage: { local: () => import("./storage/local.options.js") },
   secrets: { dotenv: () => import("./secrets/dotenv.options.js") },
   local: { directory: () => import("./local/directory.options.js") },
