@@ -12,8 +12,8 @@ import { UserError } from "./errors.js";
 import { allVars, currentEnv, lookup, lookupOptional, refresh } from "./runtime/resolve.js";
 
 export { currentEnv, refresh };
-export { defineConfig } from "./config/define.js";
-export type { ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
+export { defineConfig, env } from "./config/define.js";
+export type { EnvValue, ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
 export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
 // The provider contract, for custom providers (docs/providers.md): types only, nothing loads.
 export type {

@@ -6,7 +6,7 @@
  */
 import { limit } from "../providers/_limit.js";
 import type { Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
-import { envRef } from "./steps.js";
+import { envRef, recordedInfo } from "./steps.js";
 import { readAllManifests } from "./manifests.js";
 import type { Project } from "./project.js";
 import { repairJournal } from "./repair.js";
@@ -63,7 +63,14 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
   // each env asking each provider in turn: with 20 envs that is one ListBuckets instead of 20 HEADs.
   const names = reads.flatMap((read) => (read.ok ? [read.manifest.name] : []));
   const at = new Map(names.map((name, i) => [name, i]));
-  const described = await Promise.all(project.providers.map((p) => describeEach(project, p, names)));
+  // With what each manifest recorded: an adopted root's resource (Neon's `main` as dev) is not found
+  // by the env's name alone.
+  const recordedOf = new Map(reads.flatMap((read) => (read.ok ? [[read.manifest.name, read.manifest]] : [])));
+  const described = await Promise.all(
+    project.providers.map((p) =>
+      describeEach(project, p, names, (name) => recordedInfo(recordedOf.get(name)?.resources[p.kind])),
+    ),
+  );
   return Promise.all(
     reads.map(async (read): Promise<EnvListing> => {
       if (!read.ok) {
@@ -131,7 +138,12 @@ const DESCRIBE_CONCURRENCY = 16;
 type Described = { readonly info: ResourceInfo | null } | { readonly error: unknown };
 
 /** `describe` of each env by one provider, in order; a failure is that env's (or, batched, every env's) status. */
-async function describeEach(project: Project, provider: Provider, names: string[]): Promise<Described[]> {
+async function describeEach(
+  project: Project,
+  provider: Provider,
+  names: string[],
+  recorded: (name: string) => ResourceInfo | undefined,
+): Promise<Described[]> {
   const op = project.op(undefined, { readOnly: true });
   if (provider.describeMany && names.length > 1) {
     try {
@@ -150,7 +162,7 @@ async function describeEach(project: Project, provider: Provider, names: string[
   const run = limit(DESCRIBE_CONCURRENCY);
   return Promise.all(
     names.map((name) =>
-      run(() => provider.describe(envRef(project, name), op)).then(
+      run(() => provider.describe(envRef(project, name), op, recorded(name))).then(
         (info): Described => ({ info }),
         (error: unknown): Described => ({ error }),
       ),

@@ -29,8 +29,9 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
     sqlite: () => Promise.resolve(sqlite as ProviderModule),
     // Lazy: it loads the postgres client, which only a project using this provider needs.
     postgres: () => import("./database/postgres.js") as Promise<ProviderModule>,
-    // Lazy: an API provider, loaded only by projects that name it.
+    // Lazy: API providers, loaded only by projects that name them.
     turso: () => import("./database/turso.js") as Promise<ProviderModule>,
+    neon: () => import("./database/neon.js") as Promise<ProviderModule>,
   },
   storage: {
     local: () => Promise.resolve(local as ProviderModule),
@@ -53,6 +54,7 @@ export const builtinOptionSchemas: Partial<Record<ResourceKind, Record<string, S
   database: {
     sqlite: () => import("./database/sqlite.options.js"),
     turso: () => import("./database/turso.options.js"),
+    neon: () => import("./database/neon.options.js"),
   },
   storage: { local: () => import("./storage/local.options.js") },
   secrets: { dotenv: () => import("./secrets/dotenv.options.js") },

@@ -159,7 +159,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 function send(res: ServerResponse, response: EmuResponse, requestIdHeader?: string): void {
   const headers: Record<string, string> = { ...response.headers };
-  if (requestIdHeader) headers[requestIdHeader] = `req_${Math.random().toString(36).slice(2, 12)}`;
+  // A vendor module that put the id in its error body too sets the header itself (Neon's `request_id`).
+  if (requestIdHeader) headers[requestIdHeader] ??= `req_${Math.random().toString(36).slice(2, 12)}`;
   if (response.body === undefined) {
     res.writeHead(response.status, headers).end();
     return;

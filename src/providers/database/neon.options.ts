@@ -1,0 +1,57 @@
+/**
+ * @module providers/database/neon.options
+ * The `neon` provider's `options` schema, apart from the provider so that creating it loads no zod
+ * (see sqlite.options.ts). The API key is never a value in the config: `apiKey` names the environment
+ * variable that holds it (`env("NEON_API_KEY")`, which a JSON config writes `{ "env": "NEON_API_KEY" }`).
+ */
+import { z } from "zod";
+
+const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `{ env: "NAME" }`; a string is refused with a message saying why (it would be the key itself). */
+const fromEnv = (fallback: string) =>
+  z
+    .unknown()
+    .optional()
+    .transform((value, ctx): { env: string } => {
+      if (value === undefined) return { env: fallback };
+      const named = value && typeof value === "object" ? (value as Record<string, unknown>).env : undefined;
+      if (typeof named === "string" && VARIABLE.test(named) && Object.keys(value as object).length === 1) {
+        return { env: named };
+      }
+      ctx.addIssue({
+        code: "custom",
+        message:
+          typeof value === "string"
+            ? `must name the environment variable holding the key, not hold it: env("${fallback}") (in JSON { "env": "${fallback}" })`
+            : `must be env("NAME") (in JSON { "env": "NAME" }), naming an environment variable`,
+      });
+      return z.NEVER;
+    });
+
+export const optionsSchema = z.strictObject({
+  /** The Neon project's id (`shiny-wind-028834`); else the variable NEON_PROJECT_ID. */
+  projectId: z
+    .string()
+    .regex(/^[a-z0-9-]{1,60}$/, "must be a Neon project id: 1-60 of a-z, 0-9 and -")
+    .optional(),
+  /** Where the API key is read. @default env("NEON_API_KEY") */
+  apiKey: fromEnv("NEON_API_KEY"),
+  /** The API root; else FORKSTACK_NEON_API_URL, else https://console.neon.tech/api/v2. */
+  baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** The database the app's DATABASE_URL names. @default the branch's first database (`neondb`) */
+  databaseName: z.string().min(1).max(63).optional(),
+  /** The role DATABASE_URL connects as. @default the owner of that database */
+  roleName: z.string().min(1).max(63).optional(),
+  /**
+   * Put before `<project>/<env>` in branch names (`preview/` matches Neon's Vercel integration).
+   * Neon allows 256 characters in all; a longer result is refused before anything is made.
+   */
+  branchPrefix: z
+    .string()
+    .max(256)
+    .regex(/^[^\s/][^\s]*$|^$/, "must not start with / nor hold spaces")
+    .default(""),
+});
+
+export type NeonOptions = z.output<typeof optionsSchema>;
