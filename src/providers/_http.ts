@@ -224,6 +224,9 @@ export class ApiError extends ProviderError implements ApiErrorDetails {
       ...(options.hint === undefined ? {} : { hint: options.hint }),
       ...(options.cause === undefined ? {} : { cause: options.cause }),
     });
+    // By name it is what every provider error is: the suites (and users' code) check errors by shape,
+    // `name: "ProviderError"`, across copies of forkstack; `instanceof ApiError` still tells them apart.
+    this.name = "ProviderError";
     this.kind = details.kind;
     this.method = details.method;
     this.url = details.url;
