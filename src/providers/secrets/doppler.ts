@@ -2,100 +2,93 @@
  * @module providers/secrets/doppler
  * Secrets in Doppler (API v3, reference/providers.md §4), one config per env:
  *
- * - Roots adopt an existing config, never make or delete one: `roots.<env>.secrets` names it
+ * - Roots adopt an existing config and never make or delete one: `roots.<env>.secrets` names it
  *   (`{ environment: "dev", config: "dev" }`), else a root config named like the env is taken
  *   (`prod` also finds Doppler's `prd`). A root that finds none gets a branch config in the
  *   `environment` option's environment, or is refused.
  * - A fork is a branch config of the parent's environment, `<environment>_<project>_<env>`, into which
- *   every value the parent reads is written. A Doppler branch config reads through to its root config
- *   for any secret it does not set itself; writing them all cuts that link for every key the parent has,
- *   so the parent's later writes to those keys do not reach the child. (A key added to the *root* config
- *   later still shows through: docs/secrets.md.)
- * - Optionally a service token per env (its own config, `read` by default), handed to the app as a
+ *   every value the parent reads is written. A branch config reads through to its root config for any
+ *   secret it does not set itself; writing them all cuts that link for every key the parent has, so the
+ *   parent's later writes to those keys do not reach the child. (A key added to the *root* config later
+ *   still shows through: docs/secrets.md.)
+ * - Optionally a service token per env (of its own config, `read` by default), handed to the app as a
  *   secret variable and revoked with the env.
  *
- * Doppler adds DOPPLER_PROJECT/ENVIRONMENT/CONFIG to every download: `read` leaves them out, and `write`
- * refuses them. Values never go to a log or an error: logs carry method, path and status only (`_http`).
- * `read` has no recorded info to go by, so every env's config is also noted in `<envDir>/doppler.json`.
+ * `read` gets no recorded info, so each env's config is also noted in `<envDir>/doppler.json` (names
+ * only). Values never reach a log or an error: `_http` logs method, path and status only.
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ProviderError, errnoCode } from "../../errors.js";
-import { createApiClient } from "../_http.js";
-import type { EnvRef, OpContext, ProviderFactory, ResourceInfo, RootRef, SecretsProvider } from "../types.js";
+import type { EnvRef, OpContext, ProviderFactory, ResourceInfo, SecretsProvider } from "../types.js";
+import {
+  PROVIDER_NAME,
+  RESERVED,
+  configName,
+  configNameProblems,
+  dopplerApi,
+  ownConfigs,
+  type SecretChange,
+} from "./_doppler-api.js";
 import type { DopplerOptions } from "./doppler.options.js";
 
 export type { DopplerOptions };
+export { MAX_CONFIG_NAME, configName } from "./_doppler-api.js";
 
-const PROVIDER_NAME = "doppler";
 const RECORD_FILE = "doppler.json";
-/** Doppler's reference gives no limit; forkstack keeps config names to this, which any API accepts. */
-export const MAX_CONFIG_NAME = 64;
-const CONFIG_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const RESERVED = new Set(["DOPPLER_PROJECT", "DOPPLER_ENVIRONMENT", "DOPPLER_CONFIG"]);
 /** forkstack's root names → Doppler's default environments, tried when a root names no config. */
 const ROOT_ALIASES: Readonly<Record<string, string>> = { prod: "prd", staging: "stg" };
 
-/** Where an env's secrets live, as recorded in `data` and in the env dir. */
+/** Where an env's secrets live: its `data`, and the note in its env dir. */
 interface Where {
   readonly project: string;
   readonly environment: string;
   readonly config: string;
   /** A config this env adopted: never deleted. */
   readonly adopted?: boolean;
+  /** The env's service token, revoked with it. */
   readonly tokenSlug?: string;
 }
 
-interface ConfigJson {
-  readonly name: string;
-  readonly environment: string;
-  readonly root: boolean;
-}
-
-/** `<environment>_<project>_<env>`: neither the project nor the env name can hold `_`. */
-export function configName(environment: string, env: EnvRef): string {
-  return `${environment}_${env.project}_${env.name}`;
-}
-
-/** Why Doppler would refuse (or forkstack could misread) this config name; empty when fine. */
-export function configNameProblems(name: string): string[] {
-  const problems: string[] = [];
-  if (!CONFIG_NAME.test(name)) problems.push(`Doppler config "${name}" may hold only a-z, 0-9, - and _`);
-  if (name.length > MAX_CONFIG_NAME) {
-    problems.push(
-      `Doppler config "${name}" would be ${name.length} characters, over forkstack's limit of ${MAX_CONFIG_NAME}`,
-    );
+function checkValues(values: Record<string, string>): void {
+  for (const [key, value] of Object.entries(values)) {
+    if (!KEY_PATTERN.test(key) || RESERVED.has(key)) {
+      throw new ProviderError(
+        PROVIDER_NAME,
+        RESERVED.has(key)
+          ? `${key} is set by Doppler itself.`
+          : `Secret name "${key}" is not a valid variable name.`,
+        "E_USAGE",
+        {
+          hint: "Use letters, digits and underscores, not starting with a digit (DOPPLER_* names are Doppler's).",
+        },
+      );
+    }
+    if (typeof value !== "string")
+      throw new ProviderError(PROVIDER_NAME, `Secret ${key} is not a string.`, "E_USAGE");
   }
-  return problems;
 }
 
 const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, context) => {
   const project = options.project ?? context.project;
   const tokenEnv = options.tokenEnv ?? "DOPPLER_TOKEN";
-  const token = process.env[tokenEnv];
-  const api = createApiClient({
-    provider: PROVIDER_NAME,
+  const api = dopplerApi({
+    project,
+    tokenEnv,
+    token: process.env[tokenEnv],
     baseUrl: options.baseUrl,
-    defaultBaseUrl: "https://api.doppler.com",
-    auth: {
-      header: "authorization",
-      value: token ? `Bearer ${token.trim()}` : undefined,
-      variable: tokenEnv,
-    },
     log: context.log,
   });
   const asked = options.serviceTokens;
-  const tokens =
-    asked === true || (asked && typeof asked === "object")
-      ? {
-          access: (typeof asked === "object" && asked.access) || "read",
-          variable: (typeof asked === "object" && asked.variable) || "DOPPLER_TOKEN",
-        }
-      : undefined;
-  const ownName = (env: EnvRef) => new RegExp(`^[a-z0-9-]+_${env.project}_${env.name}$`);
-
-  const req = (op: OpContext, action: string) => ({ signal: op.signal, log: op.log, action });
+  const tokens = asked
+    ? {
+        access: (typeof asked === "object" && asked.access) || "read",
+        variable: (typeof asked === "object" && asked.variable) || "DOPPLER_TOKEN",
+      }
+    : undefined;
+  const own = ownConfigs(context.project);
+  const isOwn = (env: EnvRef, config: string) => own.exec(config)?.[1] === env.name;
   const recordPath = (env: EnvRef) => join(context.envDir(env.name), RECORD_FILE);
   const notFound = (env: EnvRef) =>
     new ProviderError(
@@ -103,28 +96,6 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
       `Env "${env.name}" has no Doppler config in project ${project}.`,
       "E_ENV_NOT_FOUND",
     );
-
-  const getConfig = (config: string, op: OpContext) =>
-    api
-      .request<{ config: ConfigJson }>("GET", "/v3/configs/config", {
-        ...req(op, `read config ${config}`),
-        query: { project, config },
-        nullIfNotFound: true,
-      })
-      .then((r) => r?.config ?? null);
-
-  /** Every config of the project (pages of 100). */
-  const allConfigs = async (op: OpContext): Promise<ConfigJson[]> => {
-    const out: ConfigJson[] = [];
-    for (let page = 1; ; page++) {
-      const { configs } = await api.request<{ configs: ConfigJson[] }>("GET", "/v3/configs", {
-        ...req(op, `list the configs of project ${project}`),
-        query: { project, page, per_page: 100 },
-      });
-      out.push(...configs);
-      if (configs.length < 100) return out;
-    }
-  };
 
   /** The env's config: from what was recorded, the env dir's note, else by its name among all configs. */
   const locate = async (env: EnvRef, op: OpContext, recorded?: ResourceInfo): Promise<Where | null> => {
@@ -135,14 +106,13 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
     } catch (error) {
       if (errnoCode(error) !== "ENOENT" && !(error instanceof SyntaxError)) throw error;
     }
-    const found = (await allConfigs(op)).find((c) => !c.root && ownName(env).test(c.name));
+    const found = (await api.allConfigs(op)).find((c) => !c.root && isOwn(env, c.name));
     return found ? { project, environment: found.environment, config: found.name } : null;
   };
 
-  const note = async (env: EnvRef, where: Where) => {
-    // Not secret (names only), but private like everything under .forkstack/.
-    await writeFile(recordPath(env), JSON.stringify(where), { mode: 0o600 }).catch(() => undefined);
-  };
+  // Names only, but private like everything under .forkstack/. Best effort: `locate` can list instead.
+  const note = (env: EnvRef, where: Where) =>
+    writeFile(recordPath(env), JSON.stringify(where), { mode: 0o600 }).catch(() => undefined);
 
   const info = (where: Where, extra: Partial<ResourceInfo> = {}): ResourceInfo => ({
     location: `doppler:${where.project}/${where.config}`,
@@ -151,53 +121,24 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
     ...extra,
   });
 
-  const download = async (config: string, op: OpContext): Promise<Record<string, string> | null> => {
-    const values = await api.request<Record<string, string>>("GET", "/v3/configs/config/secrets/download", {
-      ...req(op, `read the secrets of config ${config}`),
-      query: { project, config, format: "json" },
-      nullIfNotFound: true,
-    });
-    if (values === null) return null;
-    return Object.fromEntries(Object.entries(values).filter(([k]) => !RESERVED.has(k)));
-  };
-
-  const checkValues = (values: Record<string, string>) => {
-    for (const [key, value] of Object.entries(values)) {
-      if (!KEY_PATTERN.test(key) || RESERVED.has(key)) {
-        throw new ProviderError(
-          PROVIDER_NAME,
-          RESERVED.has(key)
-            ? `${key} is set by Doppler itself.`
-            : `Secret name "${key}" is not a valid variable name.`,
-          "E_USAGE",
-          {
-            hint: "Use letters, digits and underscores, not starting with a digit (DOPPLER_* names are Doppler's).",
-          },
-        );
-      }
-      if (typeof value !== "string")
-        throw new ProviderError(PROVIDER_NAME, `Secret ${key} is not a string.`, "E_USAGE");
-    }
-  };
-
-  /** Set and delete secrets of a config so that it reads `values`; `current` is what it reads now. */
+  /** Set and delete secrets so that the config reads `values`; `current` is what it reads now. */
   const update = async (
     where: Where,
     current: Record<string, string>,
     values: Record<string, string>,
     op: OpContext,
   ) => {
-    const changes: Array<Record<string, unknown>> = [];
+    const changes: SecretChange[] = [];
     for (const [name, value] of Object.entries(values)) {
-      if (current[name] === value) continue;
-      changes.push(name in current ? { name, originalName: name, value } : { name, value });
+      if (current[name] !== value)
+        changes.push(name in current ? { name, originalName: name, value } : { name, value });
     }
     const dropped = Object.keys(current).filter((k) => !(k in values));
     if (dropped.length) {
-      const self = await getConfig(where.config, op);
-      // A branch config cannot drop what its root config has (named like the environment): it would
-      // read the root's value again.
-      const inherited = self && !self.root ? await download(self.environment, op) : null;
+      // A branch config cannot drop what its root config (named like its environment) has: it would
+      // read the root's value again. Refused before anything changes.
+      const self = await api.getConfig(where.config, op);
+      const inherited = self && !self.root ? await api.download(self.environment, op) : null;
       const stuck = dropped.filter((k) => inherited && k in inherited);
       if (stuck.length) {
         const them = stuck.length > 1 ? "them" : "it";
@@ -210,34 +151,15 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
       }
       for (const name of dropped) changes.push({ name, originalName: name, shouldDelete: true });
     }
-    if (!changes.length) return;
-    await api.request("POST", "/v3/configs/config/secrets", {
-      ...req(op, `write the secrets of config ${where.config}`),
-      body: { project, config: where.config, change_requests: changes },
-    });
+    if (changes.length) await api.setSecrets(where.config, changes, op);
   };
 
-  /** A service token for a config forkstack made, when configured. */
-  const mintToken = async (env: EnvRef, where: Where, op: OpContext, expiresAt?: Date) => {
-    if (!tokens) return { where, secretVars: undefined };
-    const { token: made } = await api.request<{ token: { slug: string; key: string } }>(
-      "POST",
-      "/v3/configs/config/tokens",
-      {
-        ...req(op, `make a service token for config ${where.config}`),
-        body: {
-          project,
-          config: where.config,
-          name: `forkstack-${env.name}`,
-          access: tokens.access,
-          ...(expiresAt ? { expire_at: Math.floor(expiresAt.getTime() / 1000) } : {}),
-        },
-      },
-    );
-    return { where: { ...where, tokenSlug: made.slug }, secretVars: { [tokens.variable]: made.key } };
+  const removeConfig = async (where: Where, op: OpContext) => {
+    if (where.tokenSlug) await api.revokeToken(where.config, where.tokenSlug, op);
+    await api.deleteConfig(where.config, op);
   };
 
-  /** Make a branch config (and its token) for `env`; undone if a later step fails. */
+  /** A branch config for `env` holding `values` (and its token); nothing is left if a step fails. */
   const makeBranch = async (
     env: EnvRef,
     environment: string,
@@ -257,36 +179,26 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
         },
       );
     }
-    await api.request("POST", "/v3/configs", {
-      ...req(op, `create config ${config}`),
-      body: { project, environment, name: config },
-    });
+    await api.createConfig(environment, config, op);
     let where: Where = { project, environment, config };
     try {
       await update(where, {}, values, op);
-      const minted = await mintToken(env, where, op, expiresAt);
-      where = minted.where;
+      let secretVars: Record<string, string> | undefined;
+      if (tokens) {
+        const made = await api.createToken(
+          config,
+          { name: `forkstack-${env.name}`, access: tokens.access, expiresAt },
+          op,
+        );
+        where = { ...where, tokenSlug: made.slug };
+        secretVars = { [tokens.variable]: made.key };
+      }
       await note(env, where);
-      return info(where, minted.secretVars ? { secretVars: minted.secretVars } : {});
+      return info(where, secretVars ? { secretVars } : {});
     } catch (error) {
       await removeConfig(where, op).catch(() => undefined);
       throw error;
     }
-  };
-
-  const removeConfig = async (where: Where, op: OpContext) => {
-    if (where.tokenSlug) {
-      await api.request("DELETE", "/v3/configs/config/tokens/token", {
-        ...req(op, `revoke the service token of config ${where.config}`),
-        body: { project, config: where.config, slug: where.tokenSlug },
-        nullIfNotFound: true,
-      });
-    }
-    await api.request("DELETE", "/v3/configs/config", {
-      ...req(op, `delete config ${where.config}`),
-      query: { project, config: where.config },
-      nullIfNotFound: true,
-    });
   };
 
   return {
@@ -296,16 +208,18 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
     flags: { copyOnWrite: false },
 
     checkName(env) {
-      // The environment is known only at fork time (the parent's); check with the shortest, `x`.
-      const problems = configNameProblems(configName(options.environment ?? "x", env));
-      return problems.map((p) => p.replace(/^Doppler config "[^"]*"/, "its Doppler config name"));
+      // The environment is known at fork time only (the parent's, checked again there); until then
+      // the configured one, or the shortest possible.
+      return configNameProblems(configName(options.environment ?? "x", env)).map((p) =>
+        p.replace(/^Doppler config "[^"]*"/, "its Doppler config name"),
+      );
     },
 
-    async adopt(env, ref: RootRef | undefined, op) {
-      const asked = ref?.config ?? ref?.environment;
+    async adopt(env, ref, op) {
+      const named = ref?.config ?? ref?.environment;
       if (
         ref &&
-        (typeof asked !== "string" || (ref.environment !== undefined && typeof ref.environment !== "string"))
+        (typeof named !== "string" || (ref.environment !== undefined && typeof ref.environment !== "string"))
       ) {
         throw new ProviderError(
           PROVIDER_NAME,
@@ -313,11 +227,9 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
           "E_CONFIG_INVALID",
         );
       }
-      const names = ref
-        ? [asked as string]
-        : [env.name, ...(ROOT_ALIASES[env.name] ? [ROOT_ALIASES[env.name]!] : [])];
-      for (const name of names) {
-        const found = await getConfig(name, op);
+      const alias = ROOT_ALIASES[env.name];
+      for (const name of ref ? [named as string] : [env.name, ...(alias ? [alias] : [])]) {
+        const found = await api.getConfig(name, op);
         // Without a ref only a root config is taken: a branch config of that name is somebody's fork.
         if (!found || (!ref && !found.root)) continue;
         if (ref?.environment !== undefined && found.environment !== ref.environment) {
@@ -339,10 +251,10 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
       if (!options.environment) {
         throw new ProviderError(
           PROVIDER_NAME,
-          `Root env "${env.name}" names no Doppler config, and project ${project} has none called "${env.name}".`,
+          `Root env "${env.name}" names no Doppler config, and project ${project} has no root config "${env.name}".`,
           "E_CONFIG_INVALID",
           {
-            hint: `Set roots.${env.name}.secrets to { environment: "dev", config: "dev" } (an existing config), or the doppler option \`environment\` to give such roots a branch config there.`,
+            hint: `Set roots.${env.name}.secrets to an existing config ({ environment: "dev", config: "dev" }), or the doppler option \`environment\` to give such roots a branch config there.`,
           },
         );
       }
@@ -352,15 +264,17 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
     async fork(parent, child, op, forkOptions = {}) {
       op.signal?.throwIfAborted();
       const from = await locate(parent, op, forkOptions.parent);
-      const values = from && (await download(from.config, op));
+      const values = from && (await api.download(from.config, op));
       if (!from || !values) throw notFound(parent);
-      const made = await makeBranch(child, from.environment, values, op, forkOptions.expiresAt);
-      return { ...made, method: "native" };
+      return {
+        ...(await makeBranch(child, from.environment, values, op, forkOptions.expiresAt)),
+        method: "native",
+      };
     },
 
     async read(env, op) {
       const where = await locate(env, op);
-      const values = where && (await download(where.config, op));
+      const values = where && (await api.download(where.config, op));
       if (!values) throw notFound(env);
       return values;
     },
@@ -369,7 +283,7 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
       op.signal?.throwIfAborted();
       checkValues(values);
       const where = await locate(env, op);
-      const current = where && (await download(where.config, op));
+      const current = where && (await api.download(where.config, op));
       if (!where || !current) throw notFound(env);
       await update(where, current, values, op);
       op.log.debug(`[${PROVIDER_NAME}] wrote ${Object.keys(values).length} secrets to ${where.config}`);
@@ -377,32 +291,29 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
 
     async remove(env, op, recorded) {
       const where = await locate(env, op, recorded);
-      if (where && !where.adopted && ownName(env).test(where.config)) await removeConfig(where, op);
+      // Only a branch config this project named for this env: never an adopted or hand-made one.
+      if (where && !where.adopted && isOwn(env, where.config)) await removeConfig(where, op);
       await rm(recordPath(env), { force: true });
     },
 
     async describe(env, op, recorded) {
       const where = await locate(env, op, recorded);
-      const found = where && (await getConfig(where.config, op));
-      if (!found || !where) return null;
-      // The token's key is shown once, when made: only the record has it.
+      if (!where || !(await api.getConfig(where.config, op))) return null;
+      // A token's key is shown once, when made: only the record has it.
       return info(where, recorded?.secretVars ? { secretVars: recorded.secretVars } : {});
     },
 
     async list(op) {
-      // Branch configs named `<environment>_<this project>_<env>`: another forkstack project sharing
-      // the Doppler project has its own middle part, and nobody's hand-made config has that shape.
-      const own = new RegExp(`^[a-z0-9-]+_${context.project}_([a-z0-9-]+)$`);
-      const names = (await allConfigs(op)).flatMap((c) => (c.root ? [] : (own.exec(c.name)?.slice(1) ?? [])));
+      // Another forkstack project sharing the Doppler project has its own middle part.
+      const names = (await api.allConfigs(op)).flatMap((c) =>
+        c.root ? [] : (own.exec(c.name)?.slice(1) ?? []),
+      );
       return [...new Set(names)].sort();
     },
 
     async doctor(op) {
       try {
-        await api.request("GET", "/v3/projects/project", {
-          ...req(op, `read project ${project}`),
-          query: { project },
-        });
+        await api.getProject(op);
         return [{ level: "ok", message: `Doppler project ${project} is reachable with ${tokenEnv}` }];
       } catch (error) {
         const hint = error instanceof ProviderError && error.hint ? ` ${error.hint}` : "";
