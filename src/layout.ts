@@ -17,6 +17,9 @@ export const DATA_DIR_NAME = ".forkstack";
 export const CURRENT_ENV_FILE = ".current-env";
 export const ENV_LOCAL_FILE = ".env.local";
 export const MANIFEST_VERSION = 1;
+export const SECRETS_CACHE_FILE = "secrets.cache.env";
+/** The secrets provider whose own file the runtime library reads (its `data.file`); any other's values come from the cache. */
+export const FILE_SECRETS_PROVIDER = "dotenv";
 
 export interface ProjectLayout {
   /** Directory holding the config file. */
@@ -33,6 +36,12 @@ export interface ProjectLayout {
   readonly envLocalFile: string;
   envDir(env: string): string;
   manifest(env: string): string;
+  /**
+   * `.forkstack/envs/<env>/secrets.cache.env` (0600): the env's secrets as the CLI last resolved them
+   * from a secrets provider that is not a local file (Doppler), for the runtime library, which never
+   * loads a provider. See docs/secrets.md.
+   */
+  secretsCache(env: string): string;
 }
 
 export function projectLayout(root: string): ProjectLayout {
@@ -48,6 +57,7 @@ export function projectLayout(root: string): ProjectLayout {
     envLocalFile: join(root, ENV_LOCAL_FILE),
     envDir: (env) => join(envsDir, env),
     manifest: (env) => join(envsDir, env, "manifest.json"),
+    secretsCache: (env) => join(envsDir, env, SECRETS_CACHE_FILE),
   };
 }
 

@@ -7,6 +7,7 @@
  * - each env is changed under its own lock, so different envs are created concurrently and the same
  *   name twice yields one env and one "already exists" error.
  */
+import { rm } from "node:fs/promises";
 import { mkdirPrivate } from "../durable-fs.js";
 import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
@@ -396,6 +397,8 @@ export async function resetEnv(
     await ensureParent(project, manifest.parent);
     project.state.beginOp(name, "reset", manifest.parent);
     await writeManifest(project.layout, { ...manifest, status: "resetting" });
+    // The runtime's cached copy of the old secrets would outlive them (core/variables.ts).
+    await rm(project.layout.secretsCache(name), { force: true });
     await removeEnvResources(project, manifest, name, options.onStep);
     failpoint("reset:after-remove");
     const made = await reforkInPlace(project, manifest, options);

@@ -243,6 +243,8 @@ export async function forgetEnvDir(project: Project, name: string, recursive: bo
     return;
   }
   await rm(project.layout.manifest(name), { force: true });
+  // The CLI's copy of a non-file secrets provider's values (core/variables.ts) goes with the env.
+  await rm(project.layout.secretsCache(name), { force: true });
   try {
     await rmdir(dir);
   } catch (error) {

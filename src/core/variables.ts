@@ -3,9 +3,13 @@
  * The variables of an env (DESIGN.md §3), split into plain values and secrets so that output can mask
  * the secrets unless asked to reveal them.
  */
+import { readFile, rm } from "node:fs/promises";
 import { UserError } from "../errors.js";
+import { FILE_SECRETS_PROVIDER } from "../layout.js";
 import type { SecretsProvider } from "../providers/types.js";
-export { formatDotenv } from "../providers/secrets/dotenv.js";
+import { formatDotenv } from "../providers/secrets/dotenv.js";
+export { formatDotenv };
+import { writeFileAtomic } from "./fs-atomic.js";
 import { brokenEnvHint } from "./guards.js";
 import { requireManifest } from "./manifests.js";
 import { providerOf, type Project } from "./project.js";
@@ -41,12 +45,40 @@ export async function envVariables(
   }
   const secretsProvider = providerOf(project, "secrets") as SecretsProvider | undefined;
   if (secretsProvider) {
-    Object.assign(
-      secrets,
-      await secretsProvider.read({ name, project: project.config.project }, project.op()),
-    );
+    const values = await secretsProvider.read({ name, project: project.config.project }, project.op());
+    Object.assign(secrets, values);
+    await cacheSecrets(project, name, values, manifest.resources.secrets?.provider);
   }
   return { vars, secrets };
+}
+
+/**
+ * Keep what a non-file secrets provider (Doppler) just gave for the runtime library, which reads no
+ * provider (runtime/resolve.ts): a test worker that picks another env, or a script started without
+ * `forkstack run`, then gets the values `run`, `env`, `switch` or `new` last resolved. A 0600 file
+ * beside the manifest, like `.env.local`; rewritten only when a value changed. Best effort: a read-only
+ * `.forkstack/` must not stop `run`.
+ */
+export async function cacheSecrets(
+  project: Project,
+  name: string,
+  values: Record<string, string>,
+  provider: string | undefined,
+): Promise<void> {
+  // The embedded provider's file is read directly; an env without secrets has nothing to cache.
+  if (provider === undefined || provider === FILE_SECRETS_PROVIDER) return;
+  const path = project.layout.secretsCache(name);
+  try {
+    const text = formatDotenv(values);
+    if ((await readFile(path, "utf8").catch(() => undefined)) === text) return;
+    await writeFileAtomic(path, text, 0o600);
+  } catch (error) {
+    // A stale cache would be worse than none (a value it cannot format, a write that failed).
+    await rm(path, { force: true }).catch(() => undefined);
+    project.log.debug(
+      `could not cache the secrets of ${name} for the runtime library: ${(error as Error).message}`,
+    );
+  }
 }
 
 /** POSIX-shell `export` lines, single-quoted so nothing is expanded. */

@@ -38,6 +38,8 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
   },
   secrets: {
     dotenv: () => Promise.resolve(dotenv as ProviderModule),
+    // Lazy: an API client only a project using Doppler needs.
+    doppler: () => import("./secrets/doppler.js") as Promise<ProviderModule>,
   },
   local: {
     directory: () => Promise.resolve(directory as ProviderModule),
@@ -57,7 +59,10 @@ export const builtinOptionSchemas: Partial<Record<ResourceKind, Record<string, S
     neon: () => import("./database/neon.options.js"),
   },
   storage: { local: () => import("./storage/local.options.js") },
-  secrets: { dotenv: () => import("./secrets/dotenv.options.js") },
+  secrets: {
+    dotenv: () => import("./secrets/dotenv.options.js"),
+    doppler: () => import("./secrets/doppler.options.js"),
+  },
   local: { directory: () => import("./local/directory.options.js") },
 };
 

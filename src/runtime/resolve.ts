@@ -17,6 +17,7 @@ import {
   ENV_ALIASES,
   ENV_NAME_PATTERN,
   ENV_NAME_RULE,
+  FILE_SECRETS_PROVIDER,
   MAX_ENV_NAME,
   projectLayout,
   type EnvManifest,
@@ -210,8 +211,16 @@ export function manifestVars(env: string): Readonly<Record<string, string>> {
     for (const resource of Object.values(manifest.resources)) {
       Object.assign(vars, resource.vars, resource.secretVars);
     }
-    // Secrets kept in a file by the embedded provider; cloud secrets reach the app through `forkstack run`.
-    const file = manifest.resources.secrets?.data?.file;
+    // The embedded provider's own file; for any other (Doppler) the values the CLI last resolved,
+    // which it caches for us: this library never loads a provider or an HTTP client. Under
+    // `forkstack run` the same values are in process.env already, fresh, and win in `lookup`.
+    const secrets = manifest.resources.secrets;
+    const file =
+      secrets?.provider === FILE_SECRETS_PROVIDER
+        ? secrets.data?.file
+        : secrets
+          ? layout().secretsCache(env)
+          : undefined;
     const text = typeof file === "string" ? readTextIfExists(file) : undefined;
     if (text !== undefined) Object.assign(vars, parseEnv(text));
     cache.vars.set(env, Object.freeze(vars));

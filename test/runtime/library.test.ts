@@ -3,7 +3,7 @@
  * the built package, resolving its env as DESIGN.md §1 and §3 say.
  */
 import { createClient } from "@libsql/client";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, afterAll, describe, expect, it } from "vitest";
 import { REPO, cli, removeProject, runProcess, tempProject } from "../helpers/project.js";
@@ -111,5 +111,42 @@ describe("runtime library", () => {
     expect(
       loaded.filter((url) => /node_modules|\/config\/(load|schema)|\/core\/|\/providers\//.test(url)),
     ).toEqual([]);
+  });
+});
+
+describe("runtime library: secrets of a provider that is not a local file", () => {
+  it("reads the values the CLI cached, never a file the manifest names, once per process", async () => {
+    const cwd = await tempProject();
+    await cli(["new", "bob"], { cwd });
+    const dir = join(cwd, ".forkstack/envs/bob");
+    // What a Doppler env's manifest looks like to the library (a `data.file` that is not the embedded
+    // provider's must not be read: it could be stale, or anything).
+    const manifest = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as {
+      resources: Record<string, unknown>;
+    };
+    await writeFile(join(dir, "secrets.env"), "X='from-file'\n", { mode: 0o600 });
+    manifest.resources.secrets = {
+      provider: "doppler",
+      location: "doppler:acme/dev_myapp_bob",
+      vars: {},
+      data: { file: join(dir, "secrets.env"), config: "dev_myapp_bob" },
+    };
+    await writeFile(join(dir, "manifest.json"), JSON.stringify(manifest), { mode: 0o600 });
+    expect(await evaluate(cwd, "fs.secret('X') ?? null")).toEqual({ ok: null });
+    await writeFile(join(dir, "secrets.cache.env"), "X='from-cache'\n", { mode: 0o600 });
+    expect(await evaluate(cwd, "fs.secret('X') ?? null")).toEqual({ ok: "from-cache" });
+    // Read once and kept for the process: a change on disk shows after `refresh()`.
+    const expr = `(async () => { const a = fs.secret('X'); (await import('node:fs')).writeFileSync(${JSON.stringify(join(dir, "secrets.cache.env"))}, "X='later'\\n"); const b = fs.secret('X'); fs.refresh(); return [a, b, fs.secret('X')]; })()`;
+    expect(await evaluate(cwd, expr)).toEqual({ ok: ["from-cache", "from-cache", "later"] });
+    // `forkstack run`'s injected value wins over the cache.
+    expect(
+      await evaluate(cwd, "fs.secret('X')", {
+        X: "from-run",
+        FORKSTACK_RUN_ENV: "bob",
+        FORKSTACK_RUN_VARS: "X",
+      }),
+    ).toEqual({
+      ok: "from-run",
+    });
   });
 });

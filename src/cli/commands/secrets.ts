@@ -9,6 +9,7 @@ import { checkEnvName } from "../../core/names.js";
 import { providerOf } from "../../core/project.js";
 import { requireManifest } from "../../core/manifests.js";
 import { currentEnvOf } from "../../core/switch.js";
+import { cacheSecrets } from "../../core/variables.js";
 import type { SecretsProvider } from "../../providers/types.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
 
@@ -48,7 +49,7 @@ const command: CommandDef<SecretsResult> = {
     const project = await ctx.project();
     const env = currentEnvOf(project, stringValue(args, "env"));
     checkEnvName(env, project.config.project);
-    await requireManifest(project.layout, env);
+    const manifest = await requireManifest(project.layout, env);
     const provider = providerOf(project, "secrets") as SecretsProvider | undefined;
     if (!provider?.write) {
       throw new UserError(
@@ -86,6 +87,8 @@ const command: CommandDef<SecretsResult> = {
       keys.push(key);
     }
     await provider.write(ref, values, project.op());
+    // The runtime library's copy of a cloud provider's values (core/variables.ts) follows the change.
+    await cacheSecrets(project, env, values, manifest.resources.secrets?.provider);
     return { env, action, keys };
   },
   render(result, io) {
