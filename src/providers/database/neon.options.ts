@@ -5,29 +5,7 @@
  * variable that holds it (`env("NEON_API_KEY")`, which a JSON config writes `{ "env": "NEON_API_KEY" }`).
  */
 import { z } from "zod";
-
-const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** `{ env: "NAME" }`; a string is refused with a message saying why (it would be the key itself). */
-const fromEnv = (fallback: string) =>
-  z
-    .unknown()
-    .optional()
-    .transform((value, ctx): { env: string } => {
-      if (value === undefined) return { env: fallback };
-      const named = value && typeof value === "object" ? (value as Record<string, unknown>).env : undefined;
-      if (typeof named === "string" && VARIABLE.test(named) && Object.keys(value as object).length === 1) {
-        return { env: named };
-      }
-      ctx.addIssue({
-        code: "custom",
-        message:
-          typeof value === "string"
-            ? `must name the environment variable holding the key, not hold it: env("${fallback}") (in JSON { "env": "${fallback}" })`
-            : `must be env("NAME") (in JSON { "env": "NAME" }), naming an environment variable`,
-      });
-      return z.NEVER;
-    });
+import { fromEnv } from "../_options.js";
 
 export const optionsSchema = z.strictObject({
   /** The Neon project's id (`shiny-wind-028834`); else the variable NEON_PROJECT_ID. */

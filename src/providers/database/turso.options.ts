@@ -1,12 +1,11 @@
 /**
  * @module providers/database/turso.options
  * The `turso` provider's `options` schema, apart from the provider so that creating one loads no zod
- * (see sqlite.options.ts). Credentials are never options: the token is read from the variable
- * `apiTokenEnv` names, so a config file can be committed as it is.
+ * (see sqlite.options.ts). Credentials are never values in the config: `apiToken` names the
+ * variable the token is read from (`env("TURSO_API_TOKEN")`), so a config file can be committed as it is.
  */
 import { z } from "zod";
-
-const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable's name");
+import { fromEnv } from "../_options.js";
 
 /** Turso's duration syntax for token expiry (`2w1d30m`), or `never`. */
 export const EXPIRATION_PATTERN = /^(never|(\d+[wdhms])+)$/;
@@ -19,8 +18,8 @@ export const optionsSchema = z.strictObject({
     .optional(),
   /** The group root envs' databases are made in; a fork always goes to its parent's group. */
   group: z.string().min(1).default("default"),
-  /** The environment variable holding a Turso platform API token. */
-  apiTokenEnv: variableName.default("TURSO_API_TOKEN"),
+  /** Where the platform API token is read. @default env("TURSO_API_TOKEN") */
+  apiToken: fromEnv("TURSO_API_TOKEN"),
   /** The Platform API's root. @default FORKSTACK_TURSO_API_URL, else https://api.turso.tech */
   baseUrl: z.url({ protocol: /^https?$/ }).optional(),
   /**

@@ -60,10 +60,10 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       defaultBaseUrl: DEFAULT_API,
       auth: {
         header: "Authorization",
-        value: process.env[options.apiTokenEnv]?.trim()
-          ? `Bearer ${process.env[options.apiTokenEnv]!.trim()}`
+        value: process.env[options.apiToken.env]?.trim()
+          ? `Bearer ${process.env[options.apiToken.env]!.trim()}`
           : undefined,
-        variable: options.apiTokenEnv,
+        variable: options.apiToken.env,
       },
       log: context.log,
     }));
@@ -285,7 +285,7 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
         return [
           {
             level: "ok",
-            message: `organization ${org}${found.plan_id ? ` (plan ${found.plan_id})` : ""}: ${options.apiTokenEnv} accepted at ${api().baseUrl}`,
+            message: `organization ${org}${found.plan_id ? ` (plan ${found.plan_id})` : ""}: ${options.apiToken.env} accepted at ${api().baseUrl}`,
           },
           {
             level: "ok",

@@ -1,10 +1,11 @@
 /**
  * @module providers/secrets/doppler.options
  * The `doppler` provider's `options` schema, apart from the provider so that creating it loads no zod
- * (see dotenv.options.ts). The token is never an option: the config is committed, so it names the
- * environment variable that holds the token instead (`tokenEnv`), like postgres' `connectionStringEnv`.
+ * (see dotenv.options.ts). The token is never a value in the config (which is committed): `token`
+ * names the environment variable that holds it, `env("DOPPLER_TOKEN")`.
  */
 import { z } from "zod";
+import { fromEnv } from "../_options.js";
 
 const variableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable's name");
 
@@ -16,8 +17,8 @@ const slug = z
 export const optionsSchema = z.strictObject({
   /** The Doppler project's slug. @default the forkstack project name */
   project: z.string().min(1).optional(),
-  /** The environment variable holding a Doppler token that may create and delete configs. @default "DOPPLER_TOKEN" */
-  tokenEnv: variableName.default("DOPPLER_TOKEN"),
+  /** Where a Doppler token that may create and delete configs is read. @default env("DOPPLER_TOKEN") */
+  token: fromEnv("DOPPLER_TOKEN"),
   /** The API's root URL (a mock in tests); else FORKSTACK_DOPPLER_API_URL, else https://api.doppler.com. */
   baseUrl: z.string().min(1).optional(),
   /**

@@ -72,7 +72,7 @@ function checkValues(values: Record<string, string>): void {
 
 const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, context) => {
   const project = options.project ?? context.project;
-  const tokenEnv = options.tokenEnv ?? "DOPPLER_TOKEN";
+  const tokenEnv = options.token.env;
   const api = dopplerApi({
     project,
     tokenEnv,

@@ -262,7 +262,7 @@ describe("turso provider: bad input and failures", () => {
     // A custom variable is named too.
     const custom = await withEnv({ MY_TURSO: "nope-nope-nope" }, () =>
       expectProviderError(
-        make(project, { apiTokenEnv: "MY_TURSO" }).list(project.op),
+        make(project, { apiToken: { env: "MY_TURSO" } }).list(project.op),
         make(project),
         "E_PROVIDER_AUTH",
       ),

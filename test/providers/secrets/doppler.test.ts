@@ -42,7 +42,7 @@ const options = (extra: Partial<DopplerOptions> = {}): DopplerOptions =>
 /** A provider on the emulator with the token in a variable of the test's own (never the user's). */
 const onEmulator = (project: TestProject, extra: Partial<DopplerOptions> = {}) => {
   process.env.FORKSTACK_TEST_DOPPLER_TOKEN = DEFAULT_TOKEN;
-  return doppler(options({ tokenEnv: "FORKSTACK_TEST_DOPPLER_TOKEN", ...extra }), project.context);
+  return doppler(options({ token: { env: "FORKSTACK_TEST_DOPPLER_TOKEN" }, ...extra }), project.context);
 };
 
 /** A per-test project with its envs' directories, and the driver the core would be. */
@@ -182,7 +182,7 @@ describe("providers: secrets/doppler (emulator)", () => {
   });
 
   it("names the token's variable when it is missing, and E_PROVIDER_AUTH when it is wrong", async () => {
-    await using t = await setup({ tokenEnv: "FORKSTACK_TEST_DOPPLER_UNSET" });
+    await using t = await setup({ token: { env: "FORKSTACK_TEST_DOPPLER_UNSET" } });
     delete process.env.FORKSTACK_TEST_DOPPLER_UNSET;
     const missing = await expectProviderError(t.provider.list(t.project.op), t.provider, "E_PROVIDER_AUTH");
     expect(missing.message).toContain("FORKSTACK_TEST_DOPPLER_UNSET is not set");
@@ -191,7 +191,7 @@ describe("providers: secrets/doppler (emulator)", () => {
     expect(finding!.message).toContain("FORKSTACK_TEST_DOPPLER_UNSET");
 
     process.env.FORKSTACK_TEST_DOPPLER_WRONG = "dp.pt.wrong-token-value";
-    const wrong = doppler(options({ tokenEnv: "FORKSTACK_TEST_DOPPLER_WRONG" }), t.project.context);
+    const wrong = doppler(options({ token: { env: "FORKSTACK_TEST_DOPPLER_WRONG" } }), t.project.context);
     const error = await expectProviderError(wrong.list(t.project.op), wrong, "E_PROVIDER_AUTH");
     expect(error.message).toContain("FORKSTACK_TEST_DOPPLER_WRONG was rejected");
     expect(error.message).toMatch(/request id req_/);
@@ -242,10 +242,10 @@ describe("providers: secrets/doppler (emulator)", () => {
   });
 
   it("checks its options", () => {
-    expect(() => optionsSchema.parse({ tokenEnv: "not a name" })).toThrow(/environment variable/);
+    expect(() => optionsSchema.parse({ token: "dp.st.secret" })).toThrow(/environment variable/);
     expect(() => optionsSchema.parse({ environment: "Dev_1" })).toThrow(/slug/);
     expect(() => optionsSchema.parse({ token: "dp.pt.x" })).toThrow();
-    expect(optionsSchema.parse({})).toMatchObject({ tokenEnv: "DOPPLER_TOKEN", serviceTokens: false });
+    expect(optionsSchema.parse({})).toMatchObject({ token: { env: "DOPPLER_TOKEN" }, serviceTokens: false });
   });
 
   it("left no spec violations", () => {
