@@ -32,6 +32,7 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
     // Lazy: API providers, loaded only by projects that name them.
     turso: () => import("./database/turso.js") as Promise<ProviderModule>,
     neon: () => import("./database/neon.js") as Promise<ProviderModule>,
+    planetscale: () => import("./database/planetscale.js") as Promise<ProviderModule>,
   },
   storage: {
     local: () => Promise.resolve(local as ProviderModule),
@@ -57,6 +58,7 @@ export const builtinOptionSchemas: Partial<Record<ResourceKind, Record<string, S
     sqlite: () => import("./database/sqlite.options.js"),
     turso: () => import("./database/turso.options.js"),
     neon: () => import("./database/neon.options.js"),
+    planetscale: () => import("./database/planetscale.options.js"),
   },
   storage: { local: () => import("./storage/local.options.js") },
   secrets: {
