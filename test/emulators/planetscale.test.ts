@@ -13,7 +13,7 @@ import { start, type PlanetScaleEmulator } from "./planetscale.js";
 
 let emu: PlanetScaleEmulator;
 beforeAll(async () => {
-  emu = await start({ readyAfterMs: 1_000 });
+  emu = await start({ readyAfterMs: 1_000, mariadb: undefined, postgres: undefined });
 });
 afterAll(async () => {
   const violations = emu ? [...emu.violations] : [];
@@ -74,6 +74,28 @@ describe("planetscale emulator (metadata only)", () => {
     expect(
       (await call("POST", `${shop}/branches`, { name: "x", seed_data: "last_successful_backup" })).status,
     ).toBe(422);
+  });
+
+  it("past its rate limit a token gets 429 with Retry-After, until the window frees up", async () => {
+    const limited = await start({
+      mariadb: undefined,
+      postgres: undefined,
+      rateLimit: { requests: 2, windowMs: 400 },
+    });
+    try {
+      const get = () => fetch(`${limited.url}${shop}`, { headers: { authorization: limited.authorization } });
+      expect((await get()).status).toBe(200);
+      expect((await get()).status).toBe(200);
+      const refused = await get();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(await refused.json()).toEqual({ code: "rate_limited", message: "API rate limit exceeded" });
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      expect((await get()).status).toBe(200);
+      expect(limited.violations).toEqual([]);
+    } finally {
+      await limited.close();
+    }
   });
 
   it("runs standalone: `run.mjs planetscale` prints its URL and the variables, and answers", async () => {

@@ -13,12 +13,13 @@
  * `Authorization` and may be limited to some databases (403 elsewhere). Errors are PlanetScale's
  * `{code, message}`: 401 bad token, 403 no access, 404 unknown org/database/branch, 409 deleting the
  * default branch or restoring an unfinished backup, 422 invalid or taken names and other refused
- * input; 429 (with `Retry-After`) and anything else through `fault()`.
+ * input, 429 with `Retry-After` past `rateLimit`; anything else through `fault()`.
  *
- * With `mariadb` and/or `postgres` (admin URLs) branches hold real data (`_planetscale-data.ts`), and
- * the credentials' URLs work. Without them (`node test/emulators/run.mjs planetscale`) the emulator
- * keeps metadata only: every call answers as documented, but the credentials point at
- * `no-data-plane.invalid`, which does not resolve.
+ * With `mariadb` and/or `postgres` (admin URLs; standalone, `FORKSTACK_EMULATOR_MARIADB_URL` and
+ * `FORKSTACK_EMULATOR_PG_URL`) branches hold real data (`_planetscale-data.ts`), and the credentials'
+ * URLs work. Without them (`node test/emulators/run.mjs planetscale` as is) the emulator keeps metadata
+ * only: every call answers as documented, but the credentials point at `no-data-plane.invalid`, which
+ * does not resolve.
  */
 import { randomBytes } from "node:crypto";
 import { makeId, startEmulator } from "./_base.js";
@@ -52,10 +53,18 @@ export interface PlanetScaleEmulatorOptions {
   readonly readyAfterMs?: number;
   /** How long a backup stays `pending`/`running`. @default 200 */
   readonly backupAfterMs?: number;
-  /** Admin URL of a MariaDB/MySQL server for Vitess branches' data. */
-  readonly mariadb?: string;
-  /** Superuser URL of a PostgreSQL server for Postgres branches' data. */
-  readonly postgres?: string;
+  /**
+   * Requests a token may make per window before a 429 with `Retry-After` (PlanetScale documents 600
+   * a minute). @default no limit, so that quick polls in tests are not throttled
+   */
+  readonly rateLimit?: { readonly requests: number; readonly windowMs: number };
+  /**
+   * Admin URL of a MariaDB/MySQL server for Vitess branches' data. When the key is absent (run.mjs),
+   * `FORKSTACK_EMULATOR_MARIADB_URL`; `undefined` given explicitly means none.
+   */
+  readonly mariadb?: string | undefined;
+  /** Superuser URL of a PostgreSQL server for Postgres branches' data; else `FORKSTACK_EMULATOR_PG_URL`. */
+  readonly postgres?: string | undefined;
 }
 
 export interface EmuPassword {
@@ -185,10 +194,10 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
   // Which schema a Vitess login is routed to (the handshake proxy asks).
   const usernames = new Map<string, { storage: string }>();
   const planes: Partial<Record<DatabaseKind, DataPlane>> = {};
-  if (options.mariadb) {
-    planes.mysql = await mysqlPlane(options.mariadb, (user) => usernames.get(user)?.storage);
-  }
-  if (options.postgres) planes.postgresql = await postgresPlane(options.postgres);
+  const mariadbUrl = "mariadb" in options ? options.mariadb : process.env.FORKSTACK_EMULATOR_MARIADB_URL;
+  const postgresUrl = "postgres" in options ? options.postgres : process.env.FORKSTACK_EMULATOR_PG_URL;
+  if (mariadbUrl) planes.mysql = await mysqlPlane(mariadbUrl, (user) => usernames.get(user)?.storage);
+  if (postgresUrl) planes.postgresql = await postgresPlane(postgresUrl);
 
   const storageName = (id: string) => `ps_${id.replace(/[^a-z0-9]/gi, "").toLowerCase()}`;
 
@@ -871,11 +880,35 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
     ],
   ];
 
+  // A sliding window of request times per token; over the limit, a 429 saying when a slot frees up.
+  const seen = new Map<string, number[]>();
+  const limited: Routes = routes.map(([pattern, handler]) => [
+    pattern,
+    (req: EmuRequest) => {
+      const limit = options.rateLimit;
+      if (limit) {
+        const key = req.headers.authorization ?? "";
+        const t = Date.now();
+        const recent = (seen.get(key) ?? []).filter((at) => at > t - limit.windowMs);
+        if (recent.length >= limit.requests) {
+          seen.set(key, recent);
+          const wait = Math.max(1, Math.ceil((recent[0]! + limit.windowMs - t) / 1000));
+          return {
+            ...err(429, "rate_limited", "API rate limit exceeded"),
+            headers: { "retry-after": String(wait) },
+          };
+        }
+        seen.set(key, [...recent, t]);
+      }
+      return handler(req);
+    },
+  ]);
+
   const emulator = await startEmulator({
     name: "planetscale",
     spec: "planetscale",
     prefix: "/v1",
-    routes,
+    routes: limited,
     port: options.port,
     authorized: (value) => tokens.some((t) => value === `${t.id}:${t.token}`),
     unauthorized: () => err(401, "unauthorized", "The access token is invalid or has expired"),

@@ -1,8 +1,9 @@
 /**
  * @module providers/database/_planetscale-client
- * The PlanetScale API calls the `planetscale` provider makes, each one request (or one poll) through
- * `_http.ts`: the database, branches (made, then polled until `ready`), backups, and the env's
- * password or role. The lifecycle around them is in `planetscale.ts`.
+ * The PlanetScale API calls the `planetscale` provider makes, all through `_http.ts` (one client, made
+ * on first use so that the factory does no checks): the database, branches (made, then polled until
+ * `ready`), backups, and the env's password or role with its `DATABASE_URL`. The lifecycle around
+ * them is in `planetscale.ts`.
  */
 import { createApiClient, isApiError } from "../_http.js";
 import type { ApiClient } from "../_http.js";
@@ -220,11 +221,13 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
   };
 
   /** The env's own credential still exists (an adopted root's, reused when adopted again). */
-  const credentialAlive = async (branch: string, credential: CredentialRef, op: OpContext) =>
-    (await api().request<unknown>("GET", credentialPath(branch, credential), {
+  const credentialAlive = async (branch: string, credential: CredentialRef, op: OpContext) => {
+    const found = await api().request<{ expired?: boolean }>("GET", credentialPath(branch, credential), {
       ...req(op, `read ${credential.type} ${credential.name}`),
       nullIfNotFound: true,
-    })) !== null;
+    });
+    return found !== null && found.expired !== true;
+  };
 
   const deleteBackup = (branch: string, id: string, op: OpContext) =>
     api()

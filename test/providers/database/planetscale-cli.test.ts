@@ -117,13 +117,18 @@ describe("planetscale provider through the CLI", () => {
     );
   }, 120_000);
 
-  it("refuses a name PlanetScale would refuse before any request, and names a missing token", async () => {
+  it("refuses a name PlanetScale would refuse and --at before any request, and names a missing token", async () => {
     const project = `psname${process.pid}`.padEnd(30, "x");
     const cwd = await tempProject(config(project));
     const mark = emu.exchanges.length;
     const refused = await runCli(["new", "a".repeat(40)], { cwd, env: env() });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain("forkstack keeps them to 63");
+    expect(emu.exchanges.slice(mark)).toEqual([]);
+    // No point in time on PlanetScale: --at is refused before any request too.
+    const at = await runCli(["new", "carol", "--at", "1h"], { cwd, env: env() });
+    expect(at.code).toBe(1);
+    expect(at.stderr).toContain("--at");
     expect(emu.exchanges.slice(mark)).toEqual([]);
 
     const { PLANETSCALE_SERVICE_TOKEN: _, ...noToken } = env();

@@ -225,6 +225,13 @@ describe("planetscale provider: credentials", () => {
       ]);
       // Adopted again on this machine: the same, still valid, password.
       expect((await p.adopt!(dev, { branch: "main" }, project.op))?.secretVars).toEqual(adopted.secretVars);
+      // Once PlanetScale has expired it, adopting again makes a new one.
+      const id0 = (adopted.data as { credential: { id: string } }).credential.id;
+      branchOf("shop", "main")!.passwords.get(id0)!.expired = true;
+      const renewed = (await p.adopt!(dev, { branch: "main" }, project.op))!;
+      expect(renewed.secretVars).not.toEqual(adopted.secretVars);
+      branchOf("shop", "main")!.passwords.get(id0)!.expired = false;
+      await p.remove(dev, project.op, renewed);
       expect(await p.adopt!(envRef(project, "prod"), undefined, project.op)).toBeNull();
       expect(await p.adopt!(dev, { branch: "no-such-branch" }, project.op)).toBeNull();
       await expectProviderError(p.adopt!(dev, { database: "x" }, project.op), p, "E_CONFIG_INVALID");
@@ -435,6 +442,13 @@ describe("planetscale provider: the API misbehaving, and bad input", () => {
       const error = await expectFailure(p.create(envRef(project, "dev"), project.op), "E_PROVIDER_AUTH");
       expect(error.message).toContain("is not allowed to do this (403");
       expect(error.message).toContain("has no access to the database shop");
+      const [finding] = await p.doctor!(project.op);
+      expect(finding).toMatchObject({
+        level: "error",
+        message: expect.stringContaining(
+          "FS_TEST_LIMITED_ID + FS_TEST_LIMITED_TOKEN is not allowed to do this (403",
+        ),
+      });
       // The same token on the database it may use works.
       const ok = make(project, {
         database: "shop-pg",
