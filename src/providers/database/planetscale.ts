@@ -65,9 +65,12 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
       const branch = await ps.createBranch(env, { name }, op);
       const { credential, url } = await ps.makeCredential(env, branch, op);
       const copied = kindOf(branch.kind) === "vitess" ? "schema" : "nothing";
-      op.log.debug(
-        `[${PROVIDER}] ${name}: a new branch of ${branch.parent_branch ?? "the default branch"} (${copied === "schema" ? "its schema, no data" : "empty"})`,
-      );
+      // A Vitess branch always starts with its parent's schema: "empty" means no rows, said once here.
+      if (copied === "schema") {
+        op.log.info(
+          `[${PROVIDER}] "${env.name}" is a new branch of ${branch.parent_branch ?? "the default branch"}: its schema, none of its rows.`,
+        );
+      }
       return info(branch, url, { credential, copied, from: branch.parent_branch }, { method: "empty" });
     },
 
