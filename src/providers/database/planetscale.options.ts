@@ -5,32 +5,7 @@
  * `serviceToken` name the environment variables that hold them (`env("PLANETSCALE_SERVICE_TOKEN")`).
  */
 import { z } from "zod";
-
-const VARIABLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/**
- * Where a credential is read: `env("NAME")`, which is the plain data `{ env: "NAME" }` (also how a
- * JSON config writes it). A string is refused, saying why: it would be the credential itself.
- */
-const fromEnv = (fallback: string) =>
-  z
-    .unknown()
-    .optional()
-    .transform((value, ctx): { env: string } => {
-      if (value === undefined) return { env: fallback };
-      const named = value && typeof value === "object" ? (value as Record<string, unknown>).env : undefined;
-      if (typeof named === "string" && VARIABLE.test(named) && Object.keys(value as object).length === 1) {
-        return { env: named };
-      }
-      ctx.addIssue({
-        code: "custom",
-        message:
-          typeof value === "string"
-            ? `must name the environment variable holding it, not hold it: env("${fallback}") (in JSON { "env": "${fallback}" })`
-            : `must be env("NAME") (in JSON { "env": "NAME" }), naming an environment variable`,
-      });
-      return z.NEVER;
-    });
+import { fromEnv } from "../_options.js";
 
 export const optionsSchema = z.strictObject({
   /** The organization's name (its slug in `app.planetscale.com/<organization>`). */

@@ -15,8 +15,6 @@ import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import provider from "../../../src/providers/database/planetscale.js";
 import { optionsSchema } from "../../../src/providers/database/planetscale.options.js";
-import { ProviderError } from "../../../src/errors.js";
-import type { ApiError } from "../../../src/providers/_http.js";
 import { branchNameProblems } from "../../../src/providers/database/_planetscale-api.js";
 import type { DatabaseProvider, ResourceInfo } from "../../../src/providers/types.js";
 import {
@@ -92,22 +90,6 @@ async function pgQuery(url: string, _token: string | undefined, statement: strin
   } finally {
     await sql.end({ timeout: 5 });
   }
-}
-
-/**
- * A failed call of the provider: a `ProviderError` of `planetscale` with `code`. The suites'
- * `expectProviderError` insists on the class name `ProviderError`; errors the HTTP client raises are
- * its subclass `ApiError` (same code, provider and message prefix), so they are checked here by shape.
- */
-async function expectFailure(promise: Promise<unknown>, code: string): Promise<ApiError> {
-  const error = await promise.then(
-    () => expect.fail(`expected an error with code ${code}, but the call succeeded`),
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(ProviderError);
-  expect(error).toMatchObject({ provider: "planetscale", code });
-  expect((error as Error).message).toMatch(/^\[planetscale\] /);
-  return error as ApiError;
 }
 
 const branchOf = (database: string, name: string) => emu.database("acme", database)?.branches.get(name);
@@ -298,7 +280,7 @@ describe("planetscale provider: what a fork copies, said honestly", () => {
   });
 
   it("with Data Branching a fork is seeded from the parent's last backup: data as of then, said so", async () => {
-    const { project, core, cleanup } = await setup();
+    const { project, p, core, cleanup } = await setup();
     const db = emu.database("acme", "shop")!;
     db.allowDataBranching = true;
     try {
@@ -307,7 +289,7 @@ describe("planetscale provider: what a fork copies, said honestly", () => {
       await mysqlQuery(devUrl, undefined, "CREATE TABLE t (v VARCHAR(20))");
       await mysqlQuery(devUrl, undefined, "INSERT INTO t VALUES ('before')");
       // No backup yet: PlanetScale's refusal is shown with its message and the request id.
-      const refused = await expectFailure(core.fork("dev", "alice"), "E_PROVIDER_API");
+      const refused = await expectProviderError(core.fork("dev", "alice"), p, "E_PROVIDER_API");
       expect(refused.message).toContain("has no successful backup to seed from");
       expect(refused.message).toMatch(/\(request id req_[a-z0-9]+\)/);
       expect(refused.message).toContain("422");
@@ -417,7 +399,7 @@ describe("planetscale provider: the API misbehaving, and bad input", () => {
         serviceTokenId: { env: "FS_TEST_WRONG_ID" },
         serviceToken: { env: "FS_TEST_WRONG_TOKEN" },
       });
-      const error = await expectFailure(p.list(project.op), "E_PROVIDER_AUTH");
+      const error = await expectProviderError(p.list(project.op), p, "E_PROVIDER_AUTH");
       expect(error.message).toContain("FS_TEST_WRONG_ID + FS_TEST_WRONG_TOKEN was rejected (401");
       expect(error.message).toContain("The access token is invalid or has expired");
       expect(error.message).not.toContain("pscale_tkn_not_the_right_one");
@@ -439,7 +421,11 @@ describe("planetscale provider: the API misbehaving, and bad input", () => {
         serviceTokenId: { env: "FS_TEST_LIMITED_ID" },
         serviceToken: { env: "FS_TEST_LIMITED_TOKEN" },
       });
-      const error = await expectFailure(p.create(envRef(project, "dev"), project.op), "E_PROVIDER_AUTH");
+      const error = await expectProviderError(
+        p.create(envRef(project, "dev"), project.op),
+        p,
+        "E_PROVIDER_AUTH",
+      );
       expect(error.message).toContain("is not allowed to do this (403");
       expect(error.message).toContain("has no access to the database shop");
       const [finding] = await p.doctor!(project.op);
@@ -468,7 +454,7 @@ describe("planetscale provider: the API misbehaving, and bad input", () => {
     const port = await freePort();
     try {
       const p = make(project, { baseUrl: `http://127.0.0.1:${port}/v1` });
-      const error = await expectFailure(p.list(project.op), "E_SERVER");
+      const error = await expectProviderError(p.list(project.op), p, "E_SERVER");
       expect(error.message).toContain(`could not reach 127.0.0.1:${port} (ECONNREFUSED)`);
       expect(error.hint).toContain(`http://127.0.0.1:${port}/v1`);
       // FORKSTACK_PLANETSCALE_API_URL is the other way to point the provider somewhere.
