@@ -13,6 +13,10 @@ export const ERROR_CODES = {
   E_CONFIG_NOT_FOUND: { exit: 1, when: "No `forkstack.config.*` in this directory or any above it." },
   E_CONFIG_INVALID: { exit: 1, when: "The config is not valid; the message names the key." },
   E_CONFIG_EXISTS: { exit: 1, when: "`init` found a config already." },
+  E_FILE_CONFLICT: {
+    exit: 1,
+    when: "`init --make`/`--agents` would clash with a file of yours (a same-named make target, an edited `Makefile.envs`, broken markers); nothing was written.",
+  },
   E_INVALID_ENV_NAME: {
     exit: 1,
     when: "An env name (argument, `--env`, FORKSTACK_ENV, ENV, `.current-env`) breaks the naming rule.",
