@@ -5,11 +5,11 @@
  * the end; the user's files are merged into, never overwritten.
  */
 import { existsSync } from "node:fs";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AGENTS_BLOCK, AGENTS_MARKERS } from "../../src/init/agents.js";
-import { BIN, REPO, cli, runCli, runProcess, tempProject } from "../helpers/project.js";
+import { cli, installForkstack, runCli, runProcess, tempProject } from "../helpers/project.js";
 
 const BLOCK = `${AGENTS_MARKERS.begin}\n${AGENTS_BLOCK}${AGENTS_MARKERS.end}\n`;
 
@@ -33,10 +33,7 @@ describe("init --agents", () => {
 
   it("every command in the block runs as written, and does what the block says", async () => {
     const cwd = await tempProject(null);
-    await mkdir(join(cwd, "node_modules/.bin"), { recursive: true });
-    await symlink(REPO, join(cwd, "node_modules/forkstack"));
-    await symlink(BIN, join(cwd, "node_modules/.bin/forkstack"));
-    await writeFile(join(cwd, "package.json"), JSON.stringify({ name: "shop", private: true }));
+    await installForkstack(cwd);
     await cli(["init", "--yes", "--agents"], { cwd });
     const block = await readFile(join(cwd, "AGENTS.md"), "utf8");
     const commands = commandsIn(block);

@@ -5,11 +5,11 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MAKE_MARKERS, MAKE_TARGETS } from "../../src/init/make.js";
-import { BIN, REPO, cli, runCli, runProcess, tempProject } from "../helpers/project.js";
+import { BIN, cli, installForkstack, runCli, runProcess, tempProject } from "../helpers/project.js";
 
 const HAVE_MAKE = (() => {
   try {
@@ -27,17 +27,10 @@ async function make(cwd: string, ...args: string[]) {
   return runProcess("make", ["--no-print-directory", ...args], { cwd });
 }
 
-/** A project where `node_modules/.bin/forkstack` is this checkout's CLI, as after `npm install forkstack`. */
-async function installed(cwd: string): Promise<void> {
-  await mkdir(join(cwd, "node_modules/.bin"), { recursive: true });
-  await symlink(REPO, join(cwd, "node_modules/forkstack"));
-  await symlink(BIN, join(cwd, "node_modules/.bin/forkstack"));
-}
-
 describe.skipIf(!HAVE_MAKE)("init --make", () => {
   it("every target is a thin call of the CLI that works (make envs-new NAME=alice, …)", async () => {
     const cwd = await tempProject(null);
-    await installed(cwd);
+    await installForkstack(cwd);
     await cli(["init", "--yes", "--project", "shop", "--make"], { cwd });
     expect(await readFile(join(cwd, "Makefile"), "utf8")).toBe(
       `${MAKE_MARKERS.begin}\ninclude Makefile.envs\n${MAKE_MARKERS.end}\n`,
