@@ -3,7 +3,18 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".tmp/"] },
+  {
+    ignores: [
+      "dist/",
+      "node_modules/",
+      "coverage/",
+      ".tmp/",
+      // An example's build output and its forkstack state (each example is a forkstack project).
+      "examples/*/dist/",
+      "examples/*/.forkstack/",
+      "examples/*/*.db/",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -12,6 +23,10 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/consistent-type-imports": "error",
     },
+  },
+  {
+    files: ["examples/*/src/**"],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ["**/*.mjs", "**/*.js"],

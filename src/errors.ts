@@ -5,45 +5,142 @@
  */
 
 /**
- * Every error code, its exit code and when it happens: the one table that the CLI's exit codes come
- * from and that `docs/errors.md` documents (a test keeps the two equal).
+ * Every error code, its exit code, when it happens and what to do about it: the one table that the
+ * CLI's exit codes come from and that `docs/errors.md` and `docs/troubleshooting.md` document (tests
+ * keep them equal).
  */
 export const ERROR_CODES = {
-  E_USAGE: { exit: 2, when: "Bad flags, arguments or values (an unknown option, an invalid duration)." },
-  E_CONFIG_NOT_FOUND: { exit: 1, when: "No `forkstack.config.*` in this directory or any above it." },
-  E_CONFIG_INVALID: { exit: 1, when: "The config is not valid; the message names the key." },
-  E_CONFIG_EXISTS: { exit: 1, when: "`init` found a config already." },
+  E_USAGE: {
+    exit: 2,
+    when: "Bad flags, arguments or values (an unknown option, an invalid duration).",
+    fix: "Read the hint, or `forkstack <command> --help` for the command's flags.",
+  },
+  E_CONFIG_NOT_FOUND: {
+    exit: 1,
+    when: "No `forkstack.config.*` in this directory or any above it.",
+    fix: "Run `forkstack init` at the project root, or run the command from inside the project.",
+  },
+  E_CONFIG_INVALID: {
+    exit: 1,
+    when: "The config is not valid; the message names the key.",
+    fix: "Fix the key the message names in `forkstack.config.*` (the hint says what is expected).",
+  },
+  E_CONFIG_EXISTS: {
+    exit: 1,
+    when: "`init` found a config already.",
+    fix: "Nothing to do: the project is set up. `forkstack new <env>` makes an env; `init --make` / `--agents` add those alone.",
+  },
+  E_FILE_CONFLICT: {
+    exit: 1,
+    when: "`init --make`/`--agents` would clash with a file of yours (a same-named make target, an edited `Makefile.envs`, broken markers); nothing was written.",
+    fix: "Rename or remove your clashing target, move your edited `Makefile.envs` away, or fix the markers; then run `init` again.",
+  },
   E_INVALID_ENV_NAME: {
     exit: 1,
     when: "An env name (argument, `--env`, FORKSTACK_ENV, ENV, `.current-env`) breaks the naming rule.",
+    fix: "Use lowercase letters, digits and single hyphens, short enough for every derived name (buckets: 63 characters).",
   },
-  E_ENV_NOT_FOUND: { exit: 1, when: "No env by that name (or a fork's parent is gone)." },
+  E_ENV_NOT_FOUND: {
+    exit: 1,
+    when: "No env by that name (or a fork's parent is gone).",
+    fix: "`forkstack list` shows the envs; `forkstack new <env>` makes one.",
+  },
   E_ENV_EXISTS: {
     exit: 1,
     when: "The env exists, or a backend already has a resource by its name that forkstack did not make.",
+    fix: "Pick another name, or `forkstack delete` the old env first; a backend resource forkstack did not make is never taken over.",
   },
   E_ENV_BUSY: {
     exit: 1,
     when: "Another forkstack process is changing the env, a process holds its data open, or an earlier operation on it is unfinished.",
+    fix: "Stop the process the message names (or wait for the other command), then retry; `--force` overrides a holder where offered.",
   },
-  E_ENV_PROTECTED: { exit: 1, when: "`delete`/`reset` of a protected env without `--force`." },
-  E_ENV_HAS_CHILDREN: { exit: 1, when: "The env has forks that read through it (Tigris-like backends)." },
-  E_ENV_BROKEN: { exit: 1, when: "The env is not ready (being made, interrupted, or broken)." },
-  E_CONFIRMATION_REQUIRED: { exit: 1, when: "A question needed an answer: pass `--yes` outside a terminal." },
-  E_UNSUPPORTED: { exit: 1, when: "The configured provider cannot do this (e.g. `--at` without history)." },
-  E_STATE_CORRUPT: { exit: 1, when: "A manifest or `.current-env` holds something forkstack did not write." },
-  E_STATE_UNWRITABLE: { exit: 1, when: "`.forkstack/` is read-only or the disk is full." },
-  E_PROVIDER: { exit: 1, when: "A backend failed; the message names the provider." },
-  E_PROVIDER_AUTH: { exit: 1, when: "A backend refused the credentials; the message names the variable." },
-  E_PROVIDER_API: { exit: 1, when: "A backend's API answered an error; its message is included." },
-  E_PROVIDER_DEP_MISSING: { exit: 1, when: "A provider needs a package that is not installed." },
-  E_SERVER: { exit: 1, when: "The storage server or a backend cannot be reached, or timed out." },
-  E_PORT_IN_USE: { exit: 1, when: "The storage server's port is taken by another program." },
-  E_COMMAND_NOT_EXECUTABLE: { exit: 126, when: "`run`: the command is not executable." },
-  E_COMMAND_NOT_FOUND: { exit: 127, when: "`run`: the command is not found." },
-  E_INTERRUPTED: { exit: 130, when: "Interrupted (Ctrl-C); what was half made is rolled back." },
-  E_INTERNAL: { exit: 1, when: "A bug in forkstack: printed with a request to report it." },
-} as const satisfies Record<string, { exit: number; when: string }>;
+  E_ENV_PROTECTED: {
+    exit: 1,
+    when: "`delete`/`reset` of a protected env without `--force`.",
+    fix: "Add `--force` if you really mean to change `dev` or `prod`.",
+  },
+  E_ENV_HAS_CHILDREN: {
+    exit: 1,
+    when: "The env has forks that read through it (Tigris-like backends).",
+    fix: "Delete the env's forks first (`forkstack list` shows them).",
+  },
+  E_ENV_BROKEN: {
+    exit: 1,
+    when: "The env is not ready (being made, interrupted, or broken).",
+    fix: "Run `forkstack doctor`; `forkstack gc --yes` finishes or rolls back what was interrupted, or delete and re-make the env.",
+  },
+  E_CONFIRMATION_REQUIRED: {
+    exit: 1,
+    when: "A question needed an answer: pass `--yes` outside a terminal.",
+    fix: "Pass `--yes` (scripts, CI) or run the command in a terminal to answer.",
+  },
+  E_UNSUPPORTED: {
+    exit: 1,
+    when: "The configured provider cannot do this (e.g. `--at` without history).",
+    fix: "Use a provider that supports it, or do it in the backend's own tools.",
+  },
+  E_STATE_CORRUPT: {
+    exit: 1,
+    when: "A manifest or `.current-env` holds something forkstack did not write.",
+    fix: "Restore or remove the file the message names (forkstack leaves it as it is); `forkstack doctor` checks the rest.",
+  },
+  E_STATE_UNWRITABLE: {
+    exit: 1,
+    when: "`.forkstack/` is read-only or the disk is full.",
+    fix: "Free disk space or make `.forkstack/` writable, then retry.",
+  },
+  E_PROVIDER: {
+    exit: 1,
+    when: "A backend failed; the message names the provider.",
+    fix: "Read the provider's message; `forkstack doctor` checks each provider.",
+  },
+  E_PROVIDER_AUTH: {
+    exit: 1,
+    when: "A backend refused the credentials; the message names the variable.",
+    fix: "Set or renew the credential in the variable the message names.",
+  },
+  E_PROVIDER_API: {
+    exit: 1,
+    when: "A backend's API answered an error; its message is included.",
+    fix: "Read the backend's message (a quota, a name it refuses); retry later if it was overloaded.",
+  },
+  E_PROVIDER_DEP_MISSING: {
+    exit: 1,
+    when: "A provider needs a package that is not installed.",
+    fix: "Install the package the message names in your project (`npm install <package>`).",
+  },
+  E_SERVER: {
+    exit: 1,
+    when: "The storage server or a backend cannot be reached, or timed out.",
+    fix: "`forkstack up` starts the embedded storage server; check the network to a backend; `forkstack doctor` says which.",
+  },
+  E_PORT_IN_USE: {
+    exit: 1,
+    when: "The storage server's port is taken by another program.",
+    fix: "Stop the program on that port, or set `storage.port` in the config to a free one.",
+  },
+  E_COMMAND_NOT_EXECUTABLE: {
+    exit: 126,
+    when: "`run`: the command is not executable.",
+    fix: "`chmod +x` the script, or run it through its interpreter (`forkstack run -- node app.js`).",
+  },
+  E_COMMAND_NOT_FOUND: {
+    exit: 127,
+    when: "`run`: the command is not found.",
+    fix: "Check the command's name and your `PATH` (`forkstack run -- npx <tool>` for a package's binary).",
+  },
+  E_INTERRUPTED: {
+    exit: 130,
+    when: "Interrupted (Ctrl-C); what was half made is rolled back.",
+    fix: "Nothing: what was half made was rolled back. Run the command again.",
+  },
+  E_INTERNAL: {
+    exit: 1,
+    when: "A bug in forkstack: printed with a request to report it.",
+    fix: "Report it with the output of `--verbose`.",
+  },
+} as const satisfies Record<string, { exit: number; when: string; fix: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 

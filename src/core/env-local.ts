@@ -30,9 +30,11 @@ import { ENV_NAME_PATTERN } from "../layout.js";
 import { UserError, errnoCode } from "../errors.js";
 import { formatDotenv } from "../providers/secrets/dotenv.js";
 import { stateWriteError, writeFileAtomic } from "./fs-atomic.js";
+import { eolOf, findBlock, withEol } from "./marked-block.js";
 
 export const BLOCK_BEGIN = "# >>> forkstack (managed: forkstack switch rewrites this block) >>>";
 export const BLOCK_END = "# <<< forkstack <<<";
+const MARKERS = { begin: BLOCK_BEGIN, end: BLOCK_END };
 
 /**
  * One `KEY=value` record exactly as `formatDotenv` writes it: a quoted value that may span lines.
@@ -69,17 +71,6 @@ function chunks(text: string): Chunk[] {
 }
 
 const isBlank = (raw: string) => raw.trim() === "";
-const isMarker = (raw: string, marker: string) => raw.trim() === marker;
-
-/** The line ending the file already uses (its first one), LF for a new or one-line file. */
-function eolOf(text: string): string {
-  const at = text.indexOf("\n");
-  return at > 0 && text[at - 1] === "\r" ? "\r\n" : "\n";
-}
-
-function withEol(text: string, eol: string): string {
-  return text === "" || text.endsWith("\n") ? text : text + eol;
-}
 
 function keysIn(text: string): Set<string> {
   try {
@@ -116,41 +107,27 @@ export interface PlanOptions {
   readonly legacyValues?: Readonly<Record<string, string>>;
 }
 
-/** The file's lines, each with its own line ending (the last may have none). */
-function lines(text: string): string[] {
-  return text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
-}
-
 /**
  * The text before, inside and after the block, or undefined if there are no markers; a refusal naming
- * the problem if they are missing, doubled or out of order. Markers are found line by line, before
- * any parsing, so an unterminated quote of the user's cannot hide them.
+ * the problem if they are missing, doubled or out of order.
  */
 function splitAtBlock(
   text: string,
   path: string,
 ): { before: string; inside: string; after: string } | undefined {
-  const all = lines(text);
-  const begins = all.flatMap((l, i) => (isMarker(l, BLOCK_BEGIN) ? [i] : []));
-  const ends = all.flatMap((l, i) => (isMarker(l, BLOCK_END) ? [i] : []));
-  if (begins.length === 0 && ends.length === 0) return undefined;
-  if (begins.length === 1 && ends.length === 1 && begins[0]! < ends[0]!) {
-    const [begin, end] = [begins[0]!, ends[0]!];
-    return {
-      before: all.slice(0, begin).join(""),
-      inside: all.slice(begin + 1, end).join(""),
-      after: all.slice(end + 1).join(""),
-    };
+  const search = findBlock(text, MARKERS);
+  if ("broken" in search) {
+    throw new UserError(
+      `${path} has ${search.begins} forkstack begin marker(s) and ${search.ends} end marker(s) ` +
+        "(expected one of each, in that order); forkstack will not guess which lines are its own, " +
+        "and left the file as it is.",
+      "E_STATE_CORRUPT",
+      {
+        hint: `Keep exactly one block from "${BLOCK_BEGIN}" to "${BLOCK_END}" (or remove both markers and forkstack's lines), then run \`forkstack switch\` again.`,
+      },
+    );
   }
-  throw new UserError(
-    `${path} has ${begins.length} forkstack begin marker(s) and ${ends.length} end marker(s) ` +
-      "(expected one of each, in that order); forkstack will not guess which lines are its own, " +
-      "and left the file as it is.",
-    "E_STATE_CORRUPT",
-    {
-      hint: `Keep exactly one block from "${BLOCK_BEGIN}" to "${BLOCK_END}" (or remove both markers and forkstack's lines), then run \`forkstack switch\` again.`,
-    },
-  );
+  return search.found ? search : undefined;
 }
 
 /** The env an older forkstack's whole-file `.env.local` was written for, if this is one. */

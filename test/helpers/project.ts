@@ -3,7 +3,7 @@
  * (`npm test` builds first, so these exercise what ships).
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { onTestFinished } from "vitest";
@@ -30,6 +30,22 @@ export async function tempProject(
   if (!options.suite) onTestFinished(() => removeProject(dir));
   if (config) await writeFile(join(dir, "forkstack.config.json"), JSON.stringify(config, null, 2));
   return dir;
+}
+
+/**
+ * Make `dir` look like an app that ran `npm install forkstack`: a package.json, `node_modules/forkstack`
+ * (this checkout, built) with its bin on `node_modules/.bin`, so `npx forkstack` and `import "forkstack"`
+ * work offline; `packages` are linked from this checkout's node_modules too (e.g. `@libsql/client`).
+ */
+export async function installForkstack(dir: string, packages: string[] = []): Promise<void> {
+  await mkdir(join(dir, "node_modules/.bin"), { recursive: true });
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "shop", private: true, type: "module" }));
+  await symlink(REPO, join(dir, "node_modules/forkstack"));
+  await symlink(BIN, join(dir, "node_modules/.bin/forkstack"));
+  for (const name of packages) {
+    await mkdir(join(dir, "node_modules", name, ".."), { recursive: true });
+    await symlink(join(REPO, "node_modules", name), join(dir, "node_modules", name));
+  }
 }
 
 export function removeProject(dir: string): Promise<void> {
