@@ -201,6 +201,20 @@ function pick(m: EnvManifest): Pick<EnvSummary, "name" | "parent" | "createdAt" 
   return { name: m.name, parent: m.parent, createdAt: m.createdAt, expiresAt: m.expiresAt, status: m.status };
 }
 
+/**
+ * On a fresh clone (the config, no `.forkstack/`), the default env is made on first use — by `run` and
+ * `secrets set` as by `new` — adopting what its backends already have, so `git clone && npm install &&
+ * forkstack run -- npm run dev` works. Any other missing env is left for the caller to refuse.
+ */
+export async function ensureDefaultEnv(
+  project: Project,
+  name: string,
+  onStep?: (e: StepEvent) => void,
+): Promise<void> {
+  if (name !== project.config.defaultEnv || (await readManifest(project.layout, name))) return;
+  await ensureParent(project, name, onStep);
+}
+
 async function ensureParent(
   project: Project,
   parent: string,

@@ -133,3 +133,25 @@ describe("cli: the env lifecycle walk-through", () => {
     expect(doctor.stdout).toMatch(/reflink|copy/);
   });
 });
+
+describe("cli: a fresh clone (the config committed, no .forkstack/ yet)", () => {
+  it("run and secrets set make the default env on first use, as new does", async () => {
+    const cwd = await tempProject();
+    const ran = await runCli(["run", "--", "node", "-e", "console.log(process.env.FORKSTACK_ENV)"], { cwd });
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout.trim()).toBe("dev");
+    expect(ran.stderr).toMatch(/The default env "dev" did not exist on this machine; created it empty/);
+    expect(existsSync(join(cwd, ".forkstack/envs/dev/manifest.json"))).toBe(true);
+
+    const other = await tempProject();
+    const set = await runCli(["secrets", "set", "API_KEY=k1"], { cwd: other });
+    expect(set.code, set.stderr).toBe(0);
+    expect((await envJson(other, "dev", true)).API_KEY).toBe("k1");
+    // Another env is not made on demand: only the default one is.
+    const missing = await runCli(["run", "--env", "alice", "--", "true"], { cwd });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/"alice" not found/);
+    await cli(["down"], { cwd });
+    await cli(["down"], { cwd: other });
+  });
+});

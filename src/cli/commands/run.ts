@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import { CommandStartError, UsageError } from "../../errors.js";
+import { ensureDefaultEnv } from "../../core/lifecycle.js";
 import { checkEnvName } from "../../core/names.js";
 import { currentEnvOf } from "../../core/switch.js";
 import { envVariables } from "../../core/variables.js";
@@ -53,6 +54,7 @@ const command: CommandDef<RunResult> = {
     const project = await ctx.project();
     const env = currentEnvOf(project, stringValue(args, "env"));
     checkEnvName(env, project.config.project);
+    await ensureDefaultEnv(project, env);
     const { vars, secrets } = await envVariables(project, env, { requireReady: true });
     await Promise.all(project.providers.map((p) => p.prepare?.(project.op())));
     const [file, ...argv] = args.rest as [string, ...string[]];

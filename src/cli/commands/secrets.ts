@@ -5,6 +5,7 @@
  */
 import { text } from "node:stream/consumers";
 import { UsageError, UserError } from "../../errors.js";
+import { ensureDefaultEnv } from "../../core/lifecycle.js";
 import { checkEnvName } from "../../core/names.js";
 import { providerOf } from "../../core/project.js";
 import { requireManifest } from "../../core/manifests.js";
@@ -49,6 +50,7 @@ const command: CommandDef<SecretsResult> = {
     const project = await ctx.project();
     const env = currentEnvOf(project, stringValue(args, "env"));
     checkEnvName(env, project.config.project);
+    await ensureDefaultEnv(project, env);
     const manifest = await requireManifest(project.layout, env);
     const provider = providerOf(project, "secrets") as SecretsProvider | undefined;
     if (!provider?.write) {
