@@ -62,13 +62,12 @@ export async function createS3Client(
   return { sdk, s3 };
 }
 
-/** The S3 error code of a failed call (`NoSuchBucket`, …), or undefined for other failures. */
+/** The S3 error code of a failed call (`NoSuchBucket`, …), or undefined when nothing answered. */
 export function s3Code(error: unknown): string | undefined {
   if (!(error instanceof Error)) return undefined;
-  const meta = (error as { $metadata?: { httpStatusCode?: number } }).$metadata;
-  if (!meta) return undefined;
-  const code = (error as { Code?: string }).Code ?? error.name;
-  return code === "NotFound" && meta.httpStatusCode === 404 ? "NotFound" : code;
+  // Network failures carry `$metadata` too, but no status: those are not answers from S3.
+  if (s3Status(error) === undefined) return undefined;
+  return (error as { Code?: string }).Code ?? error.name;
 }
 
 export function s3Status(error: unknown): number | undefined {
