@@ -16,7 +16,7 @@ export function copyOptionsShape(defaults: { accessKeyIdEnv: string; secretAcces
     forcePathStyle: z.boolean().optional(),
     accessKeyIdEnv: variableName.default(defaults.accessKeyIdEnv),
     secretAccessKeyEnv: variableName.default(defaults.secretAccessKeyEnv),
-    concurrency: z.number().int().min(1).max(1024).default(64),
+    concurrency: z.number().int().min(1).max(1024).default(128),
     // CopyObject copies at most 5 GB in one request; parts are 5 MiB to 5 GiB.
     multipartThresholdBytes: z
       .number()

@@ -15,6 +15,7 @@ import { InterruptedError, ProviderError, isForkstackError } from "../../errors.
 import type { EnvRef, OpContext, ProviderContext, ResourceInfo, StorageProvider } from "../types.js";
 import { bucketBase, bucketInfo, bucketNameProblems, bucketsOf, envsFromBucketNames } from "./_buckets.js";
 import { copyBuckets, emptyAndDelete } from "./_copy-fork.js";
+import { copyObject, type CopyObjectTarget } from "./_copy-object.js";
 import { readKeys, type StorageKeys } from "./_keys.js";
 import { createS3Client, s3Code, s3Status, type S3Module } from "./_s3-sdk.js";
 
@@ -31,7 +32,7 @@ export interface CopyStorageOptions {
   accessKeyIdEnv: string;
   secretAccessKeyEnv: string;
   sessionTokenEnv?: string;
-  /** Objects copied at once. @default 64 */
+  /** Objects copied at once. @default 128 */
   concurrency: number;
   /** Objects above this size are copied in parts. @default 5 GiB (S3's CopyObject limit) */
   multipartThresholdBytes: number;
@@ -59,6 +60,9 @@ interface Api {
   readonly sdk: S3Module;
   readonly s3: S3Sdk.S3Client;
   readonly keys: StorageKeys;
+  /** CopyObject without the SDK (the per-object call of a copy fork). */
+  readonly copyObject: (bucket: string, key: string, source: string, signal: AbortSignal) => Promise<void>;
+  readonly agent: { destroy(): void };
 }
 
 export function copyStorageProvider(
@@ -74,17 +78,37 @@ export function copyStorageProvider(
 
   let api: Promise<Api> | undefined;
   const connect = (): Promise<Api> =>
-    (api ??= (async () => {
+    (api ??= (async (): Promise<Api> => {
       const keys = readKeys(providerName, options);
       const { endpoint, region } = backend();
+      const forcePathStyle = options.forcePathStyle ?? options.endpoint !== undefined;
       const { sdk, s3 } = await createS3Client(providerName, {
         endpoint,
         region,
-        forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+        forcePathStyle,
         keys,
         maxSockets: options.concurrency + 8,
       });
-      return { sdk, s3, keys };
+      const url = new URL(endpoint);
+      const https = url.protocol === "https:";
+      const transport = https ? await import("node:https") : await import("node:http");
+      const agent = new transport.Agent({ keepAlive: true, maxSockets: options.concurrency });
+      const target: CopyObjectTarget = {
+        endpoint: url,
+        region,
+        forcePathStyle,
+        keys,
+        agent,
+        transport: transport as CopyObjectTarget["transport"],
+      };
+      return {
+        sdk,
+        s3,
+        keys,
+        agent,
+        copyObject: (bucket: string, key: string, source: string, signal: AbortSignal) =>
+          copyObject(target, bucket, key, source, signal),
+      };
     })().catch((error: unknown) => {
       api = undefined;
       throw error;
@@ -251,7 +275,7 @@ export function copyStorageProvider(
         );
       }
       const targets = await makeBuckets(child, op);
-      const { sdk, s3, keys } = await connect();
+      const { sdk, s3, keys, copyObject } = await connect();
       try {
         // A named bucket added to the config after the parent was made: the child gets it empty.
         const pairs = sources.flatMap((b, i) => (present[i] ? [{ from: b.name, to: targets[i]!.name }] : []));
@@ -261,6 +285,7 @@ export function copyStorageProvider(
           partSize: options.partSizeBytes,
           signal: op.signal,
           onProgress: op.progress,
+          copyObject,
         });
         op.log.debug(
           `[${providerName}] copied ${copied.objects} objects (${copied.bytes} bytes) into ${child.name}`,
@@ -314,7 +339,9 @@ export function copyStorageProvider(
     async dispose() {
       const made = api;
       api = undefined;
-      if (made) (await made.catch(() => undefined))?.s3.destroy();
+      const done = made && (await made.catch(() => undefined));
+      done?.s3.destroy();
+      done?.agent.destroy();
     },
   };
 }

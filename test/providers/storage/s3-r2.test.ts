@@ -135,7 +135,7 @@ describe("providers: storage/s3 and r2, their own rules", () => {
       accessKeyIdEnv: "AWS_ACCESS_KEY_ID",
       secretAccessKeyEnv: "AWS_SECRET_ACCESS_KEY",
       sessionTokenEnv: "AWS_SESSION_TOKEN",
-      concurrency: 64,
+      concurrency: 128,
       multipartThresholdBytes: 5 * 1024 ** 3,
     });
     expect(r2Options.parse({})).toMatchObject({
