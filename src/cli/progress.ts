@@ -96,7 +96,8 @@ export function createProgress(io: Io, verb: string): Progress {
         if (!io.live) {
           lines.set(key, line);
           const now = Date.now();
-          if (!printed) printed = now; // a copy that ends within the interval prints only its result
+          if (!printed)
+            printed = now; // a copy that ends within the interval prints only its result
           else if (now - printed >= PLAIN_PROGRESS_EVERY_MS) {
             printed = now;
             io.err(render(line));

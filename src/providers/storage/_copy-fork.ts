@@ -2,7 +2,7 @@
  * @module providers/storage/_copy-fork
  * A fork where the backend has none (S3, R2): every object of the parent's bucket is copied into the
  * child's server-side, never through this machine (reference/storage.md §2.4). The listing (pages of
- * 1,000) runs ahead of the copies, which run `concurrency` at a time: `CopyObject` up to
+ * 1,000) runs ahead of the copies, which run `concurrency` at a time: `CopyObject` (`_copy-object.ts`) up to
  * `multipartThreshold` (S3's single-copy limit is 5 GB), above it CreateMultipartUpload + `UploadPartCopy`
  * of equal-sized ranges (R2 wants every part but the last the same size) + CompleteMultipartUpload,
  * with the object's headers and metadata carried over (a multipart copy does not copy them itself).
@@ -35,9 +35,8 @@ export interface CopyOptions {
   readonly partSize: number;
   readonly signal?: AbortSignal | undefined;
   readonly onProgress?: ((progress: CopyProgress) => void) | undefined;
-  /** How one object is copied (`_copy-object.ts`, without the SDK's per-call cost). @default the SDK's CopyObject */
-  readonly copyObject?:
-    ((bucket: string, key: string, source: string, signal: AbortSignal) => Promise<void>) | undefined;
+  /** How one object up to the threshold is copied: `_copy-object.ts`, without the SDK's per-call cost. */
+  readonly copyObject: (bucket: string, key: string, source: string, signal: AbortSignal) => Promise<void>;
 }
 
 export interface CopyResult {
@@ -104,13 +103,7 @@ export async function copyBuckets(
     try {
       if (item.size > options.multipartThreshold)
         await copyInParts(sdk, s3, from, to, item, options.partSize, signal);
-      else if (options.copyObject) await options.copyObject(to, item.key, copySource(from, item.key), signal);
-      else {
-        await s3.send(
-          new sdk.CopyObjectCommand({ Bucket: to, Key: item.key, CopySource: copySource(from, item.key) }),
-          { abortSignal: signal },
-        );
-      }
+      else await options.copyObject(to, item.key, copySource(from, item.key), signal);
     } catch (error) {
       // Deleted from the parent since it was listed: the child does not get it either.
       if (s3Code(error) === "NoSuchKey") return;
