@@ -8,6 +8,7 @@ import tigris, { snapshotVersionOf } from "../../../src/providers/storage/tigris
 import type { TigrisStorageOptions } from "../../../src/providers/storage/tigris.js";
 import { optionsSchema } from "../../../src/providers/storage/tigris.options.js";
 import { expectProviderError, putObject, readBucket, storageSuite } from "../../../src/testing/index.js";
+import { cli, runCli, tempProject as tempCliProject } from "../../helpers/project.js";
 import { coreDriver, tempProject } from "../_helpers.js";
 import { KEY_VARS, OTHER_KEY, cloudServer } from "./_cloud.js";
 
@@ -146,6 +147,36 @@ describe("providers: storage/tigris names and keys", () => {
     expect(optionsSchema.safeParse({ endpoint: "t3.storage.dev" }).success).toBe(false);
     expect(optionsSchema.safeParse({ bucketSufix: "x" }).success).toBe(false);
   });
+});
+
+describe("providers: storage/tigris through the CLI", () => {
+  it("new forks natively, env shows the buckets, delete of a parent with forks is refused first", async () => {
+    const project = `tgcli${Date.now().toString(36)}`;
+    const cwd = await tempCliProject({
+      project,
+      database: false,
+      storage: { provider: "tigris", endpoint: server().url, ...KEY_VARS },
+    });
+    const created = await runCli(["new", "alice"], { cwd });
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stderr).toMatch(/storage \(tigris\).*native/);
+    const vars = JSON.parse(await cli(["env", "alice", "--format", "json"], { cwd })) as Record<
+      string,
+      string
+    >;
+    expect(vars.BUCKET_NAME).toBe(`${project}-bucket-alice`);
+    expect(vars.AWS_SECRET_ACCESS_KEY).not.toBe(process.env[KEY_VARS.secretAccessKeyEnv]);
+    expect(await server().client().headBucket(`${project}-bucket-alice`)).toMatchObject({
+      forkSource: `${project}-bucket-dev`,
+    });
+    const refused = await runCli(["delete", "dev", "--yes", "--force"], { cwd });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("envs were forked from it (alice)");
+    expect(await server().client().headBucket(`${project}-bucket-dev`)).not.toBeNull();
+    await cli(["delete", "alice", "--yes"], { cwd });
+    await cli(["delete", "dev", "--yes", "--force"], { cwd });
+    expect(await server().client().listBuckets(`${project}-`)).toEqual([]);
+  }, 60_000);
 });
 
 const live = !!(process.env.TIGRIS_STORAGE_ACCESS_KEY_ID && process.env.TIGRIS_STORAGE_SECRET_ACCESS_KEY);
