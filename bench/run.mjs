@@ -4,6 +4,7 @@
 //   npm run bench                     # everything
 //   npm run bench -- database cli     # some sections
 //   npm run bench -- storage-throughput   # only the storage PUT/GET table (not part of a plain run)
+//   npm run bench -- storage-copy     # copy forks (s3/r2 providers) against `aws s3 sync`
 //   BENCH_QUICK=1 npm run bench       # smaller sizes, for a quick look (README is not updated)
 //   BENCH_ROWS=16MBx1 BENCH_REPS=3 npm run bench -- storage-throughput   # some rows (README not updated)
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -35,6 +36,10 @@ const sections = {
   },
   storage: async () => {
     const { run } = await import("./storage.mjs");
+    return run({ quick, log });
+  },
+  "storage-copy": async () => {
+    const { run } = await import("./storage-copy.mjs");
     return run({ quick, log });
   },
   // Only the PUT/GET rows of `storage` (which includes them), refreshed inside its section: run only
@@ -71,9 +76,9 @@ async function writeSection(name, markdown) {
 
 for (const [name, section] of Object.entries(sections)) {
   if (wanted.length ? !wanted.includes(name) : explicitOnly.has(name)) continue;
-  const file = name.split("-")[0];
-  if (!existsSync(resolve(import.meta.dirname, `${file}.mjs`))) {
-    log(`skip ${name}: bench/${file}.mjs is missing`);
+  const file = [name, name.split("-")[0]].find((f) => existsSync(resolve(import.meta.dirname, `${f}.mjs`)));
+  if (!file) {
+    log(`skip ${name}: bench/${name}.mjs is missing`);
     continue;
   }
   log(`\n== ${name} ==`);

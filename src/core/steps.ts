@@ -13,16 +13,27 @@
 import { rm, rmdir } from "node:fs/promises";
 import { InterruptedError, UserError, errnoCode, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
-import type { EnvRef, OpContext, Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
+import type {
+  CopyProgress,
+  EnvRef,
+  OpContext,
+  Provider,
+  ResourceInfo,
+  ResourceKind,
+} from "../providers/types.js";
 import { failpoint } from "./failpoints.js";
 import type { Project } from "./project.js";
 
 export interface StepEvent {
   readonly kind: ResourceKind;
   readonly provider: string;
-  /** `adopted`: an existing root resource taken over; `removing`: a resource being deleted. */
-  readonly phase: "start" | "done" | "adopted" | "failed" | "rollback" | "removing" | "prepared";
+  /**
+   * `adopted`: an existing root resource taken over; `removing`: a resource being deleted;
+   * `progress`: how far a long step has come (a fork that copies objects), in `progress`.
+   */
+  readonly phase: "start" | "done" | "adopted" | "failed" | "rollback" | "removing" | "prepared" | "progress";
   readonly ms?: number;
+  readonly progress?: CopyProgress;
   readonly info?: ResourceInfo;
   readonly error?: unknown;
 }
@@ -283,7 +294,17 @@ export async function makeResources(
   options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void },
 ): Promise<{ made?: MadeResources; failure?: unknown; rollbackError?: unknown }> {
   const op = project.op(options.signal);
-  const { results, ms } = await runSteps(project, (provider) => make(provider, op), options.onStep);
+  const { onStep } = options;
+  // Each provider reports its own progress, shown on its own line.
+  const opOf = (provider: Provider): OpContext =>
+    onStep
+      ? {
+          ...op,
+          progress: (progress) =>
+            onStep({ kind: provider.kind, provider: provider.name, phase: "progress", progress }),
+        }
+      : op;
+  const { results, ms } = await runSteps(project, (provider) => make(provider, opOf(provider)), onStep);
   failpoint("fork:after-steps");
   const failure = firstRejection(results) ?? (options.signal?.aborted ? new InterruptedError() : undefined);
   if (failure !== undefined) {

@@ -36,6 +36,11 @@ export const builtinProviders: Record<ResourceKind, Record<string, Loader>> = {
   },
   storage: {
     local: () => Promise.resolve(local as ProviderModule),
+    // Tigris shares the embedded provider's client (no SDK) but is its own chunk: only its users load it.
+    tigris: () => import("./storage/tigris.js") as Promise<ProviderModule>,
+    // These load @aws-sdk/client-s3 on first use, inside their functions, never on import.
+    s3: () => import("./storage/s3.js") as Promise<ProviderModule>,
+    r2: () => import("./storage/r2.js") as Promise<ProviderModule>,
   },
   secrets: {
     dotenv: () => Promise.resolve(dotenv as ProviderModule),
@@ -60,7 +65,12 @@ export const builtinOptionSchemas: Partial<Record<ResourceKind, Record<string, S
     neon: () => import("./database/neon.options.js"),
     planetscale: () => import("./database/planetscale.options.js"),
   },
-  storage: { local: () => import("./storage/local.options.js") },
+  storage: {
+    local: () => import("./storage/local.options.js"),
+    tigris: () => import("./storage/tigris.options.js"),
+    s3: () => import("./storage/s3.options.js"),
+    r2: () => import("./storage/r2.options.js"),
+  },
   secrets: {
     dotenv: () => import("./secrets/dotenv.options.js"),
     doppler: () => import("./secrets/doppler.options.js"),

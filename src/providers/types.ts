@@ -43,6 +43,23 @@ export interface OpContext {
    * for it (the embedded storage server), and reports them as down instead, with how to start them.
    */
   readonly readOnly?: boolean;
+  /**
+   * Progress of a long step (a fork that copies every object), for the CLI to show as it goes; absent
+   * when nobody listens. Call it a few times a second at most. Providers still never print.
+   */
+  readonly progress?: (progress: CopyProgress) => void;
+}
+
+/** How far a copy has come. The totals grow while the source is still being listed. */
+export interface CopyProgress {
+  readonly objects: number;
+  readonly bytes: number;
+  readonly totalObjects: number;
+  readonly totalBytes: number;
+  /** The totals are final (the whole source has been listed). */
+  readonly listed: boolean;
+  /** Since the copy started, for a rate and an ETA. */
+  readonly elapsedMs?: number;
 }
 
 /**

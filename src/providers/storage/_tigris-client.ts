@@ -259,7 +259,7 @@ export function providerApiError(
   provider: string,
   action: string,
   error: unknown,
-  hints: { unreachable?: string; auth?: string } = {},
+  hints: { unreachable?: string; auth?: string; taken?: string } = {},
 ): Error {
   if (!(error instanceof TigrisApiError)) return error as Error;
   const codes: Record<string, ErrorCode> = {
@@ -272,7 +272,15 @@ export function providerApiError(
     AccessDenied: "E_PROVIDER_AUTH",
   };
   const code = codes[error.code] ?? "E_PROVIDER_API";
-  const hint = code === "E_SERVER" ? hints.unreachable : code === "E_PROVIDER_AUTH" ? hints.auth : undefined;
+  const hint =
+    code === "E_SERVER"
+      ? hints.unreachable
+      : code === "E_PROVIDER_AUTH"
+        ? hints.auth
+        : // Another account owns the name (global namespaces): still E_ENV_EXISTS, so the core never removes it.
+          error.code === "BucketAlreadyExists"
+          ? hints.taken
+          : undefined;
   return new ProviderError(provider, `Could not ${action}: ${error.message}.`, code, {
     cause: error,
     ...(hint ? { hint } : {}),

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { ENV_NAME_PATTERN } from "../../layout.js";
 
 /** Keys must stay distinguishable inside bucket names, so `list` can read env names back out of them. */
-const bucketKeys = z
+export const bucketKeys = z
   .array(z.string().regex(ENV_NAME_PATTERN, "must be lowercase letters, digits and single hyphens"))
   .superRefine((keys, ctx) => {
     for (const [i, key] of keys.entries()) {

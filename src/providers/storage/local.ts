@@ -13,10 +13,8 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ProviderError, UserError } from "../../errors.js";
-import { ENV_NAME_PATTERN } from "../../layout.js";
 import type { ForkstackConfig } from "../../config/schema.js";
 import type { ProjectLayout } from "../../layout.js";
-import { bucketNameProblem } from "../../storage-server/names.js";
 import type {
   DoctorFinding,
   EnvRef,
@@ -26,7 +24,8 @@ import type {
   StorageProvider,
 } from "../types.js";
 import { LocalServer } from "./_local-server.js";
-import { TigrisApiError, providerApiError } from "./_tigris-client.js";
+import { bucketInfo, forkableBuckets } from "./_buckets.js";
+import { providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
 
 export interface LocalStorageOptions {
@@ -47,11 +46,6 @@ export interface LocalStorageOptions {
 
 const PROVIDER_NAME = "local";
 
-interface BucketSpec {
-  readonly name: string;
-  readonly variable: string;
-}
-
 /** API failures as ProviderErrors, with the hints that fit the embedded server. */
 function apiError(server: LocalServer, action: string, error: unknown): Error {
   return providerApiError(PROVIDER_NAME, action, error, {
@@ -62,14 +56,6 @@ function apiError(server: LocalServer, action: string, error: unknown): Error {
 
 const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options, context) => {
   const server = new LocalServer({ dataDir: context.dataDir, projectRoot: context.projectRoot, ...options });
-  const keys = options.buckets ?? [];
-  const bucketsOf = (env: EnvRef): BucketSpec[] => [
-    { name: `${env.project}-bucket-${env.name}`, variable: "BUCKET_NAME" },
-    ...keys.map((key) => ({
-      name: `${env.project}-${key}-${env.name}`,
-      variable: `BUCKET_NAME_${key.toUpperCase().replace(/-/g, "_")}`,
-    })),
-  ];
 
   let ready: Promise<TigrisClient> | undefined;
   /** The API, with the server started first if it is not running (once per provider instance). */
@@ -96,28 +82,21 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     );
   };
 
+  const buckets = forkableBuckets({
+    provider: PROVIDER_NAME,
+    keys: options.buckets ?? [],
+    api: readApi,
+    apiError: (action, error) => apiError(server, action, error),
+  });
+
   const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo> => {
     const [{ url }, creds] = await Promise.all([server.resolve(), server.credentials()]);
-    const buckets = bucketsOf(env);
-    return {
-      location: `${buckets.map((b) => b.name).join(", ")} at ${url}`,
-      vars: {
-        AWS_ENDPOINT_URL_S3: url,
-        AWS_REGION: "auto",
-        AWS_ACCESS_KEY_ID: creds.accessKeyId,
-        ...Object.fromEntries(buckets.map((b) => [b.variable, b.name])),
-      },
+    return bucketInfo(buckets.bucketsOf(env), url, {
+      vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto", AWS_ACCESS_KEY_ID: creds.accessKeyId },
       secretVars: { AWS_SECRET_ACCESS_KEY: creds.secretAccessKey },
-      data: { endpoint: url, buckets: buckets.map((b) => b.name) },
       ...extra,
-    };
-  };
-
-  /** An API call whose failure becomes a ProviderError. */
-  const call = <T>(action: string, promise: Promise<T>): Promise<T> =>
-    promise.catch((error: unknown) => {
-      throw apiError(server, action, error);
     });
+  };
 
   /** Size of the store's metadata files: a fork adds a row there and nothing anywhere else. */
   const metadataBytes = async () => {
@@ -128,90 +107,26 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     return total;
   };
 
-  /**
-   * Make every bucket of `env` with `make`, all at once; if one fails, delete those this call made (never
-   * one that existed before) and throw the first failure.
-   */
-  const makeAll = async (
-    client: TigrisClient,
-    env: EnvRef,
-    action: string,
-    make: (bucket: BucketSpec, i: number) => Promise<unknown>,
-  ) => {
-    const buckets = bucketsOf(env);
-    const results = await Promise.allSettled(buckets.map(make));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (!failed) return;
-    await Promise.all(
-      buckets
-        .filter((_, i) => results[i]!.status === "fulfilled")
-        .map((b) => client.deleteBucket(b.name, { force: true }).catch(() => false)),
-    );
-    throw apiError(server, action, failed.reason);
-  };
-
   return {
     kind: "storage",
     name: PROVIDER_NAME,
     flags: { copyOnWrite: true, forksPinParent: false, private: true },
 
-    checkName(env) {
-      return bucketsOf(env).flatMap(({ name }) => {
-        if (name.length > 63) {
-          return [`bucket name "${name}" would be ${name.length} characters, over the S3/Tigris limit of 63`];
-        }
-        const problem = bucketNameProblem(name);
-        return problem ? [`bucket name "${name}" is not valid (${problem})`] : [];
-      });
-    },
+    checkName: buckets.checkName,
 
     async prepare() {
       await api();
     },
 
     async create(env, op) {
-      op.signal?.throwIfAborted();
-      const client = await api();
-      await makeAll(client, env, `create the buckets of "${env.name}"`, (b) =>
-        client.createBucket(b.name, { enableSnapshot: true }),
-      );
+      await buckets.create(env, op);
       op.log.debug(`[${PROVIDER_NAME}] created the buckets of ${env.name}`);
       return info(env, { method: "empty", bytesAdded: 0 });
     },
 
     async fork(parent, child, op) {
-      op.signal?.throwIfAborted();
-      const client = await api();
-      const sources = bucketsOf(parent);
-      const action = `fork the buckets of "${parent.name}" into "${child.name}"`;
-      const noParentBucket = () =>
-        new ProviderError(
-          PROVIDER_NAME,
-          `Env "${parent.name}" has no bucket ${sources[0]!.name}.`,
-          "E_ENV_NOT_FOUND",
-          { hint: `Check the parent's name, or recreate "${parent.name}".` },
-        );
       const before = await metadataBytes();
-      if (keys.length === 0) {
-        // One bucket per env: no HEAD first. CreateBucket with the fork source is refused with
-        // NoSuchBucket if the parent's bucket is missing, and then nothing was made.
-        const [source] = sources;
-        await client.createBucket(bucketsOf(child)[0]!.name, { forkSource: source!.name }).catch((error) => {
-          if (error instanceof TigrisApiError && error.code === "NoSuchBucket") throw noParentBucket();
-          throw apiError(server, action, error);
-        });
-      } else {
-        const heads = await Promise.all(
-          sources.map((s) => call(`read bucket ${s.name}`, client.headBucket(s.name))),
-        );
-        if (!heads[0]) throw noParentBucket();
-        await makeAll(client, child, action, (b, i) =>
-          // A named bucket added to the config after the parent was made: the child gets it empty.
-          heads[i]
-            ? client.createBucket(b.name, { forkSource: sources[i]!.name })
-            : client.createBucket(b.name, { enableSnapshot: true }),
-        );
-      }
+      await buckets.fork(parent, child, op);
       const bytesAdded = Math.max(0, (await metadataBytes()) - before);
       op.log.debug(
         `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name} (metadata, ${bytesAdded} bytes)`,
@@ -220,42 +135,22 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     },
 
     async remove(env, op) {
-      const client = await api();
       // Force: no need to empty the buckets, and a bucket with forks is detached rather than refused.
-      await Promise.all(
-        bucketsOf(env).map((b) =>
-          call(`delete bucket ${b.name}`, client.deleteBucket(b.name, { force: true })),
-        ),
-      );
+      await buckets.remove(env, op);
       op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
     },
 
     async describe(env, op) {
-      const client = await readApi(op);
-      const name = bucketsOf(env)[0]!.name;
-      return (await call(`read bucket ${name}`, client.headBucket(name))) ? info(env) : null;
+      return (await buckets.exists(env, op)) ? info(env) : null;
     },
 
     // One ListBuckets for all of them instead of a HEAD per env: `list` of 20 envs is one round trip.
     async describeMany(envs, op) {
-      const client = await readApi(op);
-      const names = new Set(await call("list buckets", client.listBuckets(`${context.project}-bucket-`)));
-      return Promise.all(envs.map((env) => (names.has(bucketsOf(env)[0]!.name) ? info(env) : null)));
+      const found = await buckets.existMany(envs, op);
+      return Promise.all(envs.map((env, i) => (found[i] ? info(env) : null)));
     },
 
-    async list(op) {
-      const client = await readApi(op);
-      const prefix = `${context.project}-`;
-      const names = await call("list buckets", client.listBuckets(prefix));
-      const envs = new Set<string>();
-      for (const name of names) {
-        const rest = name.slice(prefix.length);
-        const key = ["bucket", ...keys].find((k) => rest.startsWith(`${k}-`));
-        const env = key && rest.slice(key.length + 1);
-        if (env && ENV_NAME_PATTERN.test(env)) envs.add(env);
-      }
-      return [...envs].sort();
-    },
+    list: (op) => buckets.list(context.project, op),
 
     async doctor() {
       const findings: DoctorFinding[] = [];

@@ -19,6 +19,11 @@ import {
 export interface SignInput {
   readonly method: string;
   readonly url: URL;
+  /**
+   * The path exactly as sent, when `url.pathname` would not be: a URL resolves `.`/`..` segments,
+   * which object keys may hold. @default url.pathname
+   */
+  readonly rawPath?: string;
   /** Extra headers to send and sign (any case). */
   readonly headers?: Readonly<Record<string, string>>;
   readonly accessKeyId: string;
@@ -47,7 +52,7 @@ export function signRequest(input: SignInput): Record<string, string> {
   const signedHeaders = Object.keys(headers).sort();
   const [canonical] = canonicalRequests({
     method: input.method,
-    rawPath: input.url.pathname,
+    rawPath: input.rawPath ?? input.url.pathname,
     rawQuery: input.url.search.replace(/^\?/, ""),
     headers,
     signedHeaders,
