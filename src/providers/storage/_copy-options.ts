@@ -3,19 +3,18 @@
  * The option schema `s3` and `r2` share (zod: only their `.options.ts` modules import it).
  */
 import { z } from "zod";
-import { bucketKeys, bucketSuffix, endpointUrl, variableName } from "./_options.js";
+import { bucketKeys, bucketSuffix, endpointUrl, keyOptions } from "./_options.js";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
-export function copyOptionsShape(defaults: { accessKeyIdEnv: string; secretAccessKeyEnv: string }) {
+export function copyOptionsShape(defaults: { accessKeyId: string; secretAccessKey: string }) {
   return {
     buckets: bucketKeys.optional(),
     bucketSuffix: bucketSuffix.optional(),
     endpoint: endpointUrl.optional(),
     forcePathStyle: z.boolean().optional(),
-    accessKeyIdEnv: variableName.default(defaults.accessKeyIdEnv),
-    secretAccessKeyEnv: variableName.default(defaults.secretAccessKeyEnv),
+    ...keyOptions(defaults.accessKeyId, defaults.secretAccessKey),
     concurrency: z.number().int().min(1).max(1024).default(128),
     // CopyObject copies at most 5 GB in one request; parts are 5 MiB to 5 GiB.
     multipartThresholdBytes: z

@@ -32,7 +32,7 @@ export function readKeys(
       `${missing.join(" and ")} ${missing.length > 1 ? "are" : "is"} not set.`,
       "E_PROVIDER_AUTH",
       {
-        hint: `Set ${missing.join(" and ")} to the project's ${provider} access key (in your shell or CI secrets), or name other variables with \`accessKeyIdEnv\` / \`secretAccessKeyEnv\` in the storage config.`,
+        hint: `Set ${missing.join(" and ")} to the project's ${provider} access key (in your shell or CI secrets), or name other variables in the storage config (\`accessKeyId: env("…")\`, \`secretAccessKey: env("…")\`).`,
       },
     );
   }

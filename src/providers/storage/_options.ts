@@ -4,6 +4,7 @@
  * modules import this, never a provider.
  */
 import { z } from "zod";
+import { fromEnv } from "../_options.js";
 
 export { bucketKeys } from "./local.options.js";
 
@@ -22,3 +23,22 @@ export const endpointUrl = z
     /^https?:\/\/[^/?#\s]+\/?$/,
     "must be an http:// or https:// URL with no path, e.g. https://t3.storage.dev",
   );
+
+/**
+ * The key pair, as the config names it: `accessKeyId: env("AWS_ACCESS_KEY_ID")`, never a value (the
+ * config is committed). `withKeyVariables` turns the parsed pair into the variable names the providers
+ * read the key from.
+ */
+export const keyOptions = (accessKeyId: string, secretAccessKey: string) => ({
+  accessKeyId: fromEnv(accessKeyId),
+  secretAccessKey: fromEnv(secretAccessKey),
+});
+
+export function withKeyVariables<
+  T extends { accessKeyId: { env: string }; secretAccessKey: { env: string } },
+>(
+  options: T,
+): Omit<T, "accessKeyId" | "secretAccessKey"> & { accessKeyIdEnv: string; secretAccessKeyEnv: string } {
+  const { accessKeyId, secretAccessKey, ...rest } = options;
+  return { ...rest, accessKeyIdEnv: accessKeyId.env, secretAccessKeyEnv: secretAccessKey.env };
+}

@@ -4,14 +4,16 @@
  */
 import { z } from "zod";
 import { copyOptionsShape } from "./_copy-options.js";
-import { variableName } from "./_options.js";
+import { variableName, withKeyVariables } from "./_options.js";
 
-export const optionsSchema = z.strictObject({
-  ...copyOptionsShape({ accessKeyIdEnv: "R2_ACCESS_KEY_ID", secretAccessKeyEnv: "R2_SECRET_ACCESS_KEY" }),
-  /** The Cloudflare account id (not secret); else the variable `accountIdEnv` names. */
-  accountId: z
-    .string()
-    .regex(/^[0-9a-f]{32}$/, "must be a Cloudflare account id (32 hex digits)")
-    .optional(),
-  accountIdEnv: variableName.default("CLOUDFLARE_ACCOUNT_ID"),
-});
+export const optionsSchema = z
+  .strictObject({
+    ...copyOptionsShape({ accessKeyId: "R2_ACCESS_KEY_ID", secretAccessKey: "R2_SECRET_ACCESS_KEY" }),
+    /** The Cloudflare account id (not secret); else the variable `accountIdEnv` names. */
+    accountId: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, "must be a Cloudflare account id (32 hex digits)")
+      .optional(),
+    accountIdEnv: variableName.default("CLOUDFLARE_ACCOUNT_ID"),
+  })
+  .transform(withKeyVariables);

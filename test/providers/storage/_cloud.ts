@@ -27,6 +27,11 @@ export const KEY_VARS = {
   accessKeyIdEnv: "FSTEST_STORAGE_KEY_ID",
   secretAccessKeyEnv: "FSTEST_STORAGE_SECRET",
 };
+/** The same, as a config names them (`accessKeyId: env("…")`). */
+export const KEY_CONFIG = {
+  accessKeyId: { env: KEY_VARS.accessKeyIdEnv },
+  secretAccessKey: { env: KEY_VARS.secretAccessKeyEnv },
+};
 process.env[KEY_VARS.accessKeyIdEnv] = KEY.accessKeyId;
 process.env[KEY_VARS.secretAccessKeyEnv] = KEY.secretAccessKey;
 

@@ -21,7 +21,7 @@ import type { CopyProgress, OpContext, ResourceInfo, StorageProvider } from "../
 import { expectProviderError, readBucket } from "../../../src/testing/index.js";
 import { cli, runCli, tempProject as tempCliProject } from "../../helpers/project.js";
 import { coreDriver, tempProject, type TestProject } from "../_helpers.js";
-import { KEY, KEY_VARS, cloudServer } from "./_cloud.js";
+import { KEY, KEY_CONFIG, cloudServer } from "./_cloud.js";
 
 const MiB = 1024 * 1024;
 const server = cloudServer();
@@ -38,7 +38,11 @@ beforeAll(() => {
 afterAll(() => s3?.destroy());
 
 const config = (extra: Partial<S3StorageOptions> = {}): S3StorageOptions => ({
-  ...(optionsSchema.parse({ ...KEY_VARS, endpoint: server().url, region: "us-east-1" }) as S3StorageOptions),
+  ...(optionsSchema.parse({
+    ...KEY_CONFIG,
+    endpoint: server().url,
+    region: "us-east-1",
+  }) as S3StorageOptions),
   ...extra,
 });
 
@@ -362,7 +366,7 @@ describe("copy forks through the CLI", () => {
         provider: "s3",
         endpoint: server().url,
         region: "us-east-1",
-        ...KEY_VARS,
+        ...KEY_CONFIG,
         concurrency: 4,
         ...extra,
       },

@@ -16,16 +16,16 @@ import { expectProviderError, putObject, readBucket, storageSuite } from "../../
 import type { StorageProvider } from "../../../src/providers/types.js";
 import type { StorageSuiteContext } from "../../../src/testing/suites/storage.js";
 import { coreDriver, tempProject } from "../_helpers.js";
-import { KEY_VARS, cloudServer } from "./_cloud.js";
+import { KEY_CONFIG, cloudServer } from "./_cloud.js";
 
 const server = cloudServer();
 
 const s3Config = (extra: Partial<S3StorageOptions> = {}): S3StorageOptions => ({
-  ...(s3Options.parse({ ...KEY_VARS, endpoint: server().url, region: "eu-west-1" }) as S3StorageOptions),
+  ...(s3Options.parse({ ...KEY_CONFIG, endpoint: server().url, region: "eu-west-1" }) as S3StorageOptions),
   ...extra,
 });
 const r2Config = (extra: Partial<R2StorageOptions> = {}): R2StorageOptions => ({
-  ...(r2Options.parse({ ...KEY_VARS, endpoint: server().url }) as R2StorageOptions),
+  ...(r2Options.parse({ ...KEY_CONFIG, endpoint: server().url }) as R2StorageOptions),
   ...extra,
 });
 
@@ -93,7 +93,7 @@ describe("providers: storage/s3 and r2, their own rules", () => {
     );
     const error = await expectProviderError(core.create("dev"), provider, "E_PROVIDER_AUTH");
     expect(error.message).toBe("[s3] FSTEST_NO_ID and FSTEST_NO_SECRET are not set.");
-    expect(error.hint).toContain("accessKeyIdEnv");
+    expect(error.hint).toContain('accessKeyId: env("…")');
   });
 
   it("r2 without an endpoint needs the account id, named by its variable", async () => {

@@ -10,7 +10,7 @@ import { optionsSchema } from "../../../src/providers/storage/tigris.options.js"
 import { expectProviderError, putObject, readBucket, storageSuite } from "../../../src/testing/index.js";
 import { cli, runCli, tempProject as tempCliProject } from "../../helpers/project.js";
 import { coreDriver, tempProject } from "../_helpers.js";
-import { KEY_VARS, OTHER_KEY, cloudServer } from "./_cloud.js";
+import { KEY_CONFIG, KEY_VARS, OTHER_KEY, cloudServer } from "./_cloud.js";
 
 const server = cloudServer();
 const options = (extra: Partial<TigrisStorageOptions> = {}): TigrisStorageOptions => ({
@@ -143,6 +143,16 @@ describe("providers: storage/tigris names and keys", () => {
     expect(
       optionsSchema.safeParse({ bucketSuffix: "k3x9", endpoint: "https://t3.storage.dev" }).success,
     ).toBe(true);
+    // Keys are named as every provider names a credential: the variable, never the value.
+    expect(
+      optionsSchema.parse({ accessKeyId: { env: "MY_ID" }, secretAccessKey: { env: "MY_SECRET" } }),
+    ).toEqual({
+      accessKeyIdEnv: "MY_ID",
+      secretAccessKeyEnv: "MY_SECRET",
+    });
+    const literal = optionsSchema.safeParse({ secretAccessKey: "tid_abc123" });
+    expect(literal.success).toBe(false);
+    expect(literal.error?.issues[0]?.message).toMatch(/must name the environment variable/);
     expect(optionsSchema.safeParse({ bucketSuffix: "K-3" }).success).toBe(false);
     expect(optionsSchema.safeParse({ endpoint: "t3.storage.dev" }).success).toBe(false);
     expect(optionsSchema.safeParse({ bucketSufix: "x" }).success).toBe(false);
@@ -155,7 +165,7 @@ describe("providers: storage/tigris through the CLI", () => {
     const cwd = await tempCliProject({
       project,
       database: false,
-      storage: { provider: "tigris", endpoint: server().url, ...KEY_VARS },
+      storage: { provider: "tigris", endpoint: server().url, ...KEY_CONFIG },
     });
     const created = await runCli(["new", "alice"], { cwd });
     expect(created.code, created.stderr).toBe(0);
