@@ -167,6 +167,46 @@ describe("postgres provider: the connection fence", () => {
   }, 120_000);
 });
 
+describe("postgres provider: a 1 GB database", () => {
+  it("forks it whole: every row, the same checksum, and the child's writes stay its own", async () => {
+    const project = await tempProject();
+    const p = make(project);
+    const core = coreDriver(p, project);
+    try {
+      const dev = await core.create("dev");
+      const devUrl = dev.secretVars!.DATABASE_URL!;
+      // 1 GiB in 8,192 rows of 128 KiB. Stored EXTERNAL (out of line, never compressed), so the bytes
+      // on disk are the bytes written even though each row repeats one random 16-byte value.
+      await query(devUrl, undefined, "CREATE TABLE blobs (id int PRIMARY KEY, data bytea NOT NULL)");
+      await query(devUrl, undefined, "ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL");
+      for (let batch = 0; batch < 8; batch++) {
+        await query(
+          devUrl,
+          undefined,
+          `INSERT INTO blobs SELECT i, decode(repeat(md5(random()::text || i), 8192), 'hex')
+           FROM generate_series(${batch * 1024 + 1}, ${(batch + 1) * 1024}) i`,
+        );
+      }
+      const [size] = await query(devUrl, undefined, "SELECT pg_database_size(current_database()) AS bytes");
+      expect(Number(size!.bytes)).toBeGreaterThan(1024 ** 3);
+      const checksum = "SELECT count(*) AS n, md5(string_agg(md5(data), '' ORDER BY id)) AS sum FROM blobs";
+      const [before] = await query(devUrl, undefined, checksum);
+
+      const alice = await core.fork("dev", "alice");
+      expect(alice.method).toBe("copy");
+      expect(alice.bytesAdded).toBeGreaterThan(1024 ** 3);
+      const aliceUrl = alice.secretVars!.DATABASE_URL!;
+      expect(await query(aliceUrl, undefined, checksum)).toEqual([before]);
+      await query(aliceUrl, undefined, "DELETE FROM blobs WHERE id % 2 = 0");
+      expect(await query(devUrl, undefined, checksum)).toEqual([before]);
+      expect(Number((await query(aliceUrl, undefined, "SELECT count(*) AS n FROM blobs"))[0]!.n)).toBe(4096);
+    } finally {
+      for (const name of core.made().reverse()) await core.remove(name);
+      await project.cleanup();
+    }
+  }, 600_000);
+});
+
 describe("postgres provider: bad input", () => {
   it("a wrong password names the provider and where the URL came from, never the password", async () => {
     const project = await tempProject();
