@@ -18,7 +18,9 @@ const MODULE_DIR = join(REPO, "templates/python");
 const LIB = pathToFileURL(join(REPO, "dist/index.js")).href;
 
 function findPython(): string | undefined {
-  for (const candidate of ["/usr/bin/python3", "python3"]) {
+  // FORKSTACK_TEST_PYTHON picks another interpreter (e.g. a 3.9, the oldest the module supports).
+  const candidates = [process.env.FORKSTACK_TEST_PYTHON, "/usr/bin/python3", "python3"];
+  for (const candidate of candidates.filter((c): c is string => !!c)) {
     try {
       const version = execFileSync(candidate, ["-c", "import sys; print(sys.version_info >= (3, 9))"]);
       if (version.toString().trim() === "True") return candidate;
@@ -41,7 +43,11 @@ const fs = await import(${JSON.stringify(LIB)});
 // storageConfig() in boto3's words, as the Python module gives it.
 const boto = (c) => ({ endpoint_url: c.endpoint, region_name: c.region, aws_access_key_id: c.credentials.accessKeyId, aws_secret_access_key: c.credentials.secretAccessKey });
 const out = [];
+const { writeFileSync } = await import("node:fs");
 for (const [name, ...args] of JSON.parse(process.argv[2])) {
+  // Two steps that are not library calls, to see what a long-running process sees.
+  if (name === "setEnv") { process.env[args[0]] = args[1]; out.push({ ok: null }); continue; }
+  if (name === "writeFile") { writeFileSync(args[0], args[1]); out.push({ ok: null }); continue; }
   try {
     const value = fs[name](...args);
     out.push({ ok: name === "storageConfig" ? boto(value) : value ?? null });
@@ -53,11 +59,18 @@ console.log(JSON.stringify(out));
 `;
 
 const PYTHON_PROBE = `
-import json, re, sys
+import json, os, re, sys
 sys.path.insert(0, ${JSON.stringify(MODULE_DIR)})
 import forkstack_env as fe
 out = []
 for name, *args in json.loads(sys.argv[1]):
+    if name in ("setEnv", "writeFile"):
+        if name == "setEnv":
+            os.environ[args[0]] = args[1]
+        else:
+            open(args[0], "w").write(args[1])
+        out.append({"ok": None})
+        continue
     snake = re.sub(r"[A-Z]", lambda m: "_" + m.group(0).lower(), name)
     try:
         out.append({"ok": getattr(fe, snake)(*args)})
@@ -103,23 +116,27 @@ async function run(command: string, script: string, cwd: string, env: Record<str
 
 /**
  * Ask both libraries the same calls in `cwd` with `env` on top of a clean environment; fail on the
- * first call they answer differently, and return the (common) answers keyed by call.
+ * first call they answer differently, and return the (common) answers in order.
  */
+async function answersOf(cwd: string, env: Record<string, string>, calls: Call[]): Promise<Answer[]> {
+  const [node, python] = await Promise.all([
+    run(process.execPath, "probe.mjs", cwd, env, calls),
+    run(PYTHON!, "probe.py", cwd, env, calls),
+  ]);
+  calls.forEach((call, i) => {
+    expect(python[i], `${i}: ${call.join(" ")} with ${JSON.stringify(env)}`).toEqual(node[i]);
+  });
+  return node;
+}
+
+/** `answersOf`, keyed by the call ("secret STRIPE_KEY"). */
 async function both(
   cwd: string,
   env: Record<string, string> = {},
   calls: Call[] = CALLS,
 ): Promise<Record<string, Answer>> {
-  const [node, python] = await Promise.all([
-    run(process.execPath, "probe.mjs", cwd, env, calls),
-    run(PYTHON!, "probe.py", cwd, env, calls),
-  ]);
-  const answers: Record<string, Answer> = {};
-  calls.forEach((call, i) => {
-    expect(python[i], `${call.join(" ")} with ${JSON.stringify(env)}`).toEqual(node[i]);
-    answers[call.join(" ")] = node[i]!;
-  });
-  return answers;
+  const answers = await answersOf(cwd, env, calls);
+  return Object.fromEntries(calls.map((call, i) => [call.join(" "), answers[i]!]));
 }
 
 const code = (answer: Answer | undefined) => (answer && "error" in answer ? answer.error.code : undefined);
@@ -326,20 +343,18 @@ describe.skipIf(!PYTHON)(
           ok: dbOf("alice"),
         });
         // A cache that is missing or unreadable means the default default, dev; a bad name is refused.
-        const variants: [string | null, Answer][] = [
-          [null, { ok: "dev" }],
-          ["{not json", { ok: "dev" }],
-          ["null", { ok: "dev" }],
-          ['{"defaultEnv": ""}', { ok: "dev" }],
-          [
-            '{"defaultEnv": "Prod"}',
-            { error: expect.objectContaining({ code: "E_INVALID_ENV_NAME" }) as never },
-          ],
+        const variants: [string | null, string][] = [
+          [null, "dev"],
+          ["{not json", "dev"],
+          ["null", "dev"],
+          ['{"defaultEnv": ""}', "dev"],
+          ['{"defaultEnv": "Prod"}', "E_INVALID_ENV_NAME"],
         ];
         for (const [text, expected] of variants) {
           if (text === null) await rm(projectJson);
           else await writeFile(projectJson, text);
-          expect((await both(cwd, {}, [["currentEnv"]]))["currentEnv"]).toEqual(expected);
+          const answer = (await both(cwd, {}, [["currentEnv"]]))["currentEnv"]!;
+          expect("ok" in answer ? answer.ok : answer.error.code).toBe(expected);
         }
       } finally {
         await writeFile(config, savedConfig);
@@ -427,6 +442,50 @@ describe.skipIf(!PYTHON)(
       expect(code(deployed["bucketName"])).toBe("E_CONFIG_NOT_FOUND");
       const rooted = await both(outside, { FORKSTACK_ROOT: cwd });
       expect(rooted["databaseUrl"]).toEqual({ ok: dbOf("alice") });
+    });
+
+    it("a long-running process: files are read once (until refresh()), variables on every call", async () => {
+      const secrets = join(cwd, ".forkstack/envs/alice/secrets.env");
+      const saved = await readFile(secrets, "utf8");
+      const steps: Call[] = [
+        ["secret", "STRIPE_KEY"],
+        ["writeFile", secrets, "STRIPE_KEY='rotated'\n"],
+        ["writeFile", join(cwd, ".current-env"), "dev\n"],
+        ["secret", "STRIPE_KEY"],
+        ["currentEnv"],
+        ["setEnv", "FORKSTACK_ENV", "dev"],
+        ["currentEnv"],
+        ["setEnv", "FORKSTACK_ENV", ""],
+        ["refresh"],
+        ["currentEnv"],
+        ["writeFile", join(cwd, ".current-env"), "alice\n"],
+        ["refresh"],
+        ["secret", "STRIPE_KEY"],
+      ];
+      const restore = () =>
+        Promise.all([
+          writeFile(secrets, saved, { mode: 0o600 }),
+          writeFile(join(cwd, ".current-env"), "alice\n"),
+        ]);
+      // One after the other, from the same files: the steps write them.
+      const node = await run(process.execPath, "probe.mjs", cwd, {}, steps).finally(restore);
+      const python = await run(PYTHON!, "probe.py", cwd, {}, steps).finally(restore);
+      expect(python).toEqual(node);
+      expect(node.map((a) => ("ok" in a ? a.ok : a.error.code))).toEqual([
+        "sk_alice",
+        null,
+        null,
+        "sk_alice", // the file changed, the process still has what it read
+        "alice",
+        null,
+        "dev", // a variable set in the process counts at once
+        null,
+        null,
+        "dev", // after refresh(): .current-env as it is now
+        null,
+        null,
+        "rotated",
+      ]);
     });
 
     it("reads a hand-written secrets file as Node's parseEnv does", async () => {
