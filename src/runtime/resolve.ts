@@ -145,7 +145,8 @@ export function resolveEnv(options: ResolveOptions): ResolvedEnv {
   const explicit = vars.FORKSTACK_ENV;
   if (explicit) return checked(explicit, "FORKSTACK_ENV", explicit);
   const seed = vars.ENV;
-  if (seed) return checked(ENV_ALIASES[seed] ?? seed, "ENV", seed);
+  // Own keys only: `ENV=constructor` is an env name, not Object.prototype's constructor.
+  if (seed) return checked(Object.hasOwn(ENV_ALIASES, seed) ? ENV_ALIASES[seed]! : seed, "ENV", seed);
   const fromFile = options.currentEnvFile ? readCurrentEnvFile(options.currentEnvFile) : undefined;
   if (fromFile) return { name: fromFile, source: ".current-env" };
   const fallback = options.defaultEnv();
@@ -182,8 +183,10 @@ export function readManifest(env: string): EnvManifest {
     }
     try {
       manifest = JSON.parse(text) as EnvManifest;
+      // `null`, an array or a number parse too; reading `.status` of them must not crash the app.
+      if (typeof manifest !== "object" || manifest === null || Array.isArray(manifest)) throw new Error();
     } catch {
-      throw new UserError(`The manifest of "${env}" (${path}) is not valid JSON.`, "E_STATE_CORRUPT", {
+      throw new UserError(`The manifest of "${env}" (${path}) is not a JSON object.`, "E_STATE_CORRUPT", {
         hint: `Run \`forkstack delete ${env} --force\` to remove what is left of it, then \`forkstack new ${env}\` to make it again.`,
       });
     }
