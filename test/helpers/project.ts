@@ -85,6 +85,11 @@ export function runProcess(
       clearTimeout(timer);
       resolvePromise({ code, signal, stdout, stderr });
     });
+    // A command that exits without reading its stdin (make, a quick failure) closes the pipe first:
+    // the EPIPE is about input nobody wanted, not a failure of the test.
+    child.stdin.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code !== "EPIPE") reject(error);
+    });
     child.stdin.end(options.input ?? "");
   });
 }
