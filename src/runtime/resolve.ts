@@ -194,7 +194,13 @@ export function readManifest(env: string): EnvManifest {
     // partial set (an app would start with DATABASE_URL undefined, or worse, the inherited one).
     if (manifest.status !== "ready") {
       throw new UserError(`Environment "${env}" is ${manifest.status}, not ready.`, "E_ENV_BROKEN", {
-        hint: "Run `forkstack list` to see its state; a `new` may still be running.",
+        // The same advice as the CLI's (core/guards.ts brokenEnvHint), without importing the core.
+        hint:
+          manifest.status === "creating"
+            ? "Run `forkstack list` to see its state; a `new` may still be running."
+            : manifest.parent
+              ? `\`forkstack reset ${env}\` forks it again from ${manifest.parent}; \`forkstack list\` shows its state.`
+              : `\`forkstack delete ${env} --force\`, then \`forkstack new ${env}\` makes it again; \`forkstack list\` shows its state.`,
       });
     }
     cache.manifests.set(env, manifest);
@@ -210,14 +216,15 @@ export function manifestVars(env: string): Readonly<Record<string, string>> {
   let vars = cache.vars.get(env);
   if (!vars) {
     const manifest = readManifest(env);
-    vars = { FORKSTACK_ENV: env };
-    for (const resource of Object.values(manifest.resources)) {
+    // No prototype: `secret("toString")` is a missing secret, not Object.prototype's function.
+    vars = Object.assign(Object.create(null) as Record<string, string>, { FORKSTACK_ENV: env });
+    for (const resource of Object.values(manifest.resources ?? {})) {
       Object.assign(vars, resource.vars, resource.secretVars);
     }
     // The embedded provider's own file; for any other (Doppler) the values the CLI last resolved,
     // which it caches for us: this library never loads a provider or an HTTP client. Under
     // `forkstack run` the same values are in process.env already, fresh, and win in `lookup`.
-    const secrets = manifest.resources.secrets;
+    const secrets = manifest.resources?.secrets;
     const file =
       secrets?.provider === FILE_SECRETS_PROVIDER
         ? secrets.data?.file
@@ -247,9 +254,14 @@ function injectedForAnotherEnv(name: string, env: () => string): boolean {
   return (process.env[RUN_VARS_VAR] ?? "").split(",").includes(name) && runEnv !== env();
 }
 
+/** `process.env[name]`, own keys only: `process.env.toString` is a function, not a variable. */
+function processEnv(name: string): string | undefined {
+  return Object.hasOwn(process.env, name) ? process.env[name] : undefined;
+}
+
 /** A variable of the current env: `process.env` wins (unless `run` put it there for another env), then the env's manifest and secrets. */
 export function lookup(name: string): string | undefined {
-  const fromProcess = process.env[name];
+  const fromProcess = processEnv(name);
   if (fromProcess !== undefined && !injectedForAnotherEnv(name, currentEnv)) return fromProcess;
   return manifestVars(currentEnv())[name];
 }
@@ -272,7 +284,7 @@ export function allVars(): Record<string, string> {
   const env = currentEnv();
   const vars = { ...manifestVars(env) };
   for (const name of Object.keys(vars)) {
-    const fromProcess = process.env[name];
+    const fromProcess = processEnv(name);
     if (fromProcess !== undefined && !injectedForAnotherEnv(name, () => env)) {
       vars[name] = fromProcess;
     }

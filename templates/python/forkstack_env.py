@@ -160,8 +160,16 @@ def _manifest(env: str) -> Dict[str, Any]:
         status = manifest.get("status", "undefined")
         if status != "ready":
             shown = status if isinstance(status, str) else json.dumps(status)
-            raise ForkstackError(f'Environment "{env}" is {shown}, not ready.', "E_ENV_BROKEN",
-                                 "Run `forkstack list` to see its state; a `new` may still be running.")
+            parent = manifest.get("parent")
+            if status == "creating":
+                hint = "Run `forkstack list` to see its state; a `new` may still be running."
+            elif parent:  # a fork is forked again; a root is made again
+                hint = (f"`forkstack reset {env}` forks it again from {parent}; "
+                        "`forkstack list` shows its state.")
+            else:
+                hint = (f"`forkstack delete {env} --force`, then `forkstack new {env}` makes it again; "
+                        "`forkstack list` shows its state.")
+            raise ForkstackError(f'Environment "{env}" is {shown}, not ready.', "E_ENV_BROKEN", hint)
         _cache["manifest", env] = manifest
     return _cache["manifest", env]  # type: ignore[no-any-return]
 

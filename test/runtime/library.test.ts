@@ -75,6 +75,10 @@ describe("runtime library", () => {
     });
   });
 
+  it('secret("toString") is a missing secret, not an inherited function', async () => {
+    expect(await evaluate(cwd, "fs.secret('toString') ?? null")).toEqual({ ok: null });
+  });
+
   it("lets variables already in process.env win (a deployed app)", async () => {
     const env = { DATABASE_URL: "libsql://prod.example", STRIPE_KEY: "sk_live" };
     expect(
