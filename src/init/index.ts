@@ -4,9 +4,9 @@
  * Loaded by `init` only (its own chunk), so no other command carries these templates.
  */
 import { UsageError } from "../errors.js";
-import { STACKS, availableStacks, missingProviders, type Stack } from "./stacks.js";
+import { STACKS, availableStacks, missingProviders, type Stack, type StackVariable } from "./stacks.js";
 
-export { configSource, availableStacks, type Stack } from "./stacks.js";
+export { configSource, availableStacks, type Stack, type StackVariable } from "./stacks.js";
 export { planMake } from "./make.js";
 export { planAgents } from "./agents.js";
 export { applyChanges, type FileChange } from "./files.js";
@@ -30,7 +30,7 @@ export function resolveStack(name: string): Stack {
   return stack;
 }
 
-/** The stack's credential variables that are not set in `env`. */
-export function unsetVariables(stack: Stack, env: NodeJS.ProcessEnv = process.env): string[] {
-  return stack.variables.filter((name) => !env[name]);
+/** The stack's variables that are not set in `env` (empty counts as unset), with what goes in each. */
+export function unsetVariables(stack: Stack, env: NodeJS.ProcessEnv = process.env): StackVariable[] {
+  return stack.variables.filter(({ name }) => !env[name]?.trim());
 }

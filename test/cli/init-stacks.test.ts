@@ -2,8 +2,8 @@
  * `forkstack init --stack <name>`: `--help` lists exactly the stacks whose providers this forkstack
  * has; each of those writes a config that works (the embedded one offline, postgres-local against a
  * real PostgreSQL server); a stack whose providers are not here yet is refused, naming them, and
- * changes nothing. The cloud stacks' configs are checked here only for what they name: their own
- * providers' tests run them once those providers land.
+ * changes nothing. The cloud stacks run end to end against their vendors' emulators in
+ * init-cloud-stacks.test.ts.
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -85,7 +85,8 @@ describe.skipIf(!available.includes("postgres-local"))("init --stack postgres-lo
     const cwd = await tempProject(null);
     const result = await runCli(["init", "--yes", "--project", "shop", "--stack", "postgres-local"], { cwd });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stderr).toContain("Not created the dev env yet: set FORKSTACK_POSTGRES_URL");
+    expect(result.stderr).toContain("Not created the dev env yet. Set these");
+    expect(result.stderr).toMatch(/^ {4}export FORKSTACK_POSTGRES_URL= {3}# a role on your server/m);
     const config = await readFile(join(cwd, "forkstack.config.ts"), "utf8");
     expect(config).toContain(`database: { provider: "postgres" }, // the server: FORKSTACK_POSTGRES_URL`);
     expect(existsSync(join(cwd, ".forkstack/envs/dev"))).toBe(false);

@@ -10,7 +10,7 @@ import { basename, join } from "node:path";
 import { UserError, errnoCode } from "../../errors.js";
 import { ENV_NAME_PATTERN } from "../../layout.js";
 import { configFileIn } from "../../config/load.js";
-import { availableStacks } from "../../init/stacks.js";
+import { availableStacks, type StackVariable } from "../../init/stacks.js";
 import { flag, stringValue, type CommandContext, type CommandDef, type ParsedArgs } from "../command.js";
 import { createRootEnv, type EnvSummary } from "../../core/lifecycle.js";
 import { switchEnv } from "../../core/switch.js";
@@ -23,8 +23,8 @@ interface InitResult {
   readonly gitignoreAdded: string[];
   /** The default env, unless the stack's credentials are not set yet. */
   readonly env?: EnvSummary;
-  /** The stack's credential variables that were not set, so the default env was not made. */
-  readonly unsetVariables: string[];
+  /** The stack's variables that were not set (so the default env was not made), and what goes in each. */
+  readonly unsetVariables: StackVariable[];
   /** Files `--make` and `--agents` created or changed (or found up to date). */
   readonly files: { path: string; action: "create" | "update" | "unchanged" }[];
   /** The embedded storage server init started in the background, if the config uses it. */
@@ -170,10 +170,15 @@ const command: CommandDef<InitResult> = {
     }
     const invokedAs = result.invokedAs ?? "forkstack";
     if (result.unsetVariables.length) {
+      // As the user types them (in a shell, .envrc or CI secrets), each with what goes in it.
+      const width = Math.max(...result.unsetVariables.map(({ name }) => name.length));
       io.err(
-        `  Not created the dev env yet: set ${result.unsetVariables.join(", ")} (see forkstack.config.ts), ` +
-          `then \`${invokedAs} new <your-name>\` makes dev (adopting what the backend has) and your env.`,
+        `  Not created the dev env yet. Set these (in your shell, .envrc or CI secrets; never in the config), ` +
+          `then \`${invokedAs} new <your-name>\` makes dev (adopting what the backend has) and your env:`,
       );
+      for (const { name, what } of result.unsetVariables) {
+        io.err(`    export ${`${name}=`.padEnd(width + 1)}   # ${what}`);
+      }
       return;
     }
     if (!result.env) return;

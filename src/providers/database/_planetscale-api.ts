@@ -20,6 +20,9 @@ export const PROVIDER = "planetscale";
 export const DEFAULT_BASE_URL = "https://api.planetscale.com/v1";
 export const DEFAULT_ID_ENV = "PLANETSCALE_SERVICE_TOKEN_ID";
 export const DEFAULT_TOKEN_ENV = "PLANETSCALE_SERVICE_TOKEN";
+/** Names PlanetScale gives organizations and databases (checked in the config and in the variables). */
+export const ORGANIZATION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+export const DATABASE_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
 export type Kind = "vitess" | "postgres";
 

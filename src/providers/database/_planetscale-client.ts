@@ -14,6 +14,8 @@ import {
   DEFAULT_BASE_URL,
   DEFAULT_ID_ENV,
   DEFAULT_TOKEN_ENV,
+  DATABASE_NAME,
+  ORGANIZATION_NAME,
   PROVIDER,
   credentialStore,
   kindOf,
@@ -29,15 +31,51 @@ const enc = encodeURIComponent;
 
 export type PlanetScaleClient = ReturnType<typeof planetscaleClient>;
 
+/** Where `organization` and `database` are read when the config leaves them out. */
+export const ORG_ENV = "PLANETSCALE_ORG";
+export const DATABASE_ENV = "PLANETSCALE_DATABASE";
+
+/** The value of a required setting: the config's, else the variable's (checked as the schema checks it). */
+function fromConfigOrEnv(
+  option: string,
+  configured: string | undefined,
+  variable: string,
+  rule: RegExp,
+): string {
+  if (configured !== undefined) return configured;
+  const value = process.env[variable]?.trim();
+  if (!value || !rule.test(value)) {
+    throw new ProviderError(
+      PROVIDER,
+      value
+        ? `${variable} is not a PlanetScale ${option} name.`
+        : `No PlanetScale ${option}: ${variable} is not set.`,
+      "E_CONFIG_INVALID",
+      { hint: `Set \`database.${option}\` in the config, or ${variable}.` },
+    );
+  }
+  return value;
+}
+
 export function planetscaleClient(options: PlanetScaleOptions, context: ProviderContext) {
-  const { organization, database } = options;
   const idEnv = options.serviceTokenId?.env ?? DEFAULT_ID_ENV;
   const tokenEnv = options.serviceToken?.env ?? DEFAULT_TOKEN_ENV;
-  const dbPath = `/organizations/${enc(organization)}/databases/${enc(database)}`;
-  const branchPath = (branch: string) => `${dbPath}/branches/${enc(branch)}`;
+  // Read on first use (the factory does no checks): the config's value, else the variable's.
+  let target: { organization: string; database: string } | undefined;
+  const resolveTarget = () =>
+    (target ??= {
+      organization: fromConfigOrEnv("organization", options.organization, ORG_ENV, ORGANIZATION_NAME),
+      database: fromConfigOrEnv("database", options.database, DATABASE_ENV, DATABASE_NAME),
+    });
+  const dbPath = () => {
+    const { organization, database } = resolveTarget();
+    return `/organizations/${enc(organization)}/databases/${enc(database)}`;
+  };
+  const branchPath = (branch: string) => `${dbPath()}/branches/${enc(branch)}`;
   const credentialPath = (branch: string, c: CredentialRef) =>
     `${branchPath(branch)}/${c.type === "password" ? "passwords" : "roles"}/${enc(c.id)}`;
-  const where = `${organization}/${database}`;
+  /** `organization/database`, for messages and locations. */
+  const where = () => `${resolveTarget().organization}/${resolveTarget().database}`;
   const store = credentialStore(context);
 
   // Made on first use, so that the factory does no checks (a missing token fails the first call).
@@ -56,16 +94,16 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
   /** The database (its kind, default branch, Data Branching®): one call per provider instance. */
   const getDatabase = (op: OpContext): Promise<Database> =>
     (databaseInfo ??= api()
-      .request<Database>("GET", dbPath, req(op, `read database ${where}`))
+      .request<Database>("GET", dbPath(), req(op, `read database ${where()}`))
       .catch((error: unknown) => {
         databaseInfo = undefined;
         if (!isApiError(error, "not_found")) throw error;
         throw new ProviderError(
           PROVIDER,
-          `Database ${where} was not found, or the service token in ${idEnv} + ${tokenEnv} has no access to it (PlanetScale answers 404 for both)${error.requestId ? ` (request id ${error.requestId})` : ""}.`,
+          `Database ${where()} was not found, or the service token in ${idEnv} + ${tokenEnv} has no access to it (PlanetScale answers 404 for both)${error.requestId ? ` (request id ${error.requestId})` : ""}.`,
           "E_PROVIDER_API",
           {
-            hint: `Check \`database.organization\` and \`database.database\`, and the token's database accesses in PlanetScale.`,
+            hint: `Check \`database.organization\` and \`database.database\` (else ${ORG_ENV} and ${DATABASE_ENV}), and the token's database accesses in PlanetScale.`,
           },
         );
       }));
@@ -74,7 +112,7 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
     if (options.kind && options.kind !== kindOf(actual)) {
       throw new ProviderError(
         PROVIDER,
-        `\`database.kind\` is "${options.kind}" but ${where} is a ${kindOf(actual)} database.`,
+        `\`database.kind\` is "${options.kind}" but ${where()} is a ${kindOf(actual)} database.`,
         "E_CONFIG_INVALID",
         { hint: "Remove `kind` (it is read from the database) or correct it." },
       );
@@ -103,14 +141,14 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
   const exists = (env: EnvRef, name: string) =>
     new ProviderError(
       PROVIDER,
-      `A branch for env "${env.name}" already exists: ${where}/${name}.`,
+      `A branch for env "${env.name}" already exists: ${where()}/${name}.`,
       "E_ENV_EXISTS",
     );
 
   /** POST the branch; a name taken meanwhile is the caller's E_ENV_EXISTS. */
   const createBranch = async (env: EnvRef, body: Record<string, unknown>, op: OpContext) => {
     try {
-      await api().request<Branch>("POST", `${dbPath}/branches`, {
+      await api().request<Branch>("POST", `${dbPath()}/branches`, {
         ...req(op, `create branch ${String(body.name)}`),
         body,
       });
@@ -141,7 +179,7 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
         );
       }
       credential = { type: "password", id: password.id, name: password.name };
-      url = vitessUrl(password, password.plain_text, database, options.urlQuery);
+      url = vitessUrl(password, password.plain_text, resolveTarget().database, options.urlQuery);
     } else {
       const role = await api().request<Role>("POST", `${path}/roles`, {
         ...req(op, `create a role on branch ${branch.name}`),
@@ -245,8 +283,8 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
   const branchNames = async (op: OpContext) => {
     const names: string[] = [];
     for (let page: number | null = 1; page !== null;) {
-      const answer: Page<Branch> = await api().request<Page<Branch>>("GET", `${dbPath}/branches`, {
-        ...req(op, `list branches of ${where}`),
+      const answer: Page<Branch> = await api().request<Page<Branch>>("GET", `${dbPath()}/branches`, {
+        ...req(op, `list branches of ${where()}`),
         query: { page, per_page: 100 },
       });
       names.push(...answer.data.map((b) => b.name));

@@ -6,12 +6,13 @@
  */
 import { z } from "zod";
 import { fromEnv } from "../_options.js";
+import { DATABASE_NAME, ORGANIZATION_NAME } from "./_planetscale-api.js";
 
 export const optionsSchema = z.strictObject({
-  /** The organization's name (its slug in `app.planetscale.com/<organization>`). */
-  organization: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "must be a PlanetScale organization name"),
-  /** The database whose branches the envs are. */
-  database: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "must be a PlanetScale database name"),
+  /** The organization's name (its slug in `app.planetscale.com/<organization>`). @default the variable PLANETSCALE_ORG */
+  organization: z.string().regex(ORGANIZATION_NAME, "must be a PlanetScale organization name").optional(),
+  /** The database whose branches the envs are. @default the variable PLANETSCALE_DATABASE */
+  database: z.string().regex(DATABASE_NAME, "must be a PlanetScale database name").optional(),
   /** Where the service token's id is read. @default env("PLANETSCALE_SERVICE_TOKEN_ID") */
   serviceTokenId: fromEnv("PLANETSCALE_SERVICE_TOKEN_ID"),
   /** Where the service token itself is read. @default env("PLANETSCALE_SERVICE_TOKEN") */

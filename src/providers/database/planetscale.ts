@@ -38,7 +38,7 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
     data: Record<string, unknown>,
     extra: Partial<ResourceInfo> = {},
   ): ResourceInfo => ({
-    location: `planetscale:${where}/${branch.name}`,
+    location: `planetscale:${where()}/${branch.name}`,
     vars: {},
     secretVars: url ? { DATABASE_URL: url } : {},
     data: { branch: branch.name, branchId: branch.id, kind: kindOf(branch.kind), ...data },
@@ -106,7 +106,7 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
       if (!source) {
         throw new ProviderError(
           PROVIDER,
-          `Env "${parent.name}" has no branch: ${where}/${from} does not exist.`,
+          `Env "${parent.name}" has no branch: ${where()}/${from} does not exist.`,
           "E_ENV_NOT_FOUND",
           {
             hint: `Check the parent's name, or recreate "${parent.name}".`,
@@ -150,7 +150,7 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
       const say = (message: string) => (dataMode === "auto" ? op.log.warn(message) : op.log.info(message));
       if (copied === "schema") {
         say(
-          `[${PROVIDER}] "${child.name}" has the schema of "${parent.name}" but none of its data: ${dataMode === "auto" ? `Data Branching® is off for ${where}` : `\`data: "schema"\``} (\`data: "backup"\` restores a fresh backup instead).`,
+          `[${PROVIDER}] "${child.name}" has the schema of "${parent.name}" but none of its data: ${dataMode === "auto" ? `Data Branching® is off for ${where()}` : `\`data: "schema"\``} (\`data: "backup"\` restores a fresh backup instead).`,
         );
       } else if (copied === "nothing") {
         say(
@@ -220,13 +220,13 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
         const findings: DoctorFinding[] = [
           {
             level: "ok",
-            message: `${where}: a ${kind} database, readable with the service token in ${ps.idEnv} + ${ps.tokenEnv} (${ps.baseUrl()})`,
+            message: `${where()}: a ${kind} database, readable with the service token in ${ps.idEnv} + ${ps.tokenEnv} (${ps.baseUrl()})`,
           },
         ];
         if (options.kind && options.kind !== kind) {
           findings.push({
             level: "error",
-            message: `\`kind\` is "${options.kind}" but ${where} is a ${kind} database`,
+            message: `\`kind\` is "${options.kind}" but ${where()} is a ${kind} database`,
           });
         }
         if (dataMode === "backup") {

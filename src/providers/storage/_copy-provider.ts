@@ -27,7 +27,7 @@ export interface CopyStorageOptions {
   bucketSuffix?: string;
   /** Send requests here instead of the provider's own endpoint (MinIO, a test server). */
   endpoint?: string;
-  /** Path-style requests (`host/bucket/key`). @default true with `endpoint`, else false */
+  /** Path-style requests (`host/bucket/key`). @default true where the endpoint is overridden, else false */
   forcePathStyle?: boolean;
   accessKeyIdEnv: string;
   secretAccessKeyEnv: string;
@@ -44,9 +44,12 @@ export interface CopyBackend {
   readonly name: string;
   /**
    * Where requests go (also the app's `AWS_ENDPOINT_URL_S3`), the region, and CreateBucket's
-   * LocationConstraint (S3 outside us-east-1). Resolved on first use: it may need a variable.
+   * LocationConstraint (S3 outside us-east-1). `custom`: the endpoint is another server's (the
+   * `endpoint` option or a variable), which gets path-style requests unless `forcePathStyle` says
+   * otherwise: MinIO and most stand-ins serve no bucket subdomains. Resolved on first use: it may need
+   * a variable.
    */
-  resolve(): { endpoint: string; region: string; locationConstraint?: string | undefined };
+  resolve(): { endpoint: string; region: string; locationConstraint?: string | undefined; custom: boolean };
   /** Remove lists object versions and delete markers (S3); R2 keeps no versions. */
   readonly versions: boolean;
   /** Where the 63-character limit comes from, for messages. */
@@ -80,8 +83,8 @@ export function copyStorageProvider(
   const connect = (): Promise<Api> =>
     (api ??= (async (): Promise<Api> => {
       const keys = readKeys(providerName, options);
-      const { endpoint, region } = backend();
-      const forcePathStyle = options.forcePathStyle ?? options.endpoint !== undefined;
+      const { endpoint, region, custom } = backend();
+      const forcePathStyle = options.forcePathStyle ?? custom;
       const { sdk, s3 } = await createS3Client(providerName, {
         endpoint,
         region,

@@ -25,7 +25,7 @@ const provider: ProviderFactory<R2StorageOptions, StorageProvider> = (options, c
   copyStorageProvider(options, context, {
     name: PROVIDER_NAME,
     resolve() {
-      const endpoint = options.endpoint ?? process.env.FORKSTACK_R2_ENDPOINT;
+      const endpoint = options.endpoint ?? (process.env.FORKSTACK_R2_ENDPOINT?.trim() || undefined);
       const accountId = options.accountId ?? process.env[options.accountIdEnv]?.trim();
       if (!endpoint && !accountId) {
         throw new ProviderError(PROVIDER_NAME, `${options.accountIdEnv} is not set.`, "E_PROVIDER_AUTH", {
@@ -33,7 +33,7 @@ const provider: ProviderFactory<R2StorageOptions, StorageProvider> = (options, c
         });
       }
       const url = endpoint ?? `https://${accountId}.r2.cloudflarestorage.com`;
-      return { endpoint: url.replace(/\/+$/, ""), region: "auto" };
+      return { endpoint: url.replace(/\/+$/, ""), region: "auto", custom: endpoint !== undefined };
     },
     versions: false,
     limitName: "R2",

@@ -524,6 +524,42 @@ describe("planetscale provider: the API misbehaving, and bad input", () => {
     });
   });
 
+  it("organization and database come from PLANETSCALE_ORG / PLANETSCALE_DATABASE when the config leaves them out", async () => {
+    const saved = { org: process.env.PLANETSCALE_ORG, db: process.env.PLANETSCALE_DATABASE };
+    const project = await tempProject();
+    const unset = { organization: undefined, database: undefined };
+    try {
+      delete process.env.PLANETSCALE_ORG;
+      delete process.env.PLANETSCALE_DATABASE;
+      const mark = emu.exchanges.length;
+      const p = make(project, unset);
+      const missing = await expectProviderError(p.list(project.op), p, "E_CONFIG_INVALID");
+      expect(missing.message).toBe("[planetscale] No PlanetScale organization: PLANETSCALE_ORG is not set.");
+      expect(missing.hint).toContain("`database.organization`");
+      process.env.PLANETSCALE_ORG = "acme";
+      process.env.PLANETSCALE_DATABASE = "Shop!";
+      const bad = make(project, unset);
+      const invalid = await expectProviderError(bad.list(project.op), bad, "E_CONFIG_INVALID");
+      expect(invalid.message).toBe("[planetscale] PLANETSCALE_DATABASE is not a PlanetScale database name.");
+      expect(emu.exchanges.length).toBe(mark);
+      process.env.PLANETSCALE_DATABASE = "shop";
+      const [finding] = await make(project, unset).doctor!(project.op);
+      expect(finding).toMatchObject({
+        level: "ok",
+        message: expect.stringContaining("acme/shop: a vitess database"),
+      });
+    } finally {
+      for (const [name, value] of [
+        ["PLANETSCALE_ORG", saved.org],
+        ["PLANETSCALE_DATABASE", saved.db],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await project.cleanup();
+    }
+  });
+
   it("refuses a name PlanetScale would refuse, before anything is made", async () => {
     const project = await tempProject();
     try {

@@ -9,7 +9,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import r2 from "../../../src/providers/storage/r2.js";
 import type { R2StorageOptions } from "../../../src/providers/storage/r2.js";
 import { optionsSchema as r2Options } from "../../../src/providers/storage/r2.options.js";
-import s3 from "../../../src/providers/storage/s3.js";
+import s3, { endpointFromEnv } from "../../../src/providers/storage/s3.js";
 import type { S3StorageOptions } from "../../../src/providers/storage/s3.js";
 import { optionsSchema as s3Options } from "../../../src/providers/storage/s3.options.js";
 import { expectProviderError, putObject, readBucket, storageSuite } from "../../../src/testing/index.js";
@@ -120,6 +120,50 @@ describe("providers: storage/s3 and r2, their own rules", () => {
     );
     const error = await expectProviderError(core.list(), provider, "E_SERVER");
     expect(error.message).toContain("http://127.0.0.1:9");
+  });
+
+  it("s3 reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL as AWS's SDKs do, path-style, unless `run` injected it", async () => {
+    const names = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "FORKSTACK_S3_ENDPOINT"] as const;
+    const saved = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+    const noEndpoint = (c: Parameters<typeof s3>[1]) =>
+      s3({ ...s3Config(), endpoint: undefined } as S3StorageOptions, c);
+    try {
+      for (const name of names) delete process.env[name];
+      process.env.AWS_ENDPOINT_URL_S3 = `${server().url}/`;
+      const { core } = await withProvider(noEndpoint, "ep");
+      const dev = await core.create("dev");
+      expect(dev.vars.AWS_ENDPOINT_URL_S3).toBe(server().url);
+      await putObject(dev, dev.vars.BUCKET_NAME!, "a.txt", "1");
+      // The fork's own signed CopyObject goes path-style too: the server has no bucket subdomains.
+      const alice = await core.fork("dev", "alice");
+      expect(await readBucket(alice, alice.vars.BUCKET_NAME!)).toEqual({ "a.txt": "1" });
+
+      process.env.AWS_ENDPOINT_URL_S3 = "localhost:9000";
+      const bad = await withProvider(noEndpoint, "epbad");
+      const error = await expectProviderError(bad.core.create("dev"), bad.provider, "E_CONFIG_INVALID");
+      expect(error.message).toBe(
+        "[s3] AWS_ENDPOINT_URL_S3 is not an http:// or https:// URL without a path.",
+      );
+    } finally {
+      for (const name of names) {
+        if (saved[name] === undefined) delete process.env[name];
+        else process.env[name] = saved[name];
+      }
+    }
+    const a = "http://a:1";
+    const b = "http://b:1";
+    expect(endpointFromEnv({ AWS_ENDPOINT_URL: b })).toEqual({ variable: "AWS_ENDPOINT_URL", url: b });
+    expect(endpointFromEnv({ AWS_ENDPOINT_URL_S3: a, AWS_ENDPOINT_URL: b })?.url).toBe(a);
+    expect(endpointFromEnv({ FORKSTACK_S3_ENDPOINT: b, AWS_ENDPOINT_URL_S3: a })?.variable).toBe(
+      "FORKSTACK_S3_ENDPOINT",
+    );
+    expect(endpointFromEnv({ AWS_ENDPOINT_URL_S3: a, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: "true" })).toBe(
+      undefined,
+    );
+    // Under `forkstack run` the variable is the env's own endpoint, handed to the app: not a choice.
+    const injected = { FORKSTACK_RUN_ENV: "alice", FORKSTACK_RUN_VARS: "DATABASE_URL,AWS_ENDPOINT_URL_S3" };
+    expect(endpointFromEnv({ ...injected, AWS_ENDPOINT_URL_S3: a })).toBe(undefined);
+    expect(endpointFromEnv({})).toBe(undefined);
   });
 
   it("checkName: S3 and R2 limits named; R2 has no dots anyway (project and env names have none)", async () => {
