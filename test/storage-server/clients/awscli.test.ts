@@ -19,6 +19,7 @@ import {
   uniqueBucket,
   writeTree,
   type ClientEnv,
+  wrongSecret,
 } from "./harness.js";
 
 const clis = findAwsClis();
@@ -219,13 +220,13 @@ describe.skipIf(clis.length === 0).each(clis)("$label", ({ label, path }) => {
   });
 
   it("a wrong secret fails with SignatureDoesNotMatch; an unknown key with InvalidAccessKeyId", async () => {
-    const wrongSecret = await run(path, ["--endpoint-url", env.server.url, "s3", "ls", `s3://${bucket}`], {
+    const badSecret = await run(path, ["--endpoint-url", env.server.url, "s3", "ls", `s3://${bucket}`], {
       ...baseEnv,
-      AWS_SECRET_ACCESS_KEY: `${env.creds.secretAccessKey.slice(0, -1)}X`,
+      AWS_SECRET_ACCESS_KEY: wrongSecret(env.creds.secretAccessKey),
       AWS_MAX_ATTEMPTS: "1",
     });
-    expect(wrongSecret.code).not.toBe(0);
-    expect(wrongSecret.stderr).toContain("SignatureDoesNotMatch");
+    expect(badSecret.code).not.toBe(0);
+    expect(badSecret.stderr).toContain("SignatureDoesNotMatch");
 
     const unknown = await run(path, ["--endpoint-url", env.server.url, "s3", "ls", `s3://${bucket}`], {
       ...baseEnv,

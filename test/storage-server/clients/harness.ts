@@ -207,3 +207,11 @@ export function sha256(data: Buffer): string {
 export function md5(data: Buffer): string {
   return createHash("md5").update(data).digest("hex");
 }
+
+/**
+ * `secret` with its last character changed: a wrong secret for sure. (Appending a fixed "X" after
+ * dropping the last character left it right whenever it already ended in "X", 1 run in 62.)
+ */
+export function wrongSecret(secret: string): string {
+  return `${secret.slice(0, -1)}${secret.endsWith("X") ? "Y" : "X"}`;
+}

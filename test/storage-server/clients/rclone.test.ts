@@ -19,6 +19,7 @@ import {
   uniqueBucket,
   writeTree,
   type ClientEnv,
+  wrongSecret,
 } from "./harness.js";
 
 const rclone = findOnPath("rclone")[0];
@@ -117,7 +118,7 @@ describe.skipIf(rclone === undefined)("rclone", () => {
   it("a wrong secret fails with SignatureDoesNotMatch", async () => {
     const r = await run(bin, ["lsd", `fs:${bucket}`], {
       ...baseEnv,
-      RCLONE_CONFIG_FS_SECRET_ACCESS_KEY: `${env.creds.secretAccessKey.slice(0, -1)}X`,
+      RCLONE_CONFIG_FS_SECRET_ACCESS_KEY: wrongSecret(env.creds.secretAccessKey),
     });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("SignatureDoesNotMatch");

@@ -20,6 +20,7 @@ import {
   uniqueBucket,
   writeTree,
   type ClientEnv,
+  wrongSecret,
 } from "./harness.js";
 
 const s3cmd = findOnPath("s3cmd")[0];
@@ -122,13 +123,9 @@ describe.skipIf(s3cmd === undefined)("s3cmd", () => {
   it("a wrong secret fails with SignatureDoesNotMatch", async () => {
     const badCfg = join(env.dir, "s3cfg-bad");
     const host = new URL(env.server.url).host;
-    await writeFile(
-      badCfg,
-      config(host, env.creds.accessKeyId, `${env.creds.secretAccessKey.slice(0, -1)}X`),
-      {
-        mode: 0o600,
-      },
-    );
+    await writeFile(badCfg, config(host, env.creds.accessKeyId, wrongSecret(env.creds.secretAccessKey)), {
+      mode: 0o600,
+    });
     const r = await run(bin, ["-c", badCfg, "ls", `s3://${bucket}`], baseEnv);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("SignatureDoesNotMatch");
