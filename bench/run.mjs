@@ -34,6 +34,14 @@ const sections = {
       reflink.cleanup?.();
     }
   },
+  providers: async () => {
+    const { run } = await import("./providers.mjs");
+    return run({ quick, log });
+  },
+  postgres: async () => {
+    const { run } = await import("./postgres.mjs");
+    return run({ sizesMb: quick ? [10, 100] : [10, 100, 1024], log });
+  },
   storage: async () => {
     const { run } = await import("./storage.mjs");
     return run({ quick, log });

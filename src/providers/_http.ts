@@ -25,6 +25,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { InterruptedError, ProviderError, UserError } from "../errors.js";
 import type { ErrorCode } from "../errors.js";
+import { nodeTransport, type Transport, type WireResponse } from "./_http-transport.js";
 import { limit } from "./_limit.js";
 import type { Limiter } from "./_limit.js";
 import type { Logger } from "./types.js";
@@ -80,6 +81,7 @@ export interface ApiClientOptions {
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly now?: () => number;
   readonly random?: () => number;
+  /** Sends instead of the built-in `node:http` transport (`_http-transport.ts`); tests only. */
   readonly fetch?: typeof fetch;
 }
 
@@ -113,7 +115,8 @@ export interface RequestOptions {
 
 export interface ApiResponse<T> {
   readonly status: number;
-  readonly headers: Headers;
+  /** `Headers`-like: `get(name)`, repeated values joined by ", ". */
+  readonly headers: WireResponse["headers"];
   readonly data: T;
   readonly requestId: string | undefined;
 }
@@ -427,7 +430,11 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const wait = options.sleep ?? sleep;
-  const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
+  // A `fetch` seam (tests) is called as fetch is; its Response has every member a WireResponse has.
+  const seam = options.fetch;
+  const transport: Transport = seam
+    ? (input, init) => seam(input, { ...init, redirect: "manual" })
+    : nodeTransport;
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const timeoutMs = options.timeoutMs ?? 30_000;
   const slots: Limiter = limit(options.maxConcurrency ?? 4);
@@ -549,7 +556,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       // One attempt inside a concurrency slot: fetch and read the body, then give the slot back
       // before any backoff, so a sleeping retry does not hold up other requests.
       type Outcome =
-        { ok: true; res: Response; body: string } | { ok: false; error: unknown; timedOut: boolean };
+        { ok: true; res: WireResponse; body: string } | { ok: false; error: unknown; timedOut: boolean };
       const outcome = await slots(async (): Promise<Outcome> => {
         // Another request may have hit a 429 while this one waited for its slot.
         const paused = pausedUntil - now();
@@ -562,13 +569,12 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         }, attemptTimeout);
         const joined = anySignal([signal, timer.signal]);
         try {
-          const res = await doFetch(url, {
+          // Redirects are never followed (one could carry the token to another host): a 3xx is an error below.
+          const res = await transport(url, {
             method,
             headers,
             ...(payload === undefined ? {} : { body: payload }),
             signal: joined.signal,
-            // A redirect could carry the token to another host: APIs answer directly, so treat one as an error.
-            redirect: "manual",
           });
           const body = await res.text();
           return { ok: true, res, body };
@@ -759,7 +765,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
 
 function parseBody<T>(
   body: string,
-  res: Response,
+  res: WireResponse,
   responseType: RequestOptions["responseType"],
   notJson: () => Error,
 ): T {

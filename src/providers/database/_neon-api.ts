@@ -37,6 +37,10 @@ export interface CreatedBranch {
   readonly operations: readonly Operation[];
   readonly endpoints?: readonly { readonly id: string; readonly type: string }[];
   readonly databases?: readonly Database[];
+  readonly connection_uris?: readonly {
+    readonly connection_uri: string;
+    readonly connection_parameters?: { readonly database?: string; readonly role?: string };
+  }[];
 }
 
 interface BranchList {

@@ -145,10 +145,11 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
       "E_ENV_EXISTS",
     );
 
-  /** POST the branch; a name taken meanwhile is the caller's E_ENV_EXISTS. */
+  /** POST the branch, then wait until it is ready (unless it says so already); a name taken meanwhile is the caller's E_ENV_EXISTS. */
   const createBranch = async (env: EnvRef, body: Record<string, unknown>, op: OpContext) => {
+    let made: Branch;
     try {
-      await api().request<Branch>("POST", `${dbPath()}/branches`, {
+      made = await api().request<Branch>("POST", `${dbPath()}/branches`, {
         ...req(op, `create branch ${String(body.name)}`),
         body,
       });
@@ -156,7 +157,7 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
       if (isApiError(error, "exists")) throw exists(env, String(body.name));
       throw error;
     }
-    return waitReady(String(body.name), op);
+    return made.ready ? made : waitReady(String(body.name), op);
   };
 
   /** A password (Vitess) or role (Postgres) on `branch` for `env`, and its DATABASE_URL. */

@@ -75,7 +75,13 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
     created?: CreatedBranch,
   ): Promise<ResourceInfo> => {
     const target = await neon.target(branch.id, op, options, created?.databases);
-    const url = await neon.connectionUri(branch.id, target, op);
+    // The create answer carries the URI already (one request fewer); else the API builds it.
+    const url =
+      created?.connection_uris?.find(
+        (c) =>
+          c.connection_parameters?.database === target.databaseName &&
+          c.connection_parameters.role === target.roleName,
+      )?.connection_uri ?? (await neon.connectionUri(branch.id, target, op));
     return {
       location: `neon branch ${branch.name} (${branch.id}) of project ${projectId()}`,
       ...(branch.logical_size === undefined ? {} : { bytes: branch.logical_size }),
@@ -105,15 +111,19 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
       "E_ENV_EXISTS",
     );
 
-  /** POST a branch, wait for its operations, report it. A name Neon already has is E_ENV_EXISTS. */
+  /**
+   * POST a branch, wait for its operations, report it. A name Neon already has is E_ENV_EXISTS;
+   * `lookup` is that check when the caller started it already, alongside its own requests.
+   */
   const make = async (
     env: EnvRef,
     body: Record<string, unknown>,
     op: OpContext,
     method: "empty" | "native",
+    lookup?: Promise<Branch | undefined>,
   ) => {
     const name = branchName(env);
-    const taken = await neon.byName(name, op);
+    const taken = await (lookup ?? neon.byName(name, op));
     if (taken) throw exists(env, taken);
     const created = await neon.create(
       {
@@ -170,6 +180,9 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
     },
 
     async fork(parent, child, op, forkOptions = {}) {
+      // The child's name is checked while the parent is read: two independent round trips at once.
+      const lookup = neon.byName(branchName(child), op);
+      lookup.catch(() => undefined); // awaited in make(); not an unhandled rejection if we stop first
       const source = await find(parent, op, forkOptions.parent);
       if (!source) {
         throw new ProviderError(
@@ -198,7 +211,7 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
         );
       }
       try {
-        return await make(child, { branch }, op, "native");
+        return await make(child, { branch }, op, "native", lookup);
       } catch (error) {
         if (
           isApiError(error) &&

@@ -100,9 +100,13 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
     async fork(parent, child, op, forkOptions) {
       const from = recordedBranch(forkOptions?.parent) ?? branchName(parent);
       const name = branchName(child);
-      // Data Branching® decides what `auto` copies.
-      const db = dataMode === "auto" ? await ps.getDatabase(op) : undefined;
-      const source = await ps.getBranch(from, op);
+      // Three independent reads at once: the database (Data Branching® decides what `auto` copies),
+      // the parent's branch, and the child's name, which must be free.
+      const [db, source, taken] = await Promise.all([
+        dataMode === "auto" ? ps.getDatabase(op) : undefined,
+        ps.getBranch(from, op),
+        ps.getBranch(name, op),
+      ]);
       if (!source) {
         throw new ProviderError(
           PROVIDER,
@@ -114,7 +118,7 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
         );
       }
       ps.checkKind(source.kind);
-      if (await ps.getBranch(name, op)) throw ps.exists(child, name);
+      if (taken) throw ps.exists(child, name);
       const kind = kindOf(source.kind);
       const copy = dataMode === "auto" ? (db?.allow_data_branching ? "seed" : "schema") : dataMode;
 

@@ -47,10 +47,10 @@ export type PostgresOptions = z.output<typeof optionsSchema>;
 
 const PROVIDER_NAME = "postgres";
 /**
- * Measured on PostgreSQL 15 (docs/databases.md): WAL_LOG writes every page to the WAL, so it grows
- * with the size (~3 ms/MB); FILE_COPY copies files at disk speed but pays two cluster-wide checkpoints.
- * WAL_LOG wins on small databases (13 MB: 470 vs 630 ms), FILE_COPY from about 100 MB (410 vs 475 ms;
- * 1 GB: 1.0 vs 2.9 s).
+ * Measured on PostgreSQL 15 (`bench/postgres.mjs`, docs/databases.md): WAL_LOG writes every page to
+ * the WAL, so it grows with the size (~2 ms/MB); FILE_COPY copies files at disk speed but pays two
+ * cluster-wide checkpoints. WAL_LOG wins on small databases (10 MB: 131 vs 216 ms; 25 MB: 63 vs 127),
+ * they cross between 50 and 100 MB (100 MB: 244 vs 133 ms), FILE_COPY wins big at 1 GB (0.56 vs 2.4 s).
  */
 const FILE_COPY_ABOVE_BYTES = 64 * 1024 * 1024;
 /** PostgreSQL's NAMEDATALEN - 1: longer names are silently truncated, which could merge two envs. */

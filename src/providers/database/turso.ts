@@ -197,16 +197,21 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
 
     async fork(parent, child, op, forkOptions: ForkOptions = {}) {
       const from = recordedName(parent, forkOptions.parent);
-      const source = await get(from, op);
-      if (!source) {
-        throw new ProviderError(
+      const missing = () =>
+        new ProviderError(
           PROVIDER_NAME,
           `Env "${parent.name}" has no database ("${from}" does not exist).`,
           "E_ENV_NOT_FOUND",
-          {
-            hint: `Check the parent's name, or recreate "${parent.name}".`,
-          },
+          { hint: `Check the parent's name, or recreate "${parent.name}".` },
         );
+      // A database never changes group: with the parent's recorded group the fork is one request fewer
+      // (no GET of the parent), and a parent deleted since shows when Turso refuses the seed.
+      const known = forkOptions.parent?.data?.group;
+      let group = typeof known === "string" ? known : undefined;
+      if (group === undefined) {
+        const source = await get(from, op);
+        if (!source) throw missing();
+        group = source.group ?? options.group;
       }
       const seed = {
         type: "database" as const,
@@ -214,12 +219,7 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
         ...(forkOptions.at ? { timestamp: forkOptions.at.toISOString() } : {}),
       };
       try {
-        const made = await make(
-          child,
-          { group: source.group ?? options.group, seed },
-          op,
-          forkOptions.expiresAt,
-        );
+        const made = await make(child, { group, seed }, op, forkOptions.expiresAt);
         return info(made, made.token, {
           method: "native",
           data: { tokenExpiresAt: made.tokenExpiresAt, parent: from },
@@ -228,6 +228,9 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
         // The API does not say whether a database is encrypted: Turso refuses the seed without a key.
         if (isApiError(error, "api") && /encrypt/i.test(error.vendorMessage ?? ""))
           throw encryptedParent(parent.name, from, error);
+        if (known !== undefined && (isApiError(error, "api") || isApiError(error, "not_found"))) {
+          if (!(await get(from, op))) throw missing();
+        }
         throw error;
       }
     },

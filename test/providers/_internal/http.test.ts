@@ -289,6 +289,56 @@ describe("providers/_http: where requests go", () => {
   });
 });
 
+describe("providers/_http: the node:http transport", () => {
+  it("sends without the global fetch, with a content length, on one kept-alive connection", async () => {
+    const api = client();
+    const global = globalThis.fetch;
+    globalThis.fetch = () => Promise.reject(new Error("the global fetch was used"));
+    try {
+      play(
+        (req, res) => void json(200, { port: req.socket.remotePort })(req, res, ""),
+        (req, res) => void json(200, { port: req.socket.remotePort })(req, res, ""),
+      );
+      const first = await api.request<{ port: number }>("POST", "/a", { body: { name: "é" } });
+      const second = await api.request<{ port: number }>("GET", "/b");
+      expect(second.port).toBe(first.port);
+    } finally {
+      globalThis.fetch = global;
+    }
+    expect(seen[0]!.headers["content-length"]).toBe(String(Buffer.byteLength('{"name":"é"}')));
+    expect(seen[0]!.headers["transfer-encoding"]).toBeUndefined();
+    expect(seen[0]!.body).toBe('{"name":"é"}');
+  });
+
+  it("gives response headers as Headers.get does, repeated ones joined", async () => {
+    const api = client();
+    play((_req, res) => {
+      res.setHeader("X-Request-Id", "req_1");
+      res.setHeader("x-multi", ["a", "b"]);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+    const response = await api.send("GET", "/h");
+    expect(response.requestId).toBe("req_1");
+    expect(response.headers.get("X-Multi")).toBe("a, b");
+    expect(response.headers.get("x-none")).toBeNull();
+  });
+
+  it("a body cut off by the server is a network failure, retried only for an idempotent request", async () => {
+    const cut: Handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json", "content-length": "100" });
+      res.write('{"branch":');
+      setTimeout(() => res.destroy(), 10);
+    };
+    const api = client();
+    play(cut, json(200, { ok: 1 }));
+    expect(await api.request("GET", "/b")).toEqual({ ok: 1 });
+    play(cut);
+    const error = await failure(api.request("POST", "/b", { body: {} }));
+    expect(error).toMatchObject({ kind: "network", mayHaveApplied: true, attempts: 1 });
+    expect(error.message).toContain("(ECONNRESET)");
+  });
+});
+
 describe("providers/_http: retries", () => {
   it("retries 429 honouring Retry-After in seconds and as an HTTP date", async () => {
     const api = client();

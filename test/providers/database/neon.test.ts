@@ -147,6 +147,17 @@ describe("neon provider: roots, history, expiry, operations", () => {
       // Both operations (create_branch, start_compute) were read until they finished, before the return.
       const polls = since(mark).filter((e) => e.operation === "getProjectOperation");
       expect(polls.length).toBeGreaterThanOrEqual(2);
+      // Before the POST: the parent read and the child's name looked up (at once); the URI comes
+      // with the create answer, so no connection_uri request.
+      const first = since(mark).findIndex((e) => e.operation === "createProjectBranch");
+      expect(
+        since(mark)
+          .slice(0, first)
+          .map((e) => e.operation)
+          .sort(),
+      ).toEqual(["getProjectBranch", "listProjectBranches"]);
+      expect(since(mark).filter((e) => e.operation === "getConnectionURI")).toEqual([]);
+      expect(info.secretVars?.DATABASE_URL).toMatch(/^postgres(ql)?:\/\//);
       expect(info.data?.expiresAt).toBe(expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z"));
       const after = await fetch(
         `${emulator.url}/projects/${emulator.projectId}/branches/${String(info.data!.branchId)}`,

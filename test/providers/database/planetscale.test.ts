@@ -336,6 +336,37 @@ describe("planetscale provider: what a fork copies, said honestly", () => {
       await cleanup();
     }
   });
+
+  it("reads the database, the parent and the child's name at once, and polls no branch born ready", async () => {
+    // Metadata only, branches ready as soon as made: what the create answer says is enough.
+    const quick = await start({ readyAfterMs: 0, mariadb: undefined, postgres: undefined });
+    const project = await tempProject();
+    try {
+      const p = provider(
+        optionsSchema.parse({
+          organization: "acme",
+          database: "shop",
+          serviceTokenId: { env: ID_ENV },
+          serviceToken: { env: TOKEN_ENV },
+          baseUrl: quick.url,
+        }),
+        project.context,
+      );
+      const core = coreDriver(p, project);
+      await core.create("dev");
+      const mark = quick.exchanges.length;
+      await p.fork(core.env("dev"), core.env("alice"), project.op, { parent: core.recorded("dev")! });
+      const seen = quick.exchanges.slice(mark).map((e) => e.operation);
+      expect(seen.slice(0, 3).sort()).toEqual(["get_branch", "get_branch", "get_database"]);
+      expect(seen.slice(3)).toEqual(["create_branch", "create_password"]);
+      await core.remove("alice");
+      await core.remove("dev");
+      expect(quick.violations).toEqual([]);
+    } finally {
+      await project.cleanup();
+      await quick.close();
+    }
+  });
 });
 
 describe("planetscale provider: the API misbehaving, and bad input", () => {

@@ -400,6 +400,25 @@ describe("turso provider: bad input and failures", () => {
     await make(project).remove(env("dev"), project.op, again);
   });
 
+  it("forks from the parent's record without reading the parent, and names a parent deleted since", async () => {
+    const dev = await make(project).create(env("dev"), project.op);
+    const before = emulator.exchanges.length;
+    const alice = await make(project).fork(env("dev"), env("alice"), project.op, { parent: dev });
+    expect(emulator.exchanges.slice(before).map((e) => `${e.method} ${e.operation} ${e.status}`)).toEqual([
+      "POST createDatabase 200",
+      "POST createDatabaseToken 200",
+    ]);
+    await make(project).remove(env("alice"), project.op, alice);
+    await make(project).remove(env("dev"), project.op, dev);
+    const error = await expectProviderError(
+      make(project).fork(env("dev"), env("bob"), project.op, { parent: dev }),
+      make(project),
+      "E_ENV_NOT_FOUND",
+    );
+    expect(error.message).toContain(`"${project.context.project}-dev" does not exist`);
+    expect(await make(project).describe(env("bob"), project.op)).toBeNull();
+  });
+
   it("a point in time outside Turso's window is the vendor's refusal", async () => {
     const dev = await make(project).create(env("dev"), project.op);
     const at = new Date(Date.now() - 2 * 86_400_000);
