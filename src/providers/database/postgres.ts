@@ -21,6 +21,7 @@ import { join } from "node:path";
 import type { Sql } from "postgres";
 import { z } from "zod";
 import { ProviderError } from "../../errors.js";
+import { adoptedDatabaseName } from "./_root-ref.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { cancelCopiesInto, restoreLeftFences, withFence } from "./_pg-fence.js";
 import { connect, hostPort, pgCode, pgFailure, serverUrl, sourceOf } from "./_pg-server.js";
@@ -159,16 +160,9 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
       }),
 
     async adopt(env, ref, op) {
-      const named = ref?.database;
-      if (ref !== undefined && (typeof named !== "string" || Object.keys(ref).length !== 1)) {
-        throw new ProviderError(
-          PROVIDER_NAME,
-          `\`roots.${env.name}.database\` must be { database: "<name>" }.`,
-          "E_CONFIG_INVALID",
-        );
-      }
+      const named = adoptedDatabaseName(PROVIDER_NAME, env, ref);
       return withAdmin(op, `adopt the database of "${env.name}"`, (sql) =>
-        info(sql, typeof named === "string" ? named : databaseName(env)),
+        info(sql, named ?? databaseName(env)),
       );
     },
 

@@ -14,6 +14,7 @@
  * Every call goes through `_http.ts` (`FORKSTACK_TURSO_API_URL` points it at the emulator).
  */
 import { ProviderError } from "../../errors.js";
+import { adoptedDatabaseName } from "./_root-ref.js";
 import { createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type {
   DatabaseProvider,
@@ -181,15 +182,8 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
     },
 
     async adopt(env, ref, op) {
-      const named = ref?.database;
-      if (ref !== undefined && (typeof named !== "string" || Object.keys(ref).length !== 1)) {
-        throw new ProviderError(
-          PROVIDER_NAME,
-          `\`roots.${env.name}.database\` must be { database: "<name>" }.`,
-          "E_CONFIG_INVALID",
-        );
-      }
-      const db = await get(typeof named === "string" ? named : databaseName(env), op);
+      const named = adoptedDatabaseName(PROVIDER_NAME, env, ref);
+      const db = await get(named ?? databaseName(env), op);
       if (!db) return null;
       const { token, tokenExpiresAt } = await mint(db, op);
       return info(db, token, { data: { tokenExpiresAt, adopted: true } });
