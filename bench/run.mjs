@@ -92,8 +92,8 @@ for (const [name, section] of Object.entries(sections)) {
   log(`\n== ${name} ==`);
   const { markdown } = await section();
   process.stdout.write(`\n## ${name}\n\n${markdown}\n`);
-  // A partial run (BENCH_QUICK, or BENCH_ROWS/BENCH_REPS picking rows) is for a look, not the README.
-  const partial = quick || process.env.BENCH_ROWS || process.env.BENCH_REPS;
+  // A partial run (BENCH_QUICK, BENCH_ROWS/BENCH_REPS picking rows, another client) is for a look, not the README.
+  const partial = quick || process.env.BENCH_ROWS || process.env.BENCH_REPS || process.env.BENCH_FS_CLIENT;
   if (!partial) await writeSection(name, markdown);
   else log(`(partial run: README not updated)`);
 }

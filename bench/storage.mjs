@@ -1098,7 +1098,15 @@ export async function run({
     const fsRoot = join(base, "forkstack");
 
     const fsServer = await startChild("forkstack", [entry, fsRoot, JSON.stringify(CREDS)], cleanup);
-    const fsClient = client(fsServer.url, CREDS);
+    // BENCH_FS_CLIENT=like-s3rver drives forkstack with s3rver's client settings (no CRC32 computed by
+    // the client, no aws-chunked body), to separate the client's checksum work from the server's; for
+    // looking only (with BENCH_ROWS): the README's table is the SDK's defaults.
+    const likeS3rver = process.env.BENCH_FS_CLIENT === "like-s3rver";
+    const fsClient = client(
+      fsServer.url,
+      CREDS,
+      likeS3rver ? { requestChecksumCalculation: "WHEN_REQUIRED" } : {},
+    );
     cleanup.add(() => fsClient.destroy());
     const baselines = await startBaselines(base, cleanup, log);
 
