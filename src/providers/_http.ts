@@ -1,7 +1,8 @@
 /**
  * @module providers/_http
- * The one HTTP client every API provider (turso, neon, planetscale, doppler) talks through, on Node's
- * global `fetch`. It owns what each provider would otherwise get subtly wrong on its own:
+ * The one HTTP client every API provider (turso, neon, planetscale, doppler) talks through, over
+ * `node:http(s)` with keep-alive (`_http-transport.ts`). It owns what each provider would otherwise get
+ * subtly wrong on its own (its errors are in `_http-errors.ts`, its waiting in `_poll.ts`):
  *
  * - where requests go: the provider's `baseUrl` option, else `FORKSTACK_<PROVIDER>_API_URL` (a local
  *   mock in tests and CI), else the vendor's URL;
@@ -22,15 +23,24 @@
  * Response bodies are never logged: they hold passwords (Neon `connection_uris`, PlanetScale
  * `plain_text`, Doppler token `key`). Logs carry method, path (no query) and status only.
  */
-import { setTimeout as delay } from "node:timers/promises";
 import { InterruptedError, ProviderError, UserError } from "../errors.js";
-import type { ErrorCode } from "../errors.js";
+import {
+  ApiError,
+  redact,
+  scrub,
+  vendorError,
+  type ApiErrorDetails,
+  type ApiErrorKind,
+  type HttpMethod,
+} from "./_http-errors.js";
 import { nodeTransport, type Transport, type WireResponse } from "./_http-transport.js";
 import { limit } from "./_limit.js";
 import type { Limiter } from "./_limit.js";
+import { anySignal, poll, seconds, sleep, type PollOptions } from "./_poll.js";
 import type { Logger } from "./types.js";
 
-export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+export * from "./_http-errors.js";
+export { anySignal, poll, sleep, type PollOptions, type PollProgress } from "./_poll.js";
 
 export interface ApiAuth {
   /** Header name: `Authorization` for all four vendors. */
@@ -121,34 +131,6 @@ export interface ApiResponse<T> {
   readonly requestId: string | undefined;
 }
 
-export interface PollProgress<T> {
-  /** 1 for the first call of `fn`. */
-  readonly attempt: number;
-  readonly elapsedMs: number;
-  readonly value: T;
-  /** `until(value)` held: this is the last report. */
-  readonly done: boolean;
-}
-
-export interface PollOptions<T> {
-  /** Ready yet? Throw from here (or from `fn`) for a failure state such as Neon's `failed`. */
-  readonly until: (value: T) => boolean;
-  /** Wait between calls; a function of the attempt just made for a schedule (5 s, then 10 s). @default 1000 */
-  readonly intervalMs?: number | ((attempt: number) => number);
-  /** Give up after this long. @default 300000 (Neon's SDK default) */
-  readonly timeoutMs?: number;
-  readonly signal?: AbortSignal | undefined;
-  readonly onProgress?: (progress: PollProgress<T>) => void;
-  /** For the timeout message: `branch alice to be ready`. */
-  readonly what?: string;
-  /** The last value, for the timeout message: `state init`. */
-  readonly describe?: (value: T) => string;
-  /** Prefixes the timeout error. The client's `poll` fills it in. */
-  readonly provider?: string;
-  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  readonly now?: () => number;
-}
-
 export interface ApiClient {
   readonly provider: string;
   /** The resolved API root (no trailing slash), and where it came from. */
@@ -166,89 +148,6 @@ export interface ApiClient {
   poll<T>(fn: (attempt: number) => Promise<T>, options: PollOptions<T>): Promise<T>;
 }
 
-/** What went wrong, finer than the error code, for providers that react (e.g. `not_found` → null). */
-export type ApiErrorKind =
-  | "auth" // 401/403
-  | "not_found" // 404
-  | "exists" // 409, or 400/422 whose message says the name is taken
-  | "rate_limited" // 429/423/503 still after every retry
-  | "timeout" // no (complete) answer within timeoutMs
-  | "network" // no answer at all: refused, reset, DNS
-  | "api"; // anything else the server answered
-
-const CODES: Record<ApiErrorKind, ErrorCode> = {
-  auth: "E_PROVIDER_AUTH",
-  not_found: "E_ENV_NOT_FOUND",
-  exists: "E_ENV_EXISTS",
-  rate_limited: "E_PROVIDER_API",
-  timeout: "E_SERVER",
-  network: "E_SERVER",
-  api: "E_PROVIDER_API",
-};
-
-export interface ApiErrorDetails {
-  readonly kind: ApiErrorKind;
-  readonly method: HttpMethod;
-  /** Origin and path, no query string. */
-  readonly url: string;
-  readonly status?: number | undefined;
-  /** The vendor's machine code (`{code}` in Neon/PlanetScale bodies). */
-  readonly vendorCode?: string | undefined;
-  /** The vendor's message, with any credential removed. */
-  readonly vendorMessage?: string | undefined;
-  readonly requestId?: string | undefined;
-  readonly attempts: number;
-  /**
-   * The request may have been applied although we got no answer (a POST whose connection broke or
-   * timed out). A provider's create should then look before it makes anything again.
-   */
-  readonly mayHaveApplied: boolean;
-}
-
-/** A failed API call. A `ProviderError` (message prefixed `[provider]`) with what providers branch on. */
-export class ApiError extends ProviderError implements ApiErrorDetails {
-  readonly kind: ApiErrorKind;
-  readonly method: HttpMethod;
-  readonly url: string;
-  readonly status: number | undefined;
-  readonly vendorCode: string | undefined;
-  readonly vendorMessage: string | undefined;
-  readonly requestId: string | undefined;
-  readonly attempts: number;
-  readonly mayHaveApplied: boolean;
-
-  constructor(
-    provider: string,
-    message: string,
-    details: ApiErrorDetails,
-    options: { hint?: string | undefined; cause?: unknown } = {},
-  ) {
-    super(provider, message, CODES[details.kind], {
-      ...(options.hint === undefined ? {} : { hint: options.hint }),
-      ...(options.cause === undefined ? {} : { cause: options.cause }),
-    });
-    // What it is to everyone outside this module, who check errors by shape (the conformance suites'
-    // `expectProviderError`, a provider from another copy of forkstack): a ProviderError.
-    this.name = "ProviderError";
-    this.kind = details.kind;
-    this.method = details.method;
-    this.url = details.url;
-    this.status = details.status;
-    this.vendorCode = details.vendorCode;
-    this.vendorMessage = details.vendorMessage;
-    this.requestId = details.requestId;
-    this.attempts = details.attempts;
-    this.mayHaveApplied = details.mayHaveApplied;
-  }
-}
-
-export function isApiError(error: unknown, kind?: ApiErrorKind): error is ApiError {
-  return error instanceof ApiError && (kind === undefined || error.kind === kind);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Small pieces, exported for tests.
-
 /** `neon` → `FORKSTACK_NEON_API_URL`; `my-api` → `FORKSTACK_MY_API_API_URL`. */
 export function apiUrlVariable(provider: string): string {
   return `FORKSTACK_${provider.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}_API_URL`;
@@ -264,122 +163,6 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/**
- * A signal that aborts when any of `signals` does. `AbortSignal.any` where Node has it (≥ 20.3);
- * otherwise listeners, which `dispose` removes so a long operation's signal does not collect one
- * listener per request.
- */
-export function anySignal(
-  signals: readonly (AbortSignal | undefined)[],
-  native = typeof AbortSignal.any === "function",
-): { signal: AbortSignal; dispose: () => void } {
-  const list = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (native) return { signal: AbortSignal.any(list), dispose: () => {} };
-  const controller = new AbortController();
-  const listeners: Array<[AbortSignal, () => void]> = [];
-  const dispose = () => {
-    for (const [s, l] of listeners) s.removeEventListener("abort", l);
-    listeners.length = 0;
-  };
-  for (const s of list) {
-    if (s.aborted) {
-      controller.abort(s.reason);
-      dispose();
-      break;
-    }
-    const onAbort = () => {
-      controller.abort(s.reason);
-      dispose();
-    };
-    listeners.push([s, onAbort]);
-    s.addEventListener("abort", onAbort, { once: true });
-  }
-  return { signal: controller.signal, dispose };
-}
-
-/** Abortable sleep; an abort surfaces as forkstack's `InterruptedError`. */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, signal ? { signal } : {});
-  } catch (error) {
-    if (signal?.aborted) throw new InterruptedError();
-    throw error;
-  }
-}
-
-/**
- * The vendor's message and code from an error body. The four shapes of reference/providers.md §0:
- * Neon `{code, message, request_id}`, PlanetScale `{code, message}`, Turso `{error}`, Doppler
- * `{messages: [], success: false}`; plus `{errors: [...]}` and `{error: {message}}`, which proxies and
- * other APIs use. A short plain-text body is taken as is; HTML (a load balancer's page) is not.
- */
-export function vendorError(
-  body: string,
-  contentType: string,
-): { message?: string; code?: string; requestId?: string } {
-  const text = body.trim();
-  if (!text) return {};
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    if (/html/i.test(contentType) || text.startsWith("<")) return {};
-    return { message: text.split("\n")[0]! };
-  }
-  if (typeof json === "string") return { message: json };
-  if (!json || typeof json !== "object") return {};
-  const o = json as Record<string, unknown>;
-  const str = (v: unknown) => (typeof v === "string" && v.trim() ? v.trim() : undefined);
-  const fromList = (v: unknown) =>
-    Array.isArray(v)
-      ? v
-          .map(
-            (m) => str(m) ?? (m && typeof m === "object" ? str((m as Record<string, unknown>).message) : ""),
-          )
-          .filter(Boolean)
-          .join("; ") || undefined
-      : undefined;
-  const nested = o.error && typeof o.error === "object" ? (o.error as Record<string, unknown>) : undefined;
-  const message =
-    str(o.message) ??
-    str(o.error) ??
-    str(nested?.message) ??
-    fromList(o.messages) ??
-    fromList(o.errors) ??
-    str(o.detail) ??
-    str(o.error_description);
-  const code = str(o.code) ?? str(nested?.code);
-  const requestId = str(o.request_id) ?? str(o.requestId);
-  return {
-    ...(message ? { message } : {}),
-    ...(code ? { code } : {}),
-    ...(requestId ? { requestId } : {}),
-  };
-}
-
-/** Replace every credential-looking piece of `text` (the header value, its token, each `id:token` half). */
-export function redact(text: string, secret: string | undefined): string {
-  if (!secret) return text;
-  const pieces = new Set<string>([secret]);
-  const bare = secret.replace(/^(Bearer|Basic|Token)\s+/i, "");
-  pieces.add(bare);
-  for (const part of bare.split(":")) if (part.length >= 6) pieces.add(part);
-  let out = text;
-  // Longest first, so the whole value is replaced before any piece of it.
-  for (const piece of [...pieces].sort((a, b) => b.length - a.length)) {
-    if (piece.length >= 6) out = out.split(piece).join("[redacted]");
-  }
-  return out;
-}
-
-/** `error` itself, or a copy without the credential if its message quotes it (kept as a `cause`). */
-function scrub(error: unknown, secret: string): unknown {
-  if (!(error instanceof Error) || redact(error.message, secret) === error.message) return error;
-  const clean = new Error(redact(error.message, secret));
-  clean.name = error.name;
-  return clean;
 }
 
 const NAME_TAKEN = /already (exists|taken|in use)|not available|name (is )?taken|duplicate/i;
@@ -403,11 +186,6 @@ function systemCode(error: unknown): string | undefined {
   }
   return undefined;
 }
-
-const seconds = (ms: number) => {
-  const s = ms / 1000;
-  return `${Number.isInteger(s) ? s : s.toFixed(1)} s`;
-};
 
 function isLoopback(host: string): boolean {
   return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -775,38 +553,5 @@ function parseBody<T>(
     return JSON.parse(body) as T;
   } catch {
     throw notJson();
-  }
-}
-
-/**
- * Call `fn` until `until(value)` holds; report each value to `onProgress`. The last call happens at
- * the deadline at the latest, then a timeout is a provider error saying what it waited for and the
- * last state seen. An abort is `InterruptedError`, also mid-wait.
- */
-export async function poll<T>(fn: (attempt: number) => Promise<T>, options: PollOptions<T>): Promise<T> {
-  const now = options.now ?? Date.now;
-  const wait = options.sleep ?? sleep;
-  const timeoutMs = options.timeoutMs ?? 300_000;
-  const interval = options.intervalMs ?? 1000;
-  const started = now();
-  for (let attempt = 1; ; attempt++) {
-    if (options.signal?.aborted) throw new InterruptedError();
-    const value = await fn(attempt);
-    const done = options.until(value);
-    const elapsedMs = now() - started;
-    options.onProgress?.({ attempt, elapsedMs, value, done });
-    if (done) return value;
-    const remaining = timeoutMs - elapsedMs;
-    if (remaining <= 0) {
-      const last = options.describe ? ` (last: ${options.describe(value)})` : "";
-      throw new ProviderError(
-        options.provider ?? "forkstack",
-        `Timed out after ${seconds(timeoutMs)} waiting for ${options.what ?? "the operation to finish"}${last}.`,
-        "E_PROVIDER_API",
-        { hint: "It may still finish on its own: check again in a minute (`forkstack list`)." },
-      );
-    }
-    const step = typeof interval === "function" ? interval(attempt) : interval;
-    await wait(Math.max(0, Math.min(step, remaining)), options.signal);
   }
 }
