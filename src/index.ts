@@ -75,17 +75,28 @@ export interface StorageConfig {
   forcePathStyle: boolean;
 }
 
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname;
+  } catch {
+    return "";
+  }
+}
+
 /** Options ready for `new S3Client(storageConfig())`. */
 export function storageConfig(): StorageConfig {
+  const endpoint = required("AWS_ENDPOINT_URL_S3", "storage");
   return {
-    endpoint: required("AWS_ENDPOINT_URL_S3", "storage"),
+    endpoint,
     region: lookup("AWS_REGION") || "auto",
     credentials: {
       accessKeyId: required("AWS_ACCESS_KEY_ID", "storage"),
       secretAccessKey: required("AWS_SECRET_ACCESS_KEY", "storage"),
     },
-    // Local endpoints are IP addresses; virtual-host style would need DNS for `bucket.127.0.0.1`.
-    forcePathStyle: true,
+    // Path-style everywhere but AWS itself: local endpoints are IP addresses (virtual-hosted style would
+    // need DNS for `bucket.127.0.0.1`), and Tigris and R2 take both; AWS wants virtual-hosted requests
+    // (path-style is deprecated there, and refused in its newer regions).
+    forcePathStyle: !/(^|\.)amazonaws\.com(\.cn)?$/.test(hostOf(endpoint)),
   };
 }
 

@@ -79,6 +79,24 @@ describe("runtime library", () => {
     expect(await evaluate(cwd, "fs.secret('toString') ?? null")).toEqual({ ok: null });
   });
 
+  it("storageConfig: path-style for local, Tigris and R2 endpoints, virtual-hosted for AWS S3", async () => {
+    const keys = { AWS_ACCESS_KEY_ID: "AKIA1", AWS_SECRET_ACCESS_KEY: "s" };
+    const style = async (endpoint: string) =>
+      (
+        (await evaluate(cwd, "fs.storageConfig().forcePathStyle", {
+          ...keys,
+          AWS_ENDPOINT_URL_S3: endpoint,
+        })) as {
+          ok: boolean;
+        }
+      ).ok;
+    expect(await style("http://127.0.0.1:9000")).toBe(true);
+    expect(await style("https://t3.storage.dev")).toBe(true);
+    expect(await style("https://0123abcd.r2.cloudflarestorage.com")).toBe(true);
+    expect(await style("https://s3.eu-west-1.amazonaws.com")).toBe(false);
+    expect(await style("https://s3.cn-north-1.amazonaws.com.cn")).toBe(false);
+  });
+
   it("lets variables already in process.env win (a deployed app)", async () => {
     const env = { DATABASE_URL: "libsql://prod.example", STRIPE_KEY: "sk_live" };
     expect(
