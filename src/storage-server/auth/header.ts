@@ -12,6 +12,7 @@ import {
   checkSkew,
   formatAmzDate,
   parseAmzDate,
+  credentialsOf,
   parseCredential,
   signingKey,
   splitRawUrl,
@@ -116,17 +117,7 @@ export function authenticateHeader(
 ): AuthResult {
   const parsed = parseAuthorization(authorization);
   const scope = parseCredential(parsed.credential, MALFORMED);
-  const creds = lookup(scope.accessKeyId);
-  if (creds === undefined) {
-    throw new S3Error(
-      "InvalidAccessKeyId",
-      "The AWS Access Key Id you provided does not exist in our records.",
-      403,
-      {
-        AWSAccessKeyId: scope.accessKeyId,
-      },
-    );
-  }
+  const creds = credentialsOf(lookup, scope.accessKeyId);
 
   // x-amz-date wins; a plain Date header (RFC 1123) is the documented alternative.
   const amzDateHeader = header(head, "x-amz-date");

@@ -7,7 +7,15 @@
  */
 import { S3Error } from "../errors.js";
 import type { Credentials } from "./types.js";
-import { ALGORITHM, hmac, parseAmzDate, parseCredential, signaturesEqual, signingKey } from "./sigv4.js";
+import {
+  ALGORITHM,
+  credentialsOf,
+  hmac,
+  parseAmzDate,
+  parseCredential,
+  signaturesEqual,
+  signingKey,
+} from "./sigv4.js";
 
 /** Form fields by lower-cased name (S3 matches field names case-insensitively). */
 export type FormFields = ReadonlyMap<string, string>;
@@ -101,17 +109,7 @@ export function verifyPolicySignature(
       400,
     );
   }
-  const creds = lookup(scope.accessKeyId);
-  if (creds === undefined) {
-    throw new S3Error(
-      "InvalidAccessKeyId",
-      "The AWS Access Key Id you provided does not exist in our records.",
-      403,
-      {
-        AWSAccessKeyId: scope.accessKeyId,
-      },
-    );
-  }
+  const creds = credentialsOf(lookup, scope.accessKeyId);
   const expected = hmac(
     signingKey(creds.secretAccessKey, scope.date, scope.region, scope.service),
     policy,

@@ -10,6 +10,7 @@ import {
   MAX_SKEW_MS,
   canonicalRequests,
   parseAmzDate,
+  credentialsOf,
   parseCredential,
   parseQuery,
   signingKey,
@@ -82,17 +83,7 @@ export function authenticatePresigned(
     throw new S3Error(QUERY_ERROR, "X-Amz-Signature must be 64 hex characters.", 400);
   }
   const scope = parseCredential(credential, QUERY_ERROR);
-  const creds = lookup(scope.accessKeyId);
-  if (creds === undefined) {
-    throw new S3Error(
-      "InvalidAccessKeyId",
-      "The AWS Access Key Id you provided does not exist in our records.",
-      403,
-      {
-        AWSAccessKeyId: scope.accessKeyId,
-      },
-    );
-  }
+  const creds = credentialsOf(lookup, scope.accessKeyId);
   const signedAt = parseAmzDate(dateParam);
   if (signedAt === undefined) {
     throw new S3Error(

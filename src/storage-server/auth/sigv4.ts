@@ -6,6 +6,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import { S3Error } from "../errors.js";
+import type { Credentials } from "./types.js";
 
 export const ALGORITHM = "AWS4-HMAC-SHA256";
 export const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -66,6 +67,23 @@ export function parseCredential(value: string, errorCode: string): CredentialSco
   if (terminator !== "aws4_request")
     throw bad(`incorrect terminal "${terminator}". This endpoint uses "aws4_request".`);
   return { accessKeyId, date, region, service, scope: `${date}/${region}/${service}/aws4_request` };
+}
+
+/** The key pair of `accessKeyId`, or S3's InvalidAccessKeyId: one answer for every way of signing. */
+export function credentialsOf(
+  lookup: (accessKeyId: string) => Credentials | undefined,
+  accessKeyId: string,
+): Credentials {
+  const creds = lookup(accessKeyId);
+  if (creds === undefined) {
+    throw new S3Error(
+      "InvalidAccessKeyId",
+      "The AWS Access Key Id you provided does not exist in our records.",
+      403,
+      { AWSAccessKeyId: accessKeyId },
+    );
+  }
+  return creds;
 }
 
 /** Parses the ISO 8601 basic timestamp SigV4 uses (`20240101T000000Z`). */
