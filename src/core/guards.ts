@@ -5,7 +5,6 @@
  */
 import { UserError } from "../errors.js";
 import { readAllManifests } from "./manifests.js";
-import type { EnvManifest } from "../layout.js";
 import type { Project } from "./project.js";
 
 export function pendingRollback(project: Project, name: string): void {
@@ -57,15 +56,4 @@ export async function refuseChildren(
       },
     );
   }
-}
-
-/**
- * What to do about an env that is not ready (interrupted or broken), as commands that work for it: a
- * fork is forked again from its parent; a root has no parent, so it is removed and made again.
- */
-export function brokenEnvHint(manifest: Pick<EnvManifest, "name" | "parent">): string {
-  const { name, parent } = manifest;
-  return parent
-    ? `\`forkstack reset ${name}\` forks it again from ${parent}; \`forkstack list\` shows its state.`
-    : `\`forkstack delete ${name} --force\`, then \`forkstack new ${name}\` makes it again; \`forkstack list\` shows its state.`;
 }

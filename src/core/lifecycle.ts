@@ -12,12 +12,13 @@ import { mkdirPrivate } from "../durable-fs.js";
 import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
 import type { ResourceKind } from "../providers/types.js";
+import { notReadyHint } from "../runtime/resolve.js";
 import { failpoint } from "./failpoints.js";
 import { readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
 import { refuseInUse } from "./in-use.js";
-import { brokenEnvHint, pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
+import { pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { repairJournal } from "./repair.js";
 import {
   adoptOrCreate,
@@ -250,7 +251,7 @@ async function ensureParent(
       `Cannot fork from "${parent}": it is ${manifest.status}, not ready.`,
       "E_ENV_BROKEN",
       {
-        hint: brokenEnvHint(manifest),
+        hint: notReadyHint(parent, manifest),
       },
     );
   }

@@ -10,7 +10,7 @@ import type { SecretsProvider } from "../providers/types.js";
 import { formatDotenv } from "../providers/secrets/dotenv.js";
 export { formatDotenv };
 import { writeFileAtomic } from "./fs-atomic.js";
-import { brokenEnvHint } from "./guards.js";
+import { notReadyHint } from "../runtime/resolve.js";
 import { requireManifest } from "./manifests.js";
 import { providerOf, type Project } from "./project.js";
 
@@ -31,10 +31,7 @@ export async function envVariables(
   // nothing (DATABASE_URL undefined) or against what it inherited. Refuse instead.
   if (options.requireReady && manifest.status !== "ready") {
     throw new UserError(`Environment "${name}" is ${manifest.status}, not ready.`, "E_ENV_BROKEN", {
-      hint:
-        manifest.status === "creating"
-          ? "A `forkstack new` may still be running; `forkstack list` shows its state."
-          : brokenEnvHint(manifest),
+      hint: notReadyHint(name, manifest),
     });
   }
   const vars: Record<string, string> = { FORKSTACK_ENV: name };

@@ -194,18 +194,26 @@ export function readManifest(env: string): EnvManifest {
     // partial set (an app would start with DATABASE_URL undefined, or worse, the inherited one).
     if (manifest.status !== "ready") {
       throw new UserError(`Environment "${env}" is ${manifest.status}, not ready.`, "E_ENV_BROKEN", {
-        // The same advice as the CLI's (core/guards.ts brokenEnvHint), without importing the core.
-        hint:
-          manifest.status === "creating"
-            ? "Run `forkstack list` to see its state; a `new` may still be running."
-            : manifest.parent
-              ? `\`forkstack reset ${env}\` forks it again from ${manifest.parent}; \`forkstack list\` shows its state.`
-              : `\`forkstack delete ${env} --force\`, then \`forkstack new ${env}\` makes it again; \`forkstack list\` shows its state.`,
+        hint: notReadyHint(env, manifest),
       });
     }
     cache.manifests.set(env, manifest);
   }
   return manifest;
+}
+
+/**
+ * What to do about an env that is not ready, as commands that work for it (the library and the CLI
+ * say the same): one being made may still be on its way; a broken fork is forked again from its
+ * parent; a broken root has no parent, so it is removed and made again.
+ */
+export function notReadyHint(name: string, manifest: Pick<EnvManifest, "status" | "parent">): string {
+  if (manifest.status === "creating") {
+    return "Run `forkstack list` to see its state; a `new` may still be running.";
+  }
+  return manifest.parent
+    ? `\`forkstack reset ${name}\` forks it again from ${manifest.parent}; \`forkstack list\` shows its state.`
+    : `\`forkstack delete ${name} --force\`, then \`forkstack new ${name}\` makes it again; \`forkstack list\` shows its state.`;
 }
 
 /**
