@@ -9,6 +9,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import yaml from "js-yaml";
+import { format, resolveConfig } from "prettier";
 
 const from = process.argv[2] ?? "../shared/specs";
 const to = new URL("../test/emulators/specs/", import.meta.url);
@@ -42,6 +43,9 @@ for (const [name, file] of [
   const spec = file.endsWith(".json") ? JSON.parse(text) : yaml.load(text);
   const slim = strip(spec, undefined);
   slim.info = { title: spec.info.title, version: spec.info.version };
-  writeFileSync(new URL(`${name}.json`, to), JSON.stringify(slim) + "\n");
+  // Formatted as prettier would, so that a new version shows up as a readable diff.
+  const out = new URL(`${name}.json`, to);
+  const options = (await resolveConfig(out)) ?? {};
+  writeFileSync(out, await format(JSON.stringify(slim), { ...options, parser: "json" }));
   console.log(`${name}: ${Object.keys(slim.paths).length} paths`);
 }
