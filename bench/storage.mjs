@@ -877,7 +877,7 @@ function throughputMarkdown(r, p) {
       "the SDK's default settings (CRC32 computed for every PUT and sent, response checksums validated on GET); " +
       's3rver with `requestChecksumCalculation: "WHEN_REQUIRED"`, because it stores aws-chunked bodies undecoded. ' +
       "Not like for like: forkstack verifies SigV4 and the CRC32, hashes every body twice (MD5 for the ETag, SHA-256 " +
-      "for its content address), and fsyncs the blob, its directory and the metadata before it answers; s3rver " +
+      "to check the payload hash the SDK signs over plain HTTP), and fsyncs the blob, its directory and the metadata before it answers; s3rver " +
       "checks no signature, computes MD5 only and never fsyncs. CPU ms/op: the server's user + system time " +
       "(for Ceph, its gateway, OSD and monitor together)._",
     "",

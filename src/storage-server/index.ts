@@ -1,7 +1,7 @@
 /**
  * @module storage-server
  * The embedded S3-compatible object store with zero-copy bucket forks (DESIGN.md §7): S3 core API,
- * the Tigris fork/snapshot API, SigV4 auth, durable content-addressed storage.
+ * the Tigris fork/snapshot API, SigV4 auth, durable storage in immutable blob files.
  */
 export { startStorageServer } from "./listen.js";
 export type { StorageServer, StorageServerOptions } from "./listen.js";

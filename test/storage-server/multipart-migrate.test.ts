@@ -44,7 +44,7 @@ test("an old store (multipart object as one blob, no uploads.checksum_type) open
   const etag = `"${createHash("md5").update(md5s).digest("hex")}-2"`;
   await store.meta.write(() =>
     putObject(store.meta, bucket, "mp", {
-      blob: temp.sha256,
+      blob: temp.name,
       size: temp.size,
       etag,
       mtimeMs: Date.now(),
@@ -54,7 +54,7 @@ test("an old store (multipart object as one blob, no uploads.checksum_type) open
       parts: parts.map((p) => p.length),
     }),
   );
-  store.blobs.release(temp.sha256);
+  store.blobs.release(temp.name);
   await store.close();
   const db = new Database(join(root, "meta.sqlite"));
   db.exec("ALTER TABLE uploads DROP COLUMN checksum_type");

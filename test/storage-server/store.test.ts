@@ -26,9 +26,9 @@ beforeAll(async () => {
   store = await Store.open(root);
   const temp = await store.blobs.writeTemp(Readable.from([Buffer.from("shared body")]));
   await store.blobs.commit(temp);
-  store.blobs.release(temp.sha256);
+  store.blobs.release(temp.name);
   blob = {
-    blob: temp.sha256,
+    blob: temp.name,
     size: temp.size,
     etag: `"${temp.md5.toString("hex")}"`,
     mtimeMs: Date.now(),
@@ -208,10 +208,10 @@ describe("pruning and GC safety", () => {
   test("GC never deletes a pending blob (written, not yet committed)", async () => {
     const temp = await store.blobs.writeTemp(Readable.from([Buffer.from(`pending ${Date.now()}`)]));
     await store.blobs.commit(temp); // holds it as pending; no metadata references it yet
-    const path = store.blobs.pathOf(temp.sha256);
+    const path = store.blobs.pathOf(temp.name);
     await store.gc();
     expect(existsSync(path)).toBe(true);
-    store.blobs.release(temp.sha256);
+    store.blobs.release(temp.name);
     const r = await store.gc();
     expect(r.orphanFiles).toBeGreaterThanOrEqual(1);
     expect(existsSync(path)).toBe(false);

@@ -83,7 +83,7 @@ class BodyDecoder extends Transform {
     private readonly decodedLength: number | undefined,
   ) {
     super();
-    this.digests = createDigests(decodedLength ?? contentLength);
+    this.digests = createDigests(decodedLength ?? contentLength, auth.payload.kind === "sha256");
     for (const algorithm of plan.compute) this.hashers.set(algorithm, createHasher(algorithm));
   }
 
@@ -135,14 +135,14 @@ class BodyDecoder extends Transform {
     const computed = new Map<ChecksumAlgorithm, Buffer>();
     for (const [algorithm, h] of this.hashers) computed.set(algorithm, await h.digest());
 
-    if (this.auth.payload.kind === "sha256" && sha256.toString("hex") !== this.auth.payload.hex) {
+    if (this.auth.payload.kind === "sha256" && sha256?.toString("hex") !== this.auth.payload.hex) {
       throw new S3Error(
         "XAmzContentSHA256Mismatch",
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
         400,
         {
           ClientComputedContentSHA256: this.auth.payload.hex,
-          S3ComputedContentSHA256: sha256.toString("hex"),
+          S3ComputedContentSHA256: sha256?.toString("hex") ?? "",
         },
       );
     }
@@ -156,7 +156,7 @@ class BodyDecoder extends Transform {
     for (const [algorithm, digest] of computed) checksums[algorithm] = digest.toString("base64");
     this.outcome = {
       md5Hex: md5.toString("hex"),
-      sha256Hex: sha256.toString("hex"),
+      sha256Hex: sha256?.toString("hex"),
       checksums,
       size: this.size,
     };

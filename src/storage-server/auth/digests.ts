@@ -1,13 +1,13 @@
 /**
  * @module storage-server/auth/digests
- * MD5 (the ETag) and SHA-256 (the content address, and the check of a signed `x-amz-content-sha256`)
- * of a request body. Both are needed for every upload, and together they cost ~35 ms of CPU per
- * 16 MB: on the event loop that caps one upload's speed and stalls every other request meanwhile.
+ * MD5 (the ETag, always) and SHA-256 (only to check a signed `x-amz-content-sha256`; it then also
+ * names the blob) of a request body. Together they cost ~35 ms of CPU per 16 MB (MD5 ~25 of it): on
+ * the event loop that caps one upload's speed and stalls every other request meanwhile.
  * So large bodies are hashed on a worker thread, in parallel with the event loop receiving, checking
  * CRCs and writing the bytes; small ones inline, where a message round trip would cost more than
  * the hash.
  *
- * Bytes reach the workers (one per algorithm, so the two hashes also run in parallel) copied once
+ * Bytes reach the workers (one per algorithm, so two hashes also run in parallel) copied once
  * into fixed-size SharedArrayBuffer slabs that both read and that are reused once both acked them
  * (no per-chunk allocation or message copy). The decoder waits (`drained`) while more than
  * `MAX_IN_FLIGHT` bytes of an upload are unhashed, so a slow worker slows the client instead of
@@ -20,14 +20,20 @@
  * `MAX_IN_FLIGHT / SLAB_BYTES + 1` slabs, so memory grows with concurrent uploads the way their
  * socket and write buffers already do, and spare slabs are kept only up to `SPARE_SLABS`.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { Worker } from "node:worker_threads";
+
+export interface BodyDigests {
+  readonly md5: Buffer;
+  /** Only when asked for (`createDigests(…, true)`). */
+  readonly sha256: Buffer | undefined;
+}
 
 export interface Digests {
   update(data: Uint8Array): void;
   /** Resolves when the hasher can take more (undefined: it can right now). */
   drained(): Promise<void> | undefined;
-  digest(): Promise<{ readonly md5: Buffer; readonly sha256: Buffer }>;
+  digest(): Promise<BodyDigests>;
   /** The body failed: release what the hasher holds. */
   abort(): void;
 }
@@ -48,23 +54,31 @@ const MAX_IN_FLIGHT = 2 * SLAB_BYTES;
  */
 const SPARE_SLABS = 24;
 
-export function createDigests(expectedBytes: number | undefined): Digests {
+/**
+ * MD5 always (the ETag); SHA-256 only when `sha256` (a signed payload hash to check): costing a
+ * quarter of the hashing, it is not computed just to name the blob.
+ */
+export function createDigests(expectedBytes: number | undefined, sha256: boolean): Digests {
   const small = expectedBytes !== undefined && expectedBytes < OFF_THREAD_MIN_BYTES;
-  return small ? new InlineDigests() : new WorkerDigests();
+  const algorithms: readonly Algorithm[] = sha256 ? ["md5", "sha256"] : ["md5"];
+  return small ? new InlineDigests(algorithms) : new WorkerDigests(algorithms);
 }
 
 class InlineDigests implements Digests {
   private readonly md5 = createHash("md5");
-  private readonly sha256 = createHash("sha256");
+  private readonly sha256: Hash | undefined;
+  constructor(algorithms: readonly Algorithm[]) {
+    this.sha256 = algorithms.includes("sha256") ? createHash("sha256") : undefined;
+  }
   update(data: Uint8Array): void {
     this.md5.update(data);
-    this.sha256.update(data);
+    this.sha256?.update(data);
   }
   drained(): undefined {
     return undefined;
   }
-  async digest(): Promise<{ md5: Buffer; sha256: Buffer }> {
-    return { md5: this.md5.digest(), sha256: this.sha256.digest() };
+  async digest(): Promise<BodyDigests> {
+    return { md5: this.md5.digest(), sha256: this.sha256?.digest() };
   }
   abort(): void {}
 }
@@ -171,7 +185,6 @@ class HashThread {
 }
 
 const threads = [new HashThread(), new HashThread()] as const;
-const ALGORITHMS: readonly Algorithm[] = ["md5", "sha256"];
 
 /**
  * The thread not in `taken` with the least work assigned (MD5 first, so the costlier task picks
@@ -199,20 +212,21 @@ class WorkerDigests implements Digests {
    */
   private readonly slabs = new Map<number, { slab: SharedArrayBuffer; bytes: number; pending: number }>();
   private shipped = 0;
-  private readonly hex: (string | undefined)[] = [undefined, undefined];
+  private readonly hex: (string | undefined)[];
   private waiter: { promise: Promise<void>; resolve: () => void } | undefined;
-  private readonly result: Promise<{ md5: Buffer; sha256: Buffer }>;
+  private readonly result: Promise<BodyDigests>;
   private settle!: { resolve: () => void; reject: (error: Error) => void };
   private error: Error | undefined;
 
-  constructor() {
+  constructor(algorithms: readonly Algorithm[]) {
+    this.hex = algorithms.map(() => undefined);
     this.result = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject })).then(() => ({
       md5: Buffer.from(this.hex[0]!, "hex"),
-      sha256: Buffer.from(this.hex[1]!, "hex"),
+      sha256: this.hex[1] === undefined ? undefined : Buffer.from(this.hex[1], "hex"),
     }));
     // Observed by digest(); without this a failure on an aborted body would be an unhandled rejection.
     this.result.catch(() => undefined);
-    ALGORITHMS.forEach((algorithm, i) => {
+    algorithms.forEach((algorithm, i) => {
       const thread = pickThread(this.tasks.map((t) => t.thread));
       const id = nextJobId++;
       this.tasks.push({ thread, id });
@@ -254,7 +268,7 @@ class WorkerDigests implements Digests {
     return this.waiter.promise;
   }
 
-  digest(): Promise<{ md5: Buffer; sha256: Buffer }> {
+  digest(): Promise<BodyDigests> {
     if (this.filled > 0) this.ship();
     if (this.error === undefined) for (const t of this.tasks) t.thread.end(t.id);
     return this.result;

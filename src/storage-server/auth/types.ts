@@ -40,7 +40,8 @@ export interface AuthResult {
 /** Checksums of a received body, base64 as S3 returns them in `x-amz-checksum-*` headers; md5 is hex. */
 export interface BodyChecksums {
   md5Hex: string;
-  sha256Hex: string;
+  /** Only when the request signed the payload's hash (it is checked against it); else undefined. */
+  sha256Hex: string | undefined;
   /** Whichever of crc32, crc32c, crc64nvme, sha1, sha256 the client sent or asked for (base64). */
   readonly checksums: Readonly<Partial<Record<ChecksumAlgorithm, string>>>;
 }

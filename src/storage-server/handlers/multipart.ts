@@ -94,7 +94,7 @@ async function storePart(
   upload: Upload,
   partNumber: number,
   source: Readable,
-  digests?: () => { sha256Hex: string; md5Hex: string },
+  digests?: () => { sha256Hex: string | undefined; md5Hex: string },
   checksums: () => Checksums = () => ({}),
 ): Promise<Part> {
   const blobs = ctx.store.blobs;
@@ -103,7 +103,7 @@ async function storePart(
   const md5Hex = temp.md5.toString("hex");
   const part: Part = {
     partNumber,
-    blob: temp.sha256,
+    blob: temp.name,
     size: temp.size,
     etag: `"${md5Hex}"`,
     md5Hex,
@@ -113,7 +113,7 @@ async function storePart(
   try {
     await ctx.store.meta.write(() => putPart(ctx.store.meta, upload, part));
   } finally {
-    blobs.release(temp.sha256);
+    blobs.release(temp.name);
   }
   return part;
 }

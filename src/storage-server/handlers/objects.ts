@@ -59,7 +59,7 @@ export async function putObjectHandler(ctx: Ctx): Promise<void> {
         bucket,
         key,
         {
-          blob: temp.sha256,
+          blob: temp.name,
           size: temp.size,
           etag: `"${temp.md5.toString("hex")}"`,
           mtimeMs: Date.now(),
@@ -72,7 +72,7 @@ export async function putObjectHandler(ctx: Ctx): Promise<void> {
       ),
     );
   } finally {
-    ctx.store.blobs.release(temp.sha256);
+    ctx.store.blobs.release(temp.name);
   }
   send(ctx, 200, undefined, { ETag: v.etag, ...checksumHeaders(v.checksums) });
 }

@@ -339,7 +339,7 @@ async function storeUpload(
     try {
       v = await store.meta.write(() =>
         putObject(store.meta, requireBucket(ctx), key, {
-          blob: temp.sha256,
+          blob: temp.name,
           size: temp.size,
           etag: `"${temp.md5.toString("hex")}"`,
           mtimeMs: Date.now(),
@@ -350,7 +350,7 @@ async function storeUpload(
         }),
       );
     } finally {
-      store.blobs.release(temp.sha256);
+      store.blobs.release(temp.name);
     }
   } catch (error) {
     await store.blobs.discard(temp);

@@ -1,11 +1,12 @@
 /**
  * @module storage-server/store/blobs
- * Content-addressed object bytes: `<root>/blobs/ab/<sha256>` (see blob-layout). A blob is immutable once
- * renamed into place, so forks, copies and snapshots share it freely and object keys never become file
- * paths.
+ * Object bytes, one immutable file per blob: `<root>/blobs/ab/<name>` (see blob-layout), where the
+ * name is the bytes' SHA-256 when the upload signed it (it was computed to check it anyway) and 256
+ * random bits otherwise. A blob is immutable once renamed into place, so forks, copies and snapshots
+ * share it freely by name, and object keys never become file paths.
  *
  * Write protocol (crash safety): stream to `<root>/tmp/<random>` while hashing → fsync the file →
- * hold the hash as "pending" (GC must not touch it) → rename into place → fsync the directory → the
+ * hold the name as "pending" (GC must not touch it) → rename into place → fsync the directory → the
  * caller commits metadata → release. A kill -9 before the metadata commit leaves at worst an
  * unreferenced blob (GC sweeps it) or a temp file (removed at startup); never a visible partial object.
  */
@@ -19,15 +20,25 @@ import type { Readable } from "node:stream";
 import { blobPath, PREFIXES, prepareLayout, SHA_RE } from "./blob-layout.js";
 import { CoalescingWriter } from "./writer.js";
 
-/** A fsynced temp file and its content address, ready for `commit`. */
+/** A fsynced temp file and the name its blob will have, ready for `commit`. */
 export interface TempFile {
   readonly tempPath: string;
-  readonly sha256: string;
+  readonly name: string;
   readonly size: number;
 }
 
 export interface TempBlob extends TempFile {
   readonly md5: Buffer;
+}
+
+/**
+ * A blob's name when the server did not compute the bytes' SHA-256: 256 random bits, shaped like one
+ * (the folder layout and the orphan sweep only need 64 hex digits). Hashing a body only to name it
+ * cost a quarter of an upload's hashing; names need only be unique, and forks and copies share a
+ * blob by its name, never by content.
+ */
+export function randomName(): string {
+  return randomBytes(32).toString("hex");
 }
 
 export class BlobStore {
@@ -65,51 +76,40 @@ export class BlobStore {
   }
 
   /**
-   * Streams `source` into a fsynced temp file, hashing as it goes. Removes the temp file on failure.
-   * `digests` lets a caller whose stream already hashed exactly these bytes (the request body
-   * decoder) supply SHA-256/MD5 instead of computing them twice.
+   * Streams `source` into a fsynced temp file, computing its MD5 (the ETag) as it goes. Removes the
+   * temp file on failure. `digests` lets a caller whose stream already hashed exactly these bytes (the
+   * request body decoder) supply the MD5, and the SHA-256 when it computed one (it then names the blob).
    */
   async writeTemp(
     source: AsyncIterable<Uint8Array> | Readable,
-    digests?: () => { sha256Hex: string; md5Hex: string },
+    digests?: () => { sha256Hex: string | undefined; md5Hex: string },
   ): Promise<TempBlob> {
     if (digests) {
-      const temp = await this.stream(source, false);
+      const temp = await this.stream(source);
       try {
         const d = digests();
-        return { ...temp, sha256: d.sha256Hex, md5: Buffer.from(d.md5Hex, "hex") };
+        return { ...temp, name: d.sha256Hex ?? temp.name, md5: Buffer.from(d.md5Hex, "hex") };
       } catch (error) {
         await this.discard(temp);
         throw error;
       }
     }
     const md5 = createHash("md5");
-    const temp = await this.stream(source, true, (chunk) => md5.update(chunk));
+    const temp = await this.stream(source, (chunk) => md5.update(chunk));
     return { ...temp, md5: md5.digest() };
   }
 
-  /**
-   * Like `writeTemp` but computes only the SHA-256 content address, for callers that need no MD5 of
-   * the bytes (multipart Complete: its ETag is derived from the parts' MD5s).
-   */
-  async writeTempAddressed(source: AsyncIterable<Uint8Array> | Readable): Promise<TempFile> {
-    return this.stream(source, true);
-  }
-
-  /** Streams into a fsynced temp file (SHA-256 of it when `address`), removing it on failure. */
+  /** Streams into a fsynced temp file under a random blob name, removing it on failure. */
   private async stream(
     source: AsyncIterable<Uint8Array> | Readable,
-    address: boolean,
     onChunk?: (chunk: Uint8Array) => void,
   ): Promise<TempFile> {
     const tempPath = join(this.tmpDir, `${randomBytes(12).toString("hex")}.part`);
-    const sha = address ? createHash("sha256") : undefined;
     let size = 0;
     const fh = await open(tempPath, "wx", 0o600);
     const writer = new CoalescingWriter(fh);
     try {
       for await (const chunk of source as AsyncIterable<Uint8Array>) {
-        sha?.update(chunk);
         onChunk?.(chunk);
         size += chunk.byteLength;
         // Awaited only when the writer is full: that is the backpressure, bounded memory per upload.
@@ -118,7 +118,7 @@ export class BlobStore {
       await writer.finish();
       await fh.sync();
       await fh.close();
-      return { tempPath, sha256: sha?.digest("hex") ?? "", size };
+      return { tempPath, name: randomName(), size };
     } catch (error) {
       await writer.finish().catch(() => undefined);
       await fh.close().catch(() => undefined);
@@ -132,18 +132,19 @@ export class BlobStore {
   }
 
   /**
-   * Moves a temp blob into place durably and holds it as pending. The caller must `release(sha)` after
-   * its metadata commit (or failure). Renaming over an existing identical blob is harmless.
+   * Moves a temp blob into place durably and holds it as pending. The caller must `release(name)` after
+   * its metadata commit (or failure). Renaming over an existing blob of the same name
+   * is harmless: only a verified SHA-256 names two uploads alike, and then their bytes are equal.
    */
   async commit(temp: TempFile): Promise<void> {
-    this.hold(temp.sha256);
+    this.hold(temp.name);
     try {
       // The folder exists since init (blob-layout): rename, then make the new entry durable.
-      const target = this.pathOf(temp.sha256);
+      const target = this.pathOf(temp.name);
       await rename(temp.tempPath, target);
       await this.fsyncFolder(dirname(target));
     } catch (error) {
-      this.release(temp.sha256);
+      this.release(temp.name);
       await unlink(temp.tempPath).catch(() => undefined);
       throw error;
     }

@@ -22,7 +22,7 @@ export type Stmt = Database.Statement<unknown[]>;
  * - `bucket_acls` is its own table (not a `buckets` column) so stores created before it gain it by
  *   `CREATE TABLE IF NOT EXISTS`; a bucket without a row is private. `public_list` = 0 is Tigris's
  *   public bucket without directory listing.
- * - `blobs` lists the content-addressed files the metadata knows about; files on disk that are not in
+ * - `blobs` lists the blob files the metadata knows about; files on disk that are not in
  *   it are leftovers of a crash between rename and commit and are swept by GC.
  * - A completed multipart object is its list of part blobs (`manifests` + `manifest_parts`, see
  *   manifests.ts); its version row's `blob` names the manifest, so copies, forks and snapshots share

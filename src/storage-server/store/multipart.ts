@@ -1,6 +1,6 @@
 /**
  * @module storage-server/store/multipart
- * Multipart uploads: each part is its own content-addressed blob (written and fsynced like any object)
+ * Multipart uploads: each part is its own immutable blob (written and fsynced like any object)
  * plus a row here. Completing turns the chosen parts into a manifest (manifests.ts): the object *is*
  * its parts, no byte is copied. A completed upload is remembered for a day, so that repeating the
  * Complete (an SDK retrying after a lost response) answers the same success again, as S3 does.

@@ -1,5 +1,5 @@
 /**
- * MD5/SHA-256 of large bodies run on worker threads (auth/digests.ts): same digests as inline hashing
+ * MD5/SHA-256 of large bodies run on worker threads (auth/digests.ts): same digests as inline hashing, SHA-256 only when a signed payload hash needs checking,
  * at every size around the slab boundaries, the signed-hash and Content-MD5 checks still refuse a
  * tampered large body, and a body that fails midway releases its job (later uploads still work).
  */
@@ -43,22 +43,35 @@ describe("off-thread digests", () => {
     "%i bytes: same digests as inline hashing",
     async (n) => {
       const data = randomBytes(n);
-      const d = createDigests(undefined); // unknown length → worker threads
-      for (let i = 0; i < n; i += 100 * KiB) {
-        d.update(data.subarray(i, i + 100 * KiB));
-        await d.drained();
+      for (const withSha256 of [true, false]) {
+        const d = createDigests(undefined, withSha256); // unknown length → worker threads
+        for (let i = 0; i < n; i += 100 * KiB) {
+          d.update(data.subarray(i, i + 100 * KiB));
+          await d.drained();
+        }
+        const out = await d.digest();
+        expect(out.md5.toString("hex")).toBe(md5(data));
+        expect(out.sha256?.toString("hex")).toBe(withSha256 ? sha256(data) : undefined);
       }
-      const out = await d.digest();
-      expect(out.md5.toString("hex")).toBe(md5(data));
-      expect(out.sha256.toString("hex")).toBe(sha256(data));
     },
   );
+
+  it("small bodies, hashed inline: MD5 always, SHA-256 only when asked", async () => {
+    const data = randomBytes(10 * KiB);
+    for (const withSha256 of [true, false]) {
+      const d = createDigests(data.length, withSha256);
+      d.update(data);
+      const out = await d.digest();
+      expect(out.md5.toString("hex")).toBe(md5(data));
+      expect(out.sha256?.toString("hex")).toBe(withSha256 ? sha256(data) : undefined);
+    }
+  });
 
   it("many bodies hashed at once keep their digests apart", async () => {
     const bodies = Array.from({ length: 8 }, (_, i) => randomBytes(MiB + i * 1000));
     const results = await Promise.all(
-      bodies.map(async (b) => {
-        const d = createDigests(b.length);
+      bodies.map(async (b, i) => {
+        const d = createDigests(b.length, i % 2 === 0);
         for (let i = 0; i < b.length; i += 64 * KiB) {
           d.update(b.subarray(i, i + 64 * KiB));
           await d.drained();
@@ -129,5 +142,14 @@ describe("off-thread digests", () => {
     const again = decodeBody(slicedStream(data, 64 * KiB), head, auth);
     await readAll(again.stream);
     expect(again.result().sha256Hex).toBe(sha256(data));
+  });
+
+  it("an unsigned payload is not hashed with SHA-256 (nothing to check it against)", async () => {
+    const data = randomBytes(2 * MiB + 5);
+    const { head, auth } = await put(data, {}, "UNSIGNED-PAYLOAD");
+    const decoded = decodeBody(slicedStream(data, 64 * KiB), head, auth);
+    expect((await readAll(decoded.stream)).equals(data)).toBe(true);
+    expect(decoded.result().md5Hex).toBe(md5(data));
+    expect(decoded.result().sha256Hex).toBeUndefined();
   });
 });
