@@ -49,7 +49,7 @@ describe("CoalescingWriter", () => {
     const KB = 1024;
     const writer = new CoalescingWriter(handle, 256 * KB, 1024 * KB);
     const data = randomBytes(5 * 1024 * KB + 123);
-    for (let off = 0; off < data.length; ) {
+    for (let off = 0; off < data.length;) {
       const n = Math.min(data.length - off, 1 + ((off * 7919) % (96 * KB)));
       await writer.push(data.subarray(off, off + n));
       off += n;

@@ -86,6 +86,22 @@ export class GroupCommitter {
     if (this.walFd !== undefined && (this.syncing || this.unsynced.length > 0)) fdatasyncSync(this.walFd);
   }
 
+  /**
+   * Runs `fn` in a transaction of its own right now, committed without waiting for the disk. Only
+   * for changes a power loss may undo harmlessly (dropping bookkeeping rows of garbage, which the next
+   * GC pass drops again); the next batch's fdatasync makes it durable along with its own.
+   */
+  runUnsynced<T>(fn: () => T): T {
+    if (this.broken !== undefined) throw this.broken;
+    if (this.walFd === undefined) return tx(this.db, fn);
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return tx(this.db, fn);
+    } finally {
+      this.db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
   /** Resolves when no batch is queued, committing or waiting for its sync. */
   idle(): Promise<void> {
     if (this.queue.length === 0 && this.unsynced.length === 0 && !this.syncing) return Promise.resolve();

@@ -10,10 +10,13 @@
  *  3. sweep blob files the metadata never learned about (a crash between rename and commit).
  * Blobs held as pending (being written or read right now) are never touched, and every
  * decide-then-unlink step runs synchronously in one tick so no request can interleave with it.
+ *
+ * Between passes, `reclaimReleased` frees what overwrites and deletes released (the only blobs most
+ * stores ever drop) moments after they happen, so deleting objects gives the disk back without a wait.
  */
 import type { BlobStore } from "./blobs.js";
 import { tx } from "./db.js";
-import { dropUnreferencedManifests } from "./manifests.js";
+import { dropUnreferencedManifests, isManifest } from "./manifests.js";
 import type { Metadata } from "./metadata.js";
 import { forgetCompletedUploads } from "./multipart.js";
 
@@ -111,4 +114,59 @@ export async function collectGarbage(meta: Metadata, blobs: BlobStore): Promise<
     orphanFiles++;
   }
   return { droppedLayers, prunedVersions, deletedBlobs: count, freedBytes: bytes, orphanFiles };
+}
+
+const NAMED_BY_VERSION = "SELECT 1 FROM versions WHERE blob = ? LIMIT 1";
+const NAMED_BY_PART = "SELECT 1 FROM parts WHERE blob = ? LIMIT 1";
+const NAMED_BY_MANIFEST = "SELECT 1 FROM manifest_parts WHERE blob = ? LIMIT 1";
+
+/**
+ * Frees the blobs (and multipart manifests) that `refs` name, if nothing names them any more: no
+ * version row of any bucket, fork, snapshot or detached layer, no pending part, no other manifest.
+ * The same rule as a full pass, applied to a few names through their indexes instead of every table.
+ *
+ * Synchronous, like `deleteUnreferenced`: decide and unlink in one tick. The drops that released
+ * these names must be durable first (a power loss must not bring back a row whose file is gone), so
+ * any commit still waiting for its fdatasync is synced now. The row deletions themselves may be lost
+ * to a power cut harmlessly (a file-less row of garbage is dropped by the next full pass).
+ */
+export function reclaimReleased(
+  meta: Metadata,
+  blobs: BlobStore,
+  refs: readonly string[],
+): { count: number; bytes: number } {
+  if (refs.length === 0) return { count: 0, bytes: 0 };
+  meta.syncNow();
+  return meta.runUnsynced(() => {
+    const named = meta.prep(NAMED_BY_VERSION);
+    const candidates = new Set<string>();
+    for (const ref of refs) {
+      if (named.get(ref) !== undefined) continue;
+      if (!isManifest(ref)) {
+        candidates.add(ref);
+        continue;
+      }
+      // A multipart object nothing shows any more: drop its manifest, and its parts become candidates.
+      const parts = meta.prep("SELECT blob FROM manifest_parts WHERE manifest = ?").all(ref) as {
+        blob: string;
+      }[];
+      meta.prep("DELETE FROM manifest_parts WHERE manifest = ?").run(ref);
+      meta.prep("DELETE FROM manifests WHERE id = ?").run(ref);
+      for (const p of parts) candidates.add(p.blob);
+    }
+    const size = meta.prep("SELECT size FROM blobs WHERE sha = ?");
+    const drop = meta.prep("DELETE FROM blobs WHERE sha = ?");
+    let count = 0;
+    let bytes = 0;
+    for (const name of candidates) {
+      if (blobs.isPending(name) || named.get(name) !== undefined) continue;
+      if (meta.prep(NAMED_BY_PART).get(name) !== undefined) continue;
+      if (meta.prep(NAMED_BY_MANIFEST).get(name) !== undefined) continue;
+      bytes += (size.get(name) as { size: number } | undefined)?.size ?? 0;
+      drop.run(name);
+      blobs.unlinkSync(name);
+      count++;
+    }
+    return { count, bytes };
+  });
 }

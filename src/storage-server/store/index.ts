@@ -8,12 +8,19 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BlobStore } from "./blobs.js";
 import { openDb } from "./db.js";
-import { collectGarbage } from "./gc.js";
+import { collectGarbage, reclaimReleased } from "./gc.js";
 import type { GcReport } from "./gc.js";
 import { Metadata } from "./metadata.js";
 
 export type { GcReport } from "./gc.js";
 export { LATEST } from "./metadata.js";
+
+/**
+ * How long after an overwrite or delete its blob is freed. A short wait gathers a burst of deletes
+ * (DeleteObjects, a cleanup loop) into one pass, and by then the writes that released them have
+ * usually been synced already, so the pass rarely has to wait for the disk.
+ */
+const RECLAIM_DELAY_MS = 25;
 
 export class Store {
   readonly root: string;
@@ -21,12 +28,21 @@ export class Store {
   readonly blobs: BlobStore;
   private readonly lockFile: string;
   private gcRunning: Promise<GcReport> | undefined;
+  private reclaimTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   private constructor(root: string, meta: Metadata, blobs: BlobStore, lockFile: string) {
     this.root = root;
     this.meta = meta;
     this.blobs = blobs;
     this.lockFile = lockFile;
+    // Deleted and overwritten objects give their disk space back within moments, not at the next
+    // full GC pass (minutes away, or never for a server nobody asks to collect).
+    meta.onRelease = () => {
+      if (this.reclaimTimer !== undefined || this.closed) return;
+      this.reclaimTimer = setTimeout(() => this.reclaim(), RECLAIM_DELAY_MS);
+      this.reclaimTimer.unref();
+    };
   }
 
   static async open(root: string): Promise<Store> {
@@ -53,8 +69,21 @@ export class Store {
     return this.gcRunning;
   }
 
+  /** Frees what writes released since the last pass (gc.ts `reclaimReleased`). */
+  private reclaim(): void {
+    this.reclaimTimer = undefined;
+    if (this.closed) return;
+    try {
+      reclaimReleased(this.meta, this.blobs, this.meta.takeReleased());
+    } catch {
+      // Nothing is lost by failing here (a full disk, a broken WAL): the next full GC pass frees them.
+    }
+  }
+
   /** Waits for a running GC pass, then closes the database and releases the root. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reclaimTimer);
     await this.gcRunning?.catch(() => undefined);
     await this.meta.close();
     await this.blobs.close();

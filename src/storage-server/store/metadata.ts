@@ -63,6 +63,10 @@ export class Metadata {
   private readonly stmts = new Map<string, Stmt>();
 
   private readonly committer: GroupCommitter;
+  /** Blob or manifest names that rows dropped by writes referenced (see `noteReleased`). */
+  private readonly released = new Set<string>();
+  /** Called when something was released; the store schedules a reclaim pass (store/index.ts). */
+  onRelease: (() => void) | undefined;
 
   /** `walFile`: the database's `-wal` file, which group commits fsync themselves (committer.ts). */
   constructor(db: Db, walFile?: string) {
@@ -74,6 +78,27 @@ export class Metadata {
   /** Makes every committed write durable now (before acting on it outside SQLite, e.g. unlinking). */
   syncNow(): void {
     this.committer.syncNow();
+  }
+
+  /**
+   * Records that a dropped version row named `ref` (a blob or a multipart manifest), so the store can
+   * free it soon if nothing else names it, instead of waiting for the next full GC pass.
+   */
+  noteReleased(ref: string): void {
+    this.released.add(ref);
+    this.onRelease?.();
+  }
+
+  /** The names released since the last call. */
+  takeReleased(): string[] {
+    const refs = [...this.released];
+    this.released.clear();
+    return refs;
+  }
+
+  /** See GroupCommitter.runUnsynced: for changes a power loss may undo harmlessly. */
+  runUnsynced<T>(fn: () => T): T {
+    return this.committer.runUnsynced(fn);
   }
 
   /** Waits for in-flight writes, then closes the database. */

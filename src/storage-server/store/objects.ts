@@ -71,7 +71,8 @@ export function resolveObject(
 
 /**
  * Drops the bucket's own newest row of `key` when nothing pins it (no snapshot or fork point at or
- * after it), so unversioned churn does not accumulate rows.
+ * after it), so unversioned churn does not accumulate rows; its blob is noted as released, for the
+ * store to free once nothing else names it.
  */
 function pruneOwnNewest(meta: Metadata, bucket: Bucket, key: string): void {
   const prev = meta.prep(NEWEST_IN_LAYER).get(bucket.id, key, Number.MAX_SAFE_INTEGER) as
@@ -80,6 +81,7 @@ function pruneOwnNewest(meta: Metadata, bucket: Bucket, key: string): void {
     meta
       .prep("DELETE FROM versions WHERE bucket_id = ? AND key = ? AND seq = ?")
       .run(bucket.id, key, prev.seq);
+    if (prev.blob !== null) meta.noteReleased(prev.blob);
   }
 }
 
