@@ -8,7 +8,17 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -16,6 +26,7 @@ import { join, resolve } from "node:path";
 import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -191,6 +202,37 @@ describe.each(KINDS)("on a full small %s", (kind, skipped) => {
       expect((await s3Error(s3.send(new HeadObjectCommand({ Bucket: "full", Key: "no-room" })))).name).toBe(
         "NotFound",
       );
+    });
+
+    test("deleting objects on a full disk gives their space to new writes, with no GC pass and no restart", async () => {
+      await s3.send(new CreateBucketCommand({ Bucket: "reclaim" }));
+      for (let i = 0; i < 3; i++) {
+        await s3.send(
+          new PutObjectCommand({ Bucket: "reclaim", Key: `old-${i}`, Body: randomBytes(1024 * 1024) }),
+        );
+      }
+      // Full, but for a little room for the deletes' own metadata writes.
+      const filler = join(mnt, "filler-reclaim");
+      fill(filler);
+      truncateSync(filler, Math.max(0, statSync(filler).size - 256 * 1024));
+      const fresh = randomBytes(1024 * 1024);
+      const tryPut = () =>
+        s3.send(new PutObjectCommand({ Bucket: "reclaim", Key: "fresh", Body: fresh })).then(
+          () => true,
+          (error: unknown) => {
+            if ((error as { name?: string }).name !== "StorageFull") throw error;
+            return false;
+          },
+        );
+      expect(await tryPut()).toBe(false);
+
+      for (let i = 0; i < 3; i++)
+        await s3.send(new DeleteObjectCommand({ Bucket: "reclaim", Key: `old-${i}` }));
+      // The deleted objects' files go within moments; the same upload then fits.
+      await expect.poll(tryPut, { timeout: 10_000, interval: 100 }).toBe(true);
+      const got = await s3.send(new GetObjectCommand({ Bucket: "reclaim", Key: "fresh" }));
+      expect(md5(Buffer.from(await got.Body!.transformToByteArray()))).toBe(md5(fresh));
+      rmSync(filler);
     });
   });
 });
