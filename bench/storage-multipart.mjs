@@ -20,10 +20,15 @@ const verdict = (ok) => (ok ? "**met**" : "**not met**");
 export function multipartPlan(quick) {
   return quick
     ? { smallBytes: 10 * MB, bigBytes: 128 * MB, smallRuns: 3, bigRuns: 3, getBytes: 64 * MB, getRuns: 5 }
-    : { smallBytes: 10 * MB, bigBytes: 1024 * MB, smallRuns: 5, bigRuns: 3, getBytes: 256 * MB, getRuns: 7 };
+    : { smallBytes: 10 * MB, bigBytes: 1024 * MB, smallRuns: 7, bigRuns: 5, getBytes: 256 * MB, getRuns: 7 };
 }
 
-/** Times how long the server takes to answer CompleteMultipartUpload, as the client sees it. */
+/**
+ * Times how long the server takes to answer CompleteMultipartUpload: from the request going out to its
+ * answer, innermost in the SDK's middleware stack (after the response deserializer, so around the HTTP
+ * exchange alone). Timing from the outermost step also counted the SDK building and signing the XML
+ * part list on this side, which grows with the part count (128 parts vs 2) and is no work of the server.
+ */
 function timeCompletes(s3) {
   const times = [];
   s3.middlewareStack.add(
@@ -36,7 +41,7 @@ function timeCompletes(s3) {
         times.push(performance.now() - t);
       }
     },
-    { step: "initialize", name: "benchMultipartCompleteTimer" },
+    { step: "deserialize", priority: "low", name: "benchMultipartCompleteTimer" },
   );
   return times;
 }
@@ -139,7 +144,7 @@ export function multipartMarkdown(r) {
   return {
     table: [
       `**Multipart objects are stored as their parts** (lib-storage \`Upload\`, ${PART / MB} MB parts; a fresh ` +
-        "server and store per size; Complete time as the client sees it, median of the runs)",
+        "server and store per size; Complete time from the request going out to its answer, not counting the SDK building the part list; median of the runs)",
       "",
       "| object | parts | runs | CompleteMultipartUpload | store on disk after Complete |",
       "|---:|---:|---:|---:|---:|",
