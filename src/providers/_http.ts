@@ -55,6 +55,15 @@ export interface ApiAuth {
   readonly variable: string;
 }
 
+/**
+ * `Authorization: Bearer <token>` (Turso, Neon, Doppler) from the environment variable `variable`,
+ * read now unless `value` is given. Trimmed, so a blank value is "not set" like a missing one.
+ */
+export function bearerAuth(variable: string, value: string | undefined = process.env[variable]): ApiAuth {
+  const token = value?.trim();
+  return { header: "Authorization", value: token ? `Bearer ${token}` : undefined, variable };
+}
+
 export interface RetryPolicy {
   /** Attempts in all, the first included. @default 5 */
   readonly maxAttempts: number;

@@ -19,7 +19,7 @@
  * URI from the API, with the role's password: a secret var.
  */
 import { ProviderError } from "../../errors.js";
-import { createApiClient, isApiError, type ApiClient } from "../_http.js";
+import { bearerAuth, createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { neonApi, PROVIDER_NAME, type Branch, type CreatedBranch } from "./_neon-api.js";
 import type { NeonOptions } from "./neon.options.js";
@@ -42,11 +42,7 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
       provider: PROVIDER_NAME,
       baseUrl: options.baseUrl,
       defaultBaseUrl: DEFAULT_BASE_URL,
-      auth: {
-        header: "Authorization",
-        value: process.env[keyVariable] ? `Bearer ${process.env[keyVariable]}` : undefined,
-        variable: keyVariable,
-      },
+      auth: bearerAuth(keyVariable),
       log: context.log,
     }));
   const projectId = () => {

@@ -15,7 +15,7 @@
  */
 import { ProviderError } from "../../errors.js";
 import { adoptedDatabaseName } from "./_root-ref.js";
-import { createApiClient, isApiError, type ApiClient } from "../_http.js";
+import { bearerAuth, createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type {
   DatabaseProvider,
   EnvRef,
@@ -59,13 +59,7 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       provider: PROVIDER_NAME,
       baseUrl: options.baseUrl,
       defaultBaseUrl: DEFAULT_API,
-      auth: {
-        header: "Authorization",
-        value: process.env[options.apiToken.env]?.trim()
-          ? `Bearer ${process.env[options.apiToken.env]!.trim()}`
-          : undefined,
-        variable: options.apiToken.env,
-      },
+      auth: bearerAuth(options.apiToken.env),
       log: context.log,
     }));
 

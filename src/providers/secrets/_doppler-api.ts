@@ -5,7 +5,7 @@
  * Retry-After, Doppler's `{messages}` errors with the request id, the token never logged), and the
  * naming rules for configs forkstack makes.
  */
-import { createApiClient } from "../_http.js";
+import { bearerAuth, createApiClient } from "../_http.js";
 import type { EnvRef, Logger, OpContext } from "../types.js";
 
 export const PROVIDER_NAME = "doppler";
@@ -69,11 +69,7 @@ export function dopplerApi(options: DopplerApiOptions) {
     provider: PROVIDER_NAME,
     baseUrl: options.baseUrl,
     defaultBaseUrl: "https://api.doppler.com",
-    auth: {
-      header: "authorization",
-      value: options.token?.trim() ? `Bearer ${options.token.trim()}` : undefined,
-      variable: options.tokenEnv,
-    },
+    auth: bearerAuth(options.tokenEnv, options.token),
     log: options.log,
   });
   const req = (op: OpContext, action: string) => ({ signal: op.signal, log: op.log, action });
