@@ -7,9 +7,9 @@
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { start, type NeonEmulator } from "../../emulators/neon.js";
+import { pgQuery } from "../../helpers/pg-query.js";
 import { REPO, cli, runCli, tempProject } from "../../helpers/project.js";
 import { startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
@@ -26,14 +26,7 @@ afterAll(async () => {
   expect(violations).toEqual([]);
 });
 
-async function rows(url: string, statement: string): Promise<unknown[]> {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false });
-  try {
-    return [...(await sql.unsafe(statement))];
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
+const rows = (url: string, statement: string) => pgQuery(url, undefined, statement);
 
 const config = (project: string, database: Record<string, unknown> = {}) => ({
   project,

@@ -5,24 +5,14 @@
  * passed or failed; `afterAll` then deletes, in `finally`, any `fs-…` branch of this run still there.
  * Here the point-in-time test runs for real (the emulator cannot keep history).
  */
-import postgres from "postgres";
 import { afterAll, describe, expect, it } from "vitest";
 import provider from "../../../src/providers/database/neon.js";
 import { optionsSchema } from "../../../src/providers/database/neon.options.js";
 import { databaseSuite, tempProject } from "../../../src/testing/index.js";
-import type { Row } from "../../../src/testing/index.js";
+import { pgQuery as query } from "../../helpers/pg-query.js";
 
 const live = Boolean(process.env.NEON_API_KEY && process.env.NEON_PROJECT_ID);
 const projects = new Set<string>();
-
-async function query(url: string, _token: string | undefined, statement: string): Promise<Row[]> {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false, connect_timeout: 30 });
-  try {
-    return [...(await sql.unsafe(statement))] as Row[];
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
 
 describe.skipIf(!live)("neon provider, live (NEON_API_KEY and NEON_PROJECT_ID set)", () => {
   databaseSuite({

@@ -5,14 +5,14 @@
  * `expires_at`, operations, 423/429, and bad input. Every request the provider sends and every answer
  * the emulator gives is checked against Neon's OpenAPI description; `afterAll` asserts no violation.
  */
-import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import provider from "../../../src/providers/database/neon.js";
 import { optionsSchema } from "../../../src/providers/database/neon.options.js";
 import type { DatabaseProvider } from "../../../src/providers/types.js";
 import { coreDriver, databaseSuite, expectProviderError, tempProject } from "../../../src/testing/index.js";
-import type { Row, TestProject } from "../../../src/testing/index.js";
+import type { TestProject } from "../../../src/testing/index.js";
 import { start, type NeonEmulator } from "../../emulators/neon.js";
+import { pgQuery as query } from "../../helpers/pg-query.js";
 import { freePort, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
 let server: PgServer;
@@ -37,15 +37,6 @@ afterAll(async () => {
 
 const make = (project: TestProject, extra: Record<string, unknown> = {}): DatabaseProvider =>
   provider(optionsSchema.parse(extra), project.context);
-
-async function query(url: string, _token: string | undefined, statement: string): Promise<Row[]> {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false });
-  try {
-    return [...(await sql.unsafe(statement))] as Row[];
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
 
 /** What the emulator holds for a name, or undefined. */
 const held = (name: string) => emulator.branches().find((b) => b.name === name);

@@ -11,7 +11,7 @@
  * PLANETSCALE_ORG and PLANETSCALE_DATABASE are set, and clean up what they made even when they fail.
  */
 import mysql from "mysql2/promise";
-import postgres from "postgres";
+import { pgQuery } from "../../helpers/pg-query.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import provider from "../../../src/providers/database/planetscale.js";
 import { optionsSchema } from "../../../src/providers/database/planetscale.options.js";
@@ -80,15 +80,6 @@ async function mysqlQuery(url: string, _token: string | undefined, statement: st
     return Array.isArray(rows) ? (rows as Row[]) : [];
   } finally {
     await connection.end();
-  }
-}
-
-async function pgQuery(url: string, _token: string | undefined, statement: string): Promise<Row[]> {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false });
-  try {
-    return [...(await sql.unsafe(statement))] as Row[];
-  } finally {
-    await sql.end({ timeout: 5 });
   }
 }
 

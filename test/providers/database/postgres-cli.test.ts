@@ -6,8 +6,8 @@
  * copy itself; 10 `new` processes forking one parent at once.
  */
 import { spawn } from "node:child_process";
-import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pgQuery } from "../../helpers/pg-query.js";
 import { BIN, cleanEnv, cli, runCli, tempProject } from "../../helpers/project.js";
 import { PG_PASSWORD, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
@@ -18,13 +18,8 @@ beforeAll(async () => {
 afterAll(() => server?.stop());
 
 async function one<T>(url: string, statement: string): Promise<T | undefined> {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false });
-  try {
-    const [row] = await sql.unsafe(statement);
-    return row as T | undefined;
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
+  const [row] = await pgQuery(url, undefined, statement);
+  return row as T | undefined;
 }
 
 const allowConnections = async (database: string) =>

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import provider, { optionsSchema } from "../../../src/providers/database/postgres.js";
 import type { DatabaseProvider } from "../../../src/providers/types.js";
 import { coreDriver, databaseSuite, expectProviderError, tempProject } from "../../../src/testing/index.js";
-import type { Row, TestProject } from "../../../src/testing/index.js";
+import type { TestProject } from "../../../src/testing/index.js";
+import { pgQuery as query } from "../../helpers/pg-query.js";
 import { PG_PASSWORD, freePort, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
 let server: PgServer;
@@ -22,16 +23,6 @@ afterAll(() => server?.stop());
 
 const make = (project: TestProject, extra: Record<string, unknown> = {}): DatabaseProvider =>
   provider(optionsSchema.parse({ connectionString: server.url, ...extra }), project.context);
-
-/** Run SQL as an app would: its own connection to the env's DATABASE_URL. */
-async function query(url: string, _token: string | undefined, statement: string): Promise<Row[]> {
-  const sql = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false });
-  try {
-    return [...(await sql.unsafe(statement))] as Row[];
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
 
 async function allowConnections(database: string): Promise<boolean | undefined> {
   const [row] = await query(
