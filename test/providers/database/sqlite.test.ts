@@ -411,6 +411,10 @@ describe("providers: database/sqlite", () => {
       await snapshot.execute("SELECT count(*) FROM big");
       const writer = createClient({ url: dev.vars.DATABASE_URL! });
       await writer.execute("UPDATE big SET data = randomblob(1048576) WHERE id <= 8");
+      // XFS frees an unlinked file's blocks in the background (inode GC), so the free space of the
+      // previous tests' removed projects could come back during the fork and hide its drop; `sync`
+      // waits for that.
+      execFileSync("sync");
       const child = await core.fork("dev", "alice");
       snapshot.close();
       reader.close();
