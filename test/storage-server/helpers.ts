@@ -60,6 +60,19 @@ export function harnessWithBucket(prefix: string, use: (h: Harness, bucket: stri
   });
 }
 
+/**
+ * A client to presign URLs with as an app does for browsers: no checksum baked into presigned PUTs
+ * (the SDK's default signs the CRC32 of an empty body into them), so any body can go to them.
+ */
+export function browserPresigner(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: "auto",
+    credentials: CREDS,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+  });
+}
+
 export function uniqueBucket(prefix = "b"): string {
   return `${prefix}-${randomBytes(4).toString("hex")}`;
 }
