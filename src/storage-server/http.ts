@@ -23,7 +23,11 @@ export interface Ctx {
   readonly server: ServerInfo;
   readonly requestId: string;
   readonly method: string;
-  readonly head: RequestHead;
+  /**
+   * The request line and headers. Once authenticated, the headers include the `x-amz-*` parameters a
+   * presigned URL signed into its query (auth `requestHeaders`): handlers read headers from here.
+   */
+  head: RequestHead;
   /** Set by the router once the target is parsed. */
   bucketName: string | undefined;
   /** Decoded object key; undefined for bucket- and service-level requests. */
@@ -39,9 +43,9 @@ export interface Ctx {
   cors: Record<string, string> | undefined;
 }
 
-/** First value of a request header (names are case-insensitive). */
+/** First value of a request header (names are case-insensitive), presigned-query ones included. */
 export function header(ctx: Ctx, name: string): string | undefined {
-  const v = ctx.req.headers[name.toLowerCase()];
+  const v = ctx.head.headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
 }
 

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIP } from "node:net";
-import { authenticate } from "./auth/index.js";
+import { authenticate, requestHeaders } from "./auth/index.js";
 import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
 import { faultToS3Error } from "./faults.js";
@@ -155,7 +155,10 @@ export function createRouter(opts: RouterOptions): Handler {
         return;
       }
       if (acl.isAnonymous(ctx)) acl.authorizeAnonymous(ctx);
-      else ctx.auth = authenticate(head, opts.lookup);
+      else {
+        ctx.auth = authenticate(head, opts.lookup);
+        ctx.head = { ...head, headers: requestHeaders(head, ctx.auth) };
+      }
       // Only a request signed with a known key gets a proof (anonymous ones have no key id).
       answerChallenge(req, res, ctx.auth.accessKeyId, opts.lookup);
       await dispatch(ctx);

@@ -8,20 +8,20 @@
 import { existsSync } from "node:fs";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
+import type { S3Client } from "@aws-sdk/client-s3";
 import {
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutBucketCorsCommand,
   PutObjectCommand,
-  S3Client,
 } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CREDS, s3Error, startHarness, uniqueBucket } from "./helpers.js";
+import { browserPresigner, s3Error, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 
 const CHROMIUM = process.env.FORKSTACK_CHROMIUM ?? "/usr/bin/chromium";
@@ -67,12 +67,7 @@ function serve(): Promise<{ server: Server; origin: string }> {
 beforeAll(async () => {
   if (!HAVE_CHROMIUM) return;
   h = await startHarness();
-  presigner = new S3Client({
-    endpoint: h.server.url,
-    region: "auto",
-    credentials: CREDS,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-  });
+  presigner = browserPresigner(h.server.url);
   ({ server: app, origin: appOrigin } = await serve());
   ({ server: other, origin: otherOrigin } = await serve());
   bucket = uniqueBucket("web");

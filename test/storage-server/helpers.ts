@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateBucketCommand, S3Client, S3ServiceException } from "@aws-sdk/client-s3";
 import { Sha256 } from "@aws-crypto/sha256-js";
+import { S3RequestPresigner } from "@aws-sdk/s3-request-presigner";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, expect } from "vitest";
 import { startStorageServer } from "../../src/storage-server/index.js";
@@ -59,6 +60,19 @@ export function harnessWithBucket(prefix: string, use: (h: Harness, bucket: stri
   });
 }
 
+/**
+ * A client to presign URLs with as an app does for browsers: no checksum baked into presigned PUTs
+ * (the SDK's default signs the CRC32 of an empty body into them), so any body can go to them.
+ */
+export function browserPresigner(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: "auto",
+    credentials: CREDS,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+  });
+}
+
 export function uniqueBucket(prefix = "b"): string {
   return `${prefix}-${randomBytes(4).toString("hex")}`;
 }
@@ -90,21 +104,30 @@ export function raw(
   });
 }
 
+export interface RawRequest {
+  method: string;
+  path: string;
+  query?: string;
+  /** Sent and signed. */
+  headers?: Record<string, string>;
+  /** Sent after signing, so the signature does not cover them. */
+  unsigned?: Record<string, string>;
+  body?: string | Buffer;
+  host?: string;
+}
+
+export type RawReply = {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+};
+
 /**
  * A SigV4-signed raw request (signed with the SDK's own signer), for inputs the SDK cannot produce:
- * malformed XML, wrong lengths, virtual-host Host headers. `path` and `query` are sent as given.
+ * malformed XML, wrong lengths, virtual-host Host headers, headers left unsigned. `path` and `query`
+ * are sent as given.
  */
-export async function signedRaw(
-  url: string,
-  init: {
-    method: string;
-    path: string;
-    query?: string;
-    headers?: Record<string, string>;
-    body?: string | Buffer;
-    host?: string;
-  },
-): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+export async function signedRaw(url: string, init: RawRequest): Promise<RawReply> {
   const u = new URL(url);
   const body = init.body ?? "";
   const host = init.host ?? u.host;
@@ -135,8 +158,46 @@ export async function signedRaw(
   return raw(url, {
     method: init.method,
     path: init.query ? `${init.path}?${init.query}` : init.path,
-    headers,
+    headers: { ...headers, ...init.unsigned },
     body,
+  });
+}
+
+/**
+ * The same request through a presigned URL made by the SDK's S3 presigner (`getSignedUrl`'s): it
+ * moves `x-amz-*` headers into the signed query unless `unhoistable`, signs the others in
+ * X-Amz-SignedHeaders, and the request is sent with those plus `unsigned`.
+ */
+export async function presignedRaw(
+  url: string,
+  init: RawRequest & { unhoistable?: readonly string[] },
+): Promise<RawReply> {
+  const u = new URL(url);
+  const query: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(init.query ?? "")) query[k] = v;
+  const presigner = new S3RequestPresigner({ credentials: CREDS, region: "auto", sha256: Sha256 });
+  const presigned = await presigner.presign(
+    {
+      method: init.method,
+      protocol: "http:",
+      hostname: u.hostname,
+      port: Number(u.port),
+      path: init.path,
+      query,
+      headers: { ...init.headers },
+    },
+    { expiresIn: 300, unhoistableHeaders: new Set(init.unhoistable ?? []) },
+  );
+  const search = Object.entries(presigned.query ?? {})
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`)
+    .join("&");
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(presigned.headers)) headers[k] = String(v);
+  return raw(url, {
+    method: init.method,
+    path: `${init.path}?${search}`,
+    headers: { ...headers, ...init.unsigned },
+    ...(init.body !== undefined ? { body: init.body } : {}),
   });
 }
 

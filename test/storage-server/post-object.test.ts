@@ -125,8 +125,8 @@ describe("createPresignedPost", () => {
     const r = await post(fields, "png bytes", { filename: "C:\\Users\\me\\face.png", fileType: "image/png" });
     expect(r.status).toBe(204);
     const head = await h.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "avatars/face.png" }));
-    // No Content-Type field: the file part's own type is stored.
-    expect(head.ContentType).toBe("image/png");
+    // No Content-Type field: the file part's own type is not the object's (no policy covers it).
+    expect(head.ContentType).toBe("binary/octet-stream");
   });
 
   test("Fields and Conditions: metadata, content type, acl, tagging, 201 document", async () => {
@@ -745,5 +745,83 @@ describe("policy violations get S3's errors and store nothing", () => {
     expect(r.status).toBe(204);
     expect(r.location).toBe(`http://${host}/v/vhost.txt`);
     expect(await bodyOf("v/vhost.txt")).toBe("vhost");
+  });
+  /** Every field the store acts on (S3 exempts only x-amz-signature, file, policy and x-ignore-*). */
+  const ACTED_ON: Record<string, string> = {
+    acl: "public-read",
+    tagging: "<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>",
+    "Content-Type": "text/html",
+    "Cache-Control": "max-age=1",
+    "Content-Disposition": "inline",
+    "Content-Encoding": "identity",
+    "Content-Language": "en",
+    Expires: "Thu, 01 Dec 2094 16:00:00 GMT",
+    "Content-MD5": createHash("md5").update("x").digest("base64"),
+    success_action_redirect: "http://127.0.0.1:9/done",
+    redirect: "http://127.0.0.1:9/done",
+    success_action_status: "201",
+    "x-amz-meta-owner": "mallory",
+    "x-amz-storage-class": "STANDARD_IA",
+    "x-amz-checksum-algorithm": "SHA256",
+    "x-amz-checksum-sha256": createHash("sha256").update("x").digest("base64"),
+    "x-amz-website-redirect-location": "/elsewhere",
+    "x-amz-server-side-encryption": "AES256",
+  };
+
+  test.each(Object.entries(ACTED_ON))(
+    "a %s field the policy does not cover → 'Extra input fields', nothing stored",
+    async (name, value) => {
+      const key = `v/uncovered-${randomBytes(3).toString("hex")}`;
+      const fields = { key, [name]: value, ...signedFields(policyFor(base(""))) };
+      await refused(
+        fields,
+        "x",
+        403,
+        "AccessDenied",
+        new RegExp(`Extra input fields: ${name.toLowerCase()}<`),
+      );
+    },
+  );
+
+  test.each(Object.entries(ACTED_ON))("a %s field the policy covers is accepted", async (name, value) => {
+    const key = `v/covered-${randomBytes(3).toString("hex")}`;
+    const fields = { key, [name]: value, ...signedFields(policyFor(base("", [["eq", `$${name}`, value]]))) };
+    const r = await post(fields, "x");
+    expect([200, 201, 204, 303], r.body).toContain(r.status);
+    expect(await bodyOf(key)).toBe("x");
+  });
+
+  test("the file part's own Content-Type is not stored: no policy condition sees it (as on S3)", async () => {
+    const fields = { key: "v/typed-by-part", ...signedFields(policyFor(base(""))) };
+    const r = await post(fields, "<script>alert(1)</script>", { fileType: "text/html" });
+    expect(r.status, r.body).toBe(204);
+    const head = await h.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "v/typed-by-part" }));
+    expect(head.ContentType).toBe("binary/octet-stream");
+  });
+
+  test("x-amz-* and Tigris request headers on a form POST change nothing: only fields count", async () => {
+    const form = new FormData();
+    const fields = { key: "v/headers-ignored", ...signedFields(policyFor(base(""))) };
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    form.append("file", new Blob(["mine"]), "f.bin");
+    const res = await fetch(`${h.server.url}/${bucket}`, {
+      method: "POST",
+      body: form,
+      headers: {
+        "x-amz-acl": "public-read",
+        "x-amz-meta-owner": "mallory",
+        "x-amz-copy-source": `/${bucket}/v/ok`,
+        "x-amz-tagging": "stolen=yes",
+        "x-tigris-snapshot-version": "1",
+      },
+    });
+    expect(res.status, await res.text()).toBe(204);
+    expect(await bodyOf("v/headers-ignored")).toBe("mine");
+    const head = await h.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "v/headers-ignored" }));
+    expect(head.Metadata).toEqual({});
+    const tags = await h.s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "v/headers-ignored" }));
+    expect(tags.TagSet).toEqual([]);
+    const anonymous = await fetch(`${h.server.url}/${bucket}/v/headers-ignored`);
+    expect(anonymous.status).toBe(403);
   });
 });

@@ -3,10 +3,11 @@
  * comes only for a request that will be accepted; anything refused is refused before its body.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CREDS, errorCode, startHarness, uniqueBucket } from "./helpers.js";
+import { browserPresigner, errorCode, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
 import { exchange, requestHead, signHeaders } from "./wire.js";
 
@@ -18,13 +19,7 @@ beforeAll(async () => {
   bucket = uniqueBucket("pre");
   await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
   await h.s3.send(new PutObjectCommand({ Bucket: bucket, Key: "k", Body: "hello" }));
-  // No checksum baked into presigned PUTs, so any body can go to them.
-  presigner = new S3Client({
-    endpoint: h.server.url,
-    region: "auto",
-    credentials: CREDS,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-  });
+  presigner = browserPresigner(h.server.url);
 });
 afterAll(async () => {
   presigner.destroy();

@@ -5,6 +5,7 @@
  */
 import type { AuthResult, Credentials, PayloadMode, RequestHead } from "./types.js";
 import { S3Error } from "../errors.js";
+import { refuseUnsignedHeaders } from "./signed-headers.js";
 import {
   ALGORITHM,
   EMPTY_SHA256,
@@ -21,8 +22,6 @@ import {
 } from "./sigv4.js";
 
 const MALFORMED = "AuthorizationHeaderMalformed";
-/** Headers that must be signed when present because they change how the body is verified. */
-const BODY_HEADERS = ["x-amz-content-sha256", "x-amz-decoded-content-length", "x-amz-trailer"] as const;
 
 /** Maps an `x-amz-content-sha256` value to how the body must be read and checked. */
 export function payloadModeFor(value: string): PayloadMode {
@@ -149,21 +148,9 @@ export function authenticateHeader(
     );
   }
 
-  // These headers decide how the body is read and checked; unsigned, they could be swapped in
-  // transit to disable the payload check, so S3 refuses them unsigned and so do we.
-  const unsigned = BODY_HEADERS.filter(
-    (h) => head.headers[h] !== undefined && !parsed.signedHeaders.includes(h),
-  );
-  if (unsigned.length > 0) {
-    throw new S3Error(
-      "AccessDenied",
-      "There were headers present in the request which were not signed",
-      403,
-      {
-        HeadersNotSigned: unsigned.join(", "),
-      },
-    );
-  }
+  // Every x-amz-* and Tigris header present must be signed (signed-headers.ts): unsigned, it could be
+  // added or swapped in transit, e.g. to disable the payload check or to turn a PUT into a copy.
+  refuseUnsignedHeaders(head.headers, (name) => parsed.signedHeaders.includes(name));
 
   const declared = header(head, "x-amz-content-sha256");
   if (declared === undefined && !hasNoBody(head)) {

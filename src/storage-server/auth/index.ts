@@ -4,11 +4,12 @@
  * server. The router calls `authenticate` on every request, then `decodeBody` for requests with a
  * body, and stores the object only once the decoded stream has ended without error.
  */
+import type { IncomingHttpHeaders } from "node:http";
 import type { AuthResult, Credentials, RequestHead } from "./types.js";
 import { S3Error } from "../errors.js";
 import { authenticateHeader } from "./header.js";
 import { authenticatePresigned } from "./presign.js";
-import { parseQuery, splitRawUrl } from "./sigv4.js";
+import { isSigningState, parseQuery, splitRawUrl } from "./sigv4.js";
 
 export type {
   AuthResult,
@@ -22,6 +23,7 @@ export type {
 export { decodeBody, verifyDeleteObjectsBody, type DecodeOptions } from "./body.js";
 export { generateCredentials, loadOrCreateCredentials } from "./credentials.js";
 export { CHECKSUM_ALGORITHMS } from "./checksums.js";
+export { isTigrisHeader, refuseUnsignedHeaders } from "./signed-headers.js";
 
 /**
  * Verifies a request's SigV4 signature (Authorization header or presigned query) against the key
@@ -56,4 +58,20 @@ export function authenticate(
     );
   }
   throw new S3Error("AccessDenied", "Access Denied", 403);
+}
+
+/**
+ * The headers an authenticated request stands for: the ones it sent, plus the `x-amz-*` parameters a
+ * presigned URL carries in its signed query, which S3 reads as the request's headers (a presigner
+ * moves `x-amz-acl`, `x-amz-meta-*`, `x-amz-copy-source`, checksums … there). A header sent as well
+ * wins; `authenticate` let it through only if it is signed itself or equal to the parameter. Values
+ * are given as Node delivers header values (UTF-8 bytes as latin1 characters), so handlers read both
+ * kinds the same way.
+ */
+export function requestHeaders(head: RequestHead, auth: AuthResult): IncomingHttpHeaders {
+  const hoisted = isSigningState(auth.signing) ? Object.entries(auth.signing.hoisted) : [];
+  if (hoisted.length === 0) return head.headers;
+  const headers: IncomingHttpHeaders = {};
+  for (const [name, value] of hoisted) headers[name] = Buffer.from(value, "utf8").toString("latin1");
+  return { ...headers, ...head.headers };
 }

@@ -5,6 +5,7 @@
  */
 import type { AuthResult, Credentials, RequestHead } from "./types.js";
 import { S3Error } from "../errors.js";
+import { refuseUnsignedHeaders } from "./signed-headers.js";
 import {
   ALGORITHM,
   MAX_SKEW_MS,
@@ -50,7 +51,7 @@ export function authenticatePresigned(
   for (const [name, value] of parseQuery(query)) {
     if (!params.has(name)) params.set(name, value);
     const lower = name.toLowerCase();
-    if (lower.startsWith("x-amz-") && !AUTH_PARAMS.has(lower)) hoisted[lower] = value;
+    if (lower.startsWith("x-amz-") && !AUTH_PARAMS.has(lower)) hoisted[lower] ??= value;
   }
 
   const algorithm = params.get("X-Amz-Algorithm");
@@ -130,6 +131,19 @@ export function authenticatePresigned(
 
   const signedHeaders = signedHeadersParam.split(";").map((h) => h.trim().toLowerCase());
   if (!signedHeaders.includes("host")) throw new S3Error(QUERY_ERROR, "The Host header must be signed.", 400);
+  // Every x-amz-* and Tigris header present must be signed (signed-headers.ts): named in
+  // X-Amz-SignedHeaders, or equal to the query parameter of that name, which the signature covers
+  // (a presigner moves most x-amz-* headers there, and a client may send them as headers too).
+  const signedQuery = new Map<string, string>();
+  for (const [name, value] of params) {
+    if (name !== "X-Amz-Signature" && !signedQuery.has(name.toLowerCase())) {
+      signedQuery.set(name.toLowerCase(), value.trim());
+    }
+  }
+  refuseUnsignedHeaders(
+    head.headers,
+    (name, value) => signedHeaders.includes(name) || signedQuery.get(name) === value,
+  );
   // S3 presigned URLs sign UNSIGNED-PAYLOAD unless the signer put a hash in X-Amz-Content-Sha256.
   const declared = params.get("X-Amz-Content-Sha256") ?? "UNSIGNED-PAYLOAD";
   const payloadIsHash = /^[0-9a-fA-F]{64}$/.test(declared);

@@ -10,6 +10,7 @@
  * object is readable in a private bucket too (S3's object ACL). On AWS the bucket ACL alone only
  * allows listing; reading needs object ACLs or a bucket policy.
  */
+import { isTigrisHeader, refuseUnsignedHeaders } from "../auth/index.js";
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
@@ -68,7 +69,7 @@ export function parseCannedAcl(
 
 /** The canned ACL a write asks for. Explicit grants (`x-amz-grant-*`) are refused rather than ignored. */
 export function requestAcl(ctx: Ctx, target: "bucket" | "object"): CannedAcl | undefined {
-  const grant = Object.keys(ctx.req.headers).find((h) => h.startsWith("x-amz-grant-"));
+  const grant = Object.keys(ctx.head.headers).find((h) => h.startsWith("x-amz-grant-"));
   if (grant !== undefined) {
     throw new S3Error(
       "NotImplemented",
@@ -330,6 +331,9 @@ export function isAnonymous(ctx: Ctx): boolean {
  * the handler's own lookup, so the object it checked is the one that is served.
  */
 export function authorizeAnonymous(ctx: Ctx): void {
+  // A Tigris header acts only for a signed request: a snapshot read would show what the object was,
+  // even if it is private now (S3's own x-amz-* read headers, e.g. checksum mode, widen nothing).
+  refuseUnsignedHeaders(ctx.head.headers, () => false, isTigrisHeader);
   if (ctx.bucketName === undefined || (ctx.method !== "GET" && ctx.method !== "HEAD")) throw accessDenied();
   const bucket = requireBucket(ctx); // S3 says NoSuchBucket to anyone
   if (publicAccessBlockOf(ctx.store.meta, bucket)?.IgnorePublicAcls) throw accessDenied();

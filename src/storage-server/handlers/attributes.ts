@@ -25,7 +25,7 @@ function invalidArgument(message: string, name: string, value?: string): S3Error
 }
 
 function requestedAttributes(ctx: Ctx): Set<Attribute> {
-  const raw = (ctx.req.headers["x-amz-object-attributes"] ?? "") as string | string[];
+  const raw = (ctx.head.headers["x-amz-object-attributes"] ?? "") as string | string[];
   const names = (Array.isArray(raw) ? raw.join(",") : raw)
     .split(",")
     .map((s) => s.trim())

@@ -105,7 +105,7 @@ export function encodeMetaValue(value: string): string {
 
 /** Content headers and `x-amz-meta-*` from a PUT / CreateMultipartUpload / REPLACE copy. */
 export function objectHeadersFrom(ctx: Ctx): ObjectHeaders {
-  const h = ctx.req.headers;
+  const h = ctx.head.headers;
   const meta: Record<string, string> = {};
   for (const [name, value] of Object.entries(h)) {
     if (name.startsWith("x-amz-meta-") && value !== undefined) {

@@ -38,7 +38,6 @@ const MAX_OBJECT_SIZE = 5 * 1024 ** 3;
 interface FilePart {
   readonly stream: BusboyFileStream;
   readonly filename: string;
-  readonly mimeType: string;
 }
 
 function malformedPost(): S3Error {
@@ -127,7 +126,7 @@ function readForm(ctx: Ctx): Promise<{ fields: Map<string, string>; file: FilePa
       // Repeated fields are compared with the policy comma-joined, as S3 documents.
       fields.set(lower, prev === undefined ? value : `${prev},${value}`);
     });
-    bb.on("file", (_name, stream, filename, _encoding, mimeType) => {
+    bb.on("file", (_name, stream, filename) => {
       if (file || failed) {
         stream.resume();
         return;
@@ -136,7 +135,7 @@ function readForm(ctx: Ctx): Promise<{ fields: Map<string, string>; file: FilePa
       // after the file ended); unheard, that 'error' would crash the process. A consumer still
       // iterating sees the error anyway.
       stream.on("error", () => undefined);
-      file = { stream, filename: filename ?? "", mimeType };
+      file = { stream, filename: filename ?? "" };
       resolve({ fields, file, done });
     });
     bb.on("error", () => fail(malformedPost()));
@@ -187,8 +186,13 @@ function tagsFromField(xml: string | undefined): Tag[] {
   return tags;
 }
 
-/** The object's stored headers, from the form fields that stand in for PutObject's headers. */
-function headersFromFields(fields: FormFields, file: FilePart): ObjectHeaders {
+/**
+ * The object's stored headers, from the form fields that stand in for PutObject's headers: each one a
+ * field the policy covers (checkPolicy refused any other). The file part's own Content-Type is the
+ * uploader's choice, which no policy condition sees, so it is not stored: without a Content-Type field
+ * the object has none (served as binary/octet-stream), as on S3.
+ */
+function headersFromFields(fields: FormFields): ObjectHeaders {
   const meta: Record<string, string> = {};
   for (const [name, value] of fields) {
     if (name.startsWith("x-amz-meta-") && name.length > "x-amz-meta-".length) {
@@ -196,13 +200,11 @@ function headersFromFields(fields: FormFields, file: FilePart): ObjectHeaders {
     }
   }
   const out: ObjectHeaders = { meta };
-  // Without a Content-Type field, the file part's own type (what a browser knows of the file).
-  const contentType = fields.get("content-type") || file.mimeType;
-  if (contentType) out.contentType = contentType;
   const set = (field: keyof Omit<ObjectHeaders, "meta" | "acl">, name: string): void => {
     const v = fields.get(name);
     if (v !== undefined && v !== "") out[field] = v;
   };
+  set("contentType", "content-type");
   set("contentEncoding", "content-encoding");
   set("contentDisposition", "content-disposition");
   set("contentLanguage", "content-language");
@@ -294,7 +296,7 @@ async function storeUpload(
     });
   }
   validateKey(key);
-  const headers = headersFromFields(fields, file);
+  const headers = headersFromFields(fields);
   const tags = tagsFromField(fields.get("tagging"));
 
   // Checksums the form declares (x-amz-checksum-algorithm + x-amz-checksum-<alg>, Content-MD5).
