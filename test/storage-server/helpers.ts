@@ -103,6 +103,8 @@ export async function signedRaw(
     headers?: Record<string, string>;
     body?: string | Buffer;
     host?: string;
+    /** @default CREDS */
+    credentials?: { accessKeyId: string; secretAccessKey: string };
   },
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const u = new URL(url);
@@ -111,7 +113,7 @@ export async function signedRaw(
   const query: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(init.query ?? "")) query[k] = v;
   const signer = new SignatureV4({
-    credentials: CREDS,
+    credentials: init.credentials ?? CREDS,
     region: "auto",
     service: "s3",
     sha256: Sha256,

@@ -52,10 +52,10 @@ describe("providers: storage/local (in-process server)", () => {
         await ctx.core.create("dev");
         await ctx.core.fork("dev", "pr-42");
         const info = (await ctx.core.describe("dev"))!;
+        // Made by hand with the project's key (an env's own key cannot make buckets).
         const client = createTigrisClient({
           endpoint: info.vars.AWS_ENDPOINT_URL_S3!,
-          accessKeyId: info.vars.AWS_ACCESS_KEY_ID!,
-          secretAccessKey: info.secretVars!.AWS_SECRET_ACCESS_KEY!,
+          ...(await loadOrCreateCredentials(serverPaths(ctx.project.context.dataDir).credentials)),
         });
         // Another project's bucket, a hand-made one, and a named bucket whose default bucket is gone.
         const p = ctx.project.context.project;

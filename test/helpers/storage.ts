@@ -1,0 +1,65 @@
+/**
+ * Test fixtures for projects on the embedded object store driven through the built CLI: a project
+ * whose storage server is stopped after the test, an env's variables as `forkstack env` prints them,
+ * an S3 client made from them (as an app makes one), and the project's own key.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
+import { onTestFinished } from "vitest";
+import { EMBEDDED_CONFIG, cli, runCli, tempProject } from "./project.js";
+
+export type Vars = Record<string, string>;
+
+/** Processes whose command line mentions `dir`: the storage daemons of that project. */
+export function serversOf(dir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmdline.includes(dir) && cmdline.includes("daemon.js")) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
+}
+
+/** A project with local storage whose server is stopped (and, failing that, killed) after the test. */
+export async function storageProject(
+  storage: object = { provider: "local" },
+  project = "myapp",
+  config: object = EMBEDDED_CONFIG,
+): Promise<string> {
+  const cwd = await tempProject({ ...config, project, storage });
+  onTestFinished(async () => {
+    await runCli(["down"], { cwd });
+    for (const pid of serversOf(cwd)) process.kill(pid, "SIGKILL");
+  });
+  return cwd;
+}
+
+/** An env's variables, secrets revealed, as `forkstack env <env> --format json --reveal` prints them. */
+export async function envOf(cwd: string, env: string): Promise<Vars> {
+  return JSON.parse(await cli(["env", env, "--format", "json", "--reveal"], { cwd })) as Vars;
+}
+
+/** An S3 client from an env's variables, as `new S3Client(storageConfig())` makes one. */
+export function s3For(vars: Vars, options: { requestChecksumCalculation?: "WHEN_REQUIRED" } = {}): S3Client {
+  return new S3Client({
+    endpoint: vars.AWS_ENDPOINT_URL_S3,
+    region: vars.AWS_REGION,
+    credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID!, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY! },
+    forcePathStyle: true,
+    ...options,
+  });
+}
+
+/** The project's own key (the CLI's, which may do anything on the server), as env variables. */
+export function projectKey(cwd: string): Vars {
+  const { accessKeyId, secretAccessKey } = JSON.parse(
+    readFileSync(join(cwd, ".forkstack/storage/credentials.json"), "utf8"),
+  ) as { accessKeyId: string; secretAccessKey: string };
+  return { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey };
+}
