@@ -36,11 +36,11 @@ import {
   PutObjectAclCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
-  S3Client,
   S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { describe, expect, it } from "vitest";
@@ -178,7 +178,7 @@ function operations(s3: S3Client, bucket: string, other: { source: string; sink:
 
 describe("cli: a key per env on the embedded store", () => {
   it("with alice's variables every operation on dev's bucket is 403, and each works on her own", async () => {
-    const { cwd, dev, devUpload, alice } = await devAndAlice();
+    const { dev, devUpload, alice } = await devAndAlice();
     expect(alice.AWS_ACCESS_KEY_ID).not.toBe(dev.AWS_ACCESS_KEY_ID);
     const s3 = s3For(alice);
     try {
