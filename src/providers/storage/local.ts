@@ -15,6 +15,7 @@
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { failpoint } from "../../core/failpoints.js";
 import { ProviderError, UserError } from "../../errors.js";
 import type { ForkstackConfig } from "../../config/schema.js";
 import type { ProjectLayout } from "../../layout.js";
@@ -126,9 +127,10 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
    */
   const keyFor = async (env: EnvRef, op: OpContext, previous?: ResourceInfo): Promise<Credentials> => {
     try {
-      return (
-        (await keys.rescope(env, op, previous, namesOf(env))) ?? (await keys.mint(env, op, namesOf(env)))
-      );
+      const key =
+        (await keys.rescope(env, op, previous, namesOf(env))) ?? (await keys.mint(env, op, namesOf(env)));
+      failpoint("local:after-key"); // a crash here leaves a key no record names yet (tests)
+      return key;
     } catch (error) {
       await buckets.remove(env, op).catch(() => undefined);
       throw error;
