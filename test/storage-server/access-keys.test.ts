@@ -167,12 +167,13 @@ describe("storage-server: access keys", () => {
   test("a bucket deleted and made again under its name is out of reach of an old key", async () => {
     const [a, b] = [await bucket("ak-id"), await bucket("ak-id")];
     const key = await mint("alice", [a, b]);
-    await h.s3.send(new DeleteBucketCommand({ Bucket: a }));
-    await h.s3.send(new CreateBucketCommand({ Bucket: a })); // a new bucket, the same name
+    // b is the newest bucket: made again, it even gets the same row id back (SQLite reuses the highest).
+    await h.s3.send(new DeleteBucketCommand({ Bucket: b }));
+    await h.s3.send(new CreateBucketCommand({ Bucket: b })); // a new bucket, the same name
     const s3 = clientOf(creds(key));
-    expect((await s3Error(s3.send(new ListObjectsV2Command({ Bucket: a })))).name).toBe("AccessDenied");
-    expect((await s3.send(new ListObjectsV2Command({ Bucket: b }))).KeyCount).toBe(0);
-    expect((await admin("GET", `/${key.accessKeyId}`)).json.buckets).toEqual([b]);
+    expect((await s3Error(s3.send(new ListObjectsV2Command({ Bucket: b })))).name).toBe("AccessDenied");
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: a }))).KeyCount).toBe(0);
+    expect((await admin("GET", `/${key.accessKeyId}`)).json.buckets).toEqual([a]);
     s3.destroy();
   });
 
