@@ -7,33 +7,20 @@
 import { spawnSync } from "node:child_process";
 import { ListObjectsV2Command, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
-import { REPO, cli, runCli, runProcess } from "../helpers/project.js";
-import { envOf, projectKey, s3For, storageProject, type Vars } from "../helpers/storage.js";
+import { cli, runCli } from "../helpers/project.js";
+import { curlS3, envOf, projectKey, s3For, storageProject, type Vars } from "../helpers/storage.js";
 
 const hasCurl = spawnSync("curl", ["--version"], { stdio: "ignore" }).status === 0;
 
 /** Label and id of every access key on the project's server, by the admin API. */
 async function keysOnServer(cwd: string, endpoint: string): Promise<[string, string][]> {
-  const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret } = projectKey(cwd);
-  const result = await runProcess(
-    "curl",
-    [
-      "-sS",
-      "--fail-with-body",
-      "--aws-sigv4",
-      "aws:amz:auto:s3",
-      "--user",
-      `${id}:${secret}`,
-      "-H",
-      "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-      `${endpoint}/_forkstack/access-keys`,
-    ],
-    { cwd: REPO },
+  const res = await curlS3(
+    { AWS_ENDPOINT_URL_S3: endpoint, ...projectKey(cwd) },
+    "GET",
+    "/_forkstack/access-keys",
   );
-  expect(result.code, result.stdout + result.stderr).toBe(0);
-  const { accessKeys } = JSON.parse(result.stdout) as {
-    accessKeys: { label: string; accessKeyId: string }[];
-  };
+  expect(res.status, res.body).toBe(200);
+  const { accessKeys } = JSON.parse(res.body) as { accessKeys: { label: string; accessKeyId: string }[] };
   return accessKeys.map((k) => [k.label, k.accessKeyId]);
 }
 

@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { ListObjectsV2Command, PutObjectCommand, S3ServiceException } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import { REPO, cli, runCli, runProcess } from "../helpers/project.js";
-import { envOf, projectKey, s3For, serversOf, storageProject, type Vars } from "../helpers/storage.js";
+import {
+  curlS3,
+  envOf,
+  projectKey,
+  s3For,
+  serversOf,
+  storageProject,
+  type Vars,
+} from "../helpers/storage.js";
 
 interface Manifest {
   resources: Record<string, { vars: Vars; secretVars?: Vars; data?: Record<string, unknown> }>;
@@ -64,26 +72,9 @@ async function envLocalVars(cwd: string): Promise<Vars> {
 }
 
 async function revoke(cwd: string, accessKeyId: string): Promise<void> {
-  const dev = readManifest(cwd, "dev").resources.storage!.vars;
-  const { AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret } = projectKey(cwd);
-  const result = await runProcess(
-    "curl",
-    [
-      "-sS",
-      "--fail-with-body",
-      "-X",
-      "DELETE",
-      "--aws-sigv4",
-      "aws:amz:auto:s3",
-      "--user",
-      `${id}:${secret}`,
-      "-H",
-      "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-      `${dev.AWS_ENDPOINT_URL_S3}/_forkstack/access-keys/${accessKeyId}`,
-    ],
-    { cwd: REPO },
-  );
-  expect(result.code, result.stdout + result.stderr).toBe(0);
+  const { AWS_ENDPOINT_URL_S3 } = readManifest(cwd, "dev").resources.storage!.vars;
+  const project = { AWS_ENDPOINT_URL_S3: AWS_ENDPOINT_URL_S3!, ...projectKey(cwd) };
+  expect((await curlS3(project, "DELETE", `/_forkstack/access-keys/${accessKeyId}`)).status).toBe(204);
 }
 
 async function listWith(vars: Vars, bucket: string): Promise<string> {

@@ -45,7 +45,7 @@ import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { describe, expect, it } from "vitest";
 import { REPO, cli, runCli, runProcess } from "../helpers/project.js";
-import { envOf, projectKey, s3For, storageProject, type Vars } from "../helpers/storage.js";
+import { curlS3, envOf, projectKey, s3For, storageProject } from "../helpers/storage.js";
 
 const hasCurl = spawnSync("curl", ["--version"], { stdio: "ignore" }).status === 0;
 
@@ -63,37 +63,6 @@ async function outcome(call: () => Promise<unknown>): Promise<string> {
 
 /** What `outcome` says of a request the store refuses for want of access. */
 const denied = (operation: string) => (operation.startsWith("Head") ? "403" : "403 AccessDenied");
-
-/** One signed request by curl (its own SigV4, not the SDK's), with the given key. */
-async function curl(
-  vars: Vars,
-  method: string,
-  path: string,
-  options: { headers?: Record<string, string>; body?: string } = {},
-): Promise<{ status: number; body: string }> {
-  const headers = {
-    "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
-    accept: "application/json",
-    ...options.headers,
-  };
-  const args = [
-    "-sS",
-    "-X",
-    method,
-    "--aws-sigv4",
-    "aws:amz:auto:s3",
-    "--user",
-    `${vars.AWS_ACCESS_KEY_ID}:${vars.AWS_SECRET_ACCESS_KEY}`,
-    ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-    ...(options.body !== undefined ? ["--data-binary", options.body] : []),
-    "-w",
-    "\n%{http_code}",
-    `${vars.AWS_ENDPOINT_URL_S3}${path}`,
-  ];
-  const result = await runProcess("curl", args, { cwd: REPO });
-  const at = result.stdout.lastIndexOf("\n");
-  return { status: Number(result.stdout.slice(at + 1)), body: result.stdout.slice(0, at) };
-}
 
 /** dev with an object and an unfinished multipart upload, alice forked from it (not current). */
 async function devAndAlice() {
@@ -273,27 +242,27 @@ describe("cli: a key per env on the embedded store", () => {
     async () => {
       const { cwd, dev, alice } = await devAndAlice();
       const fork = { "x-tigris-fork-source-bucket": dev.BUCKET_NAME! };
-      expect((await curl(alice, "PUT", "/myapp-bucket-stolen", { headers: fork })).status).toBe(403);
-      expect((await curl(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: fork })).status).toBe(403);
+      expect((await curlS3(alice, "PUT", "/myapp-bucket-stolen", { headers: fork })).status).toBe(403);
+      expect((await curlS3(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: fork })).status).toBe(403);
       expect(
-        (await curl(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: { "x-tigris-snapshot": "true" } }))
+        (await curlS3(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: { "x-tigris-snapshot": "true" } }))
           .status,
       ).toBe(403);
       expect(
-        (await curl(alice, "GET", "/", { headers: { "x-tigris-snapshot": dev.BUCKET_NAME! } })).status,
+        (await curlS3(alice, "GET", "/", { headers: { "x-tigris-snapshot": dev.BUCKET_NAME! } })).status,
       ).toBe(403);
-      const admin = await curl(alice, "GET", "/_forkstack/access-keys");
+      const admin = await curlS3(alice, "GET", "/_forkstack/access-keys");
       expect([admin.status, JSON.parse(admin.body).Code]).toEqual([403, "AccessDenied"]);
-      const mint = await curl(alice, "POST", "/_forkstack/access-keys", {
+      const mint = await curlS3(alice, "POST", "/_forkstack/access-keys", {
         body: JSON.stringify({ label: "mine", buckets: [dev.BUCKET_NAME] }),
       });
       expect(mint.status).toBe(403);
-      expect((await curl(alice, "GET", `/${alice.BUCKET_NAME}?metadata`)).status).toBe(403);
+      expect((await curlS3(alice, "GET", `/${alice.BUCKET_NAME}?metadata`)).status).toBe(403);
 
       // The project's key: the fork is made, and the admin API lists each env's key with its buckets.
       const project = { ...dev, ...projectKey(cwd) };
-      expect((await curl(project, "PUT", "/myapp-bucket-forked", { headers: fork })).status).toBe(200);
-      const keys = JSON.parse((await curl(project, "GET", "/_forkstack/access-keys")).body) as {
+      expect((await curlS3(project, "PUT", "/myapp-bucket-forked", { headers: fork })).status).toBe(200);
+      const keys = JSON.parse((await curlS3(project, "GET", "/_forkstack/access-keys")).body) as {
         accessKeys: { accessKeyId: string; label: string; buckets: string[] }[];
       };
       expect(keys.accessKeys.map((k) => [k.label, k.accessKeyId, k.buckets])).toEqual([

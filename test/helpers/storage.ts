@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
 import { onTestFinished } from "vitest";
-import { EMBEDDED_CONFIG, cli, runCli, tempProject } from "./project.js";
+import { EMBEDDED_CONFIG, REPO, cli, runCli, runProcess, tempProject } from "./project.js";
 
 export type Vars = Record<string, string>;
 
@@ -62,4 +62,39 @@ export function projectKey(cwd: string): Vars {
     readFileSync(join(cwd, ".forkstack/storage/credentials.json"), "utf8"),
   ) as { accessKeyId: string; secretAccessKey: string };
   return { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey };
+}
+
+/**
+ * One request signed by curl's own SigV4 (not the SDK's), with `vars`' key, to `vars`' endpoint: for
+ * what the SDK does not send (Tigris headers, the admin API). The payload is sent unsigned.
+ */
+export async function curlS3(
+  vars: Vars,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string }> {
+  const headers = {
+    "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+    accept: "application/json",
+    ...options.headers,
+  };
+  const args = [
+    "-sS",
+    "-X",
+    method,
+    "--aws-sigv4",
+    "aws:amz:auto:s3",
+    "--user",
+    `${vars.AWS_ACCESS_KEY_ID}:${vars.AWS_SECRET_ACCESS_KEY}`,
+    ...Object.entries(headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
+    ...(options.body !== undefined ? ["--data-binary", options.body] : []),
+    "-w",
+    "\n%{http_code}",
+    `${vars.AWS_ENDPOINT_URL_S3}${path}`,
+  ];
+  const result = await runProcess("curl", args, { cwd: REPO });
+  if (result.code !== 0) throw new Error(`curl ${method} ${path} exited ${result.code}: ${result.stderr}`);
+  const at = result.stdout.lastIndexOf("\n");
+  return { status: Number(result.stdout.slice(at + 1)), body: result.stdout.slice(0, at) };
 }
