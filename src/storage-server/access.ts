@@ -73,7 +73,8 @@ export function visibleBuckets(ctx: Ctx): Bucket[] {
  */
 export function authorize(ctx: Ctx): void {
   if (!ctx.scope) return;
-  if (Object.keys(ctx.req.headers).some((name) => /^(x-)?tigris-/.test(name))) throw accessDenied();
+  // The headers the handlers act on (`ctx.head`, which is where `header()` reads them).
+  if (Object.keys(ctx.head.headers).some((name) => /^(x-)?tigris-/.test(name))) throw accessDenied();
   if (ctx.method === "PATCH") throw accessDenied();
   if (ctx.bucketName === undefined) return;
   requireInScope(ctx, ctx.bucketName);

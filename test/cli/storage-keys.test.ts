@@ -45,7 +45,7 @@ import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { describe, expect, it } from "vitest";
 import { REPO, cli, runCli, runProcess } from "../helpers/project.js";
-import { curlS3, envOf, projectKey, s3For, storageProject } from "../helpers/storage.js";
+import { curlS3, envOf, projectKey, s3For, signedS3, storageProject } from "../helpers/storage.js";
 
 const hasCurl = spawnSync("curl", ["--version"], { stdio: "ignore" }).status === 0;
 
@@ -238,18 +238,18 @@ describe("cli: a key per env on the embedded store", () => {
   });
 
   it.skipIf(!hasCurl)(
-    "alice's key cannot fork, snapshot or use the admin API; the project's key can",
+    "alice's key cannot fork, snapshot or use the admin API (curl); the project's key can",
     async () => {
       const { cwd, dev, alice } = await devAndAlice();
       const fork = { "x-tigris-fork-source-bucket": dev.BUCKET_NAME! };
-      expect((await curlS3(alice, "PUT", "/myapp-bucket-stolen", { headers: fork })).status).toBe(403);
-      expect((await curlS3(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: fork })).status).toBe(403);
+      expect((await signedS3(alice, "PUT", "/myapp-bucket-stolen", { headers: fork })).status).toBe(403);
+      expect((await signedS3(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: fork })).status).toBe(403);
       expect(
-        (await curlS3(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: { "x-tigris-snapshot": "true" } }))
+        (await signedS3(alice, "PUT", `/${alice.BUCKET_NAME}`, { headers: { "x-tigris-snapshot": "true" } }))
           .status,
       ).toBe(403);
       expect(
-        (await curlS3(alice, "GET", "/", { headers: { "x-tigris-snapshot": dev.BUCKET_NAME! } })).status,
+        (await signedS3(alice, "GET", "/", { headers: { "x-tigris-snapshot": dev.BUCKET_NAME! } })).status,
       ).toBe(403);
       const admin = await curlS3(alice, "GET", "/_forkstack/access-keys");
       expect([admin.status, JSON.parse(admin.body).Code]).toEqual([403, "AccessDenied"]);
@@ -257,11 +257,11 @@ describe("cli: a key per env on the embedded store", () => {
         body: JSON.stringify({ label: "mine", buckets: [dev.BUCKET_NAME] }),
       });
       expect(mint.status).toBe(403);
-      expect((await curlS3(alice, "GET", `/${alice.BUCKET_NAME}?metadata`)).status).toBe(403);
+      expect((await signedS3(alice, "GET", `/${alice.BUCKET_NAME}?metadata`)).status).toBe(403);
 
       // The project's key: the fork is made, and the admin API lists each env's key with its buckets.
       const project = { ...dev, ...projectKey(cwd) };
-      expect((await curlS3(project, "PUT", "/myapp-bucket-forked", { headers: fork })).status).toBe(200);
+      expect((await signedS3(project, "PUT", "/myapp-bucket-forked", { headers: fork })).status).toBe(200);
       const keys = JSON.parse((await curlS3(project, "GET", "/_forkstack/access-keys")).body) as {
         accessKeys: { accessKeyId: string; label: string; buckets: string[] }[];
       };
