@@ -198,8 +198,15 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     },
 
     // A root whose buckets exist without a record here (its manifest was deleted): adopted with its
-    // key, found by name, or a new one.
-    async adopt(env, _ref, op) {
+    // key, found by name, or a new one. Its buckets are found by their names, never named in the config.
+    async adopt(env, ref, op) {
+      if (ref !== undefined) {
+        throw new UserError(
+          `\`roots.${env.name}.storage\` names an existing resource, but the ${PROVIDER_NAME} provider cannot adopt one: it finds a root's buckets by their names.`,
+          "E_CONFIG_INVALID",
+          { hint: `Remove \`roots.${env.name}.storage\` from the config.` },
+        );
+      }
       if (!(await buckets.exists(env, op))) return null;
       const key = (await keys.find(env, op, namesOf(env)[0]!)) ?? (await keys.mint(env, op, namesOf(env)));
       return info(env, key);
