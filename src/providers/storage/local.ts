@@ -95,7 +95,10 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     apiError: (action, error) => apiError(server, action, error),
   });
   const keys = envKeys({
-    api: async (op) => (await readApi(op), server.accessKeys()),
+    api: async (op) => {
+      await readApi(op); // the same gate: a read-only command never starts the server for a key
+      return server.accessKeys();
+    },
     apiError: (action, error) => apiError(server, action, error),
   });
   const namesOf = (env: EnvRef) => buckets.bucketsOf(env).map((b) => b.name);
