@@ -6,9 +6,8 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { S3Client } from "@aws-sdk/client-s3";
-import { Sha256 } from "@aws-crypto/sha256-js";
-import { SignatureV4 } from "@smithy/signature-v4";
 import { onTestFinished } from "vitest";
+import { signedRaw } from "../storage-server/helpers.js";
 import { EMBEDDED_CONFIG, REPO, cli, runCli, runProcess, tempProject } from "./project.js";
 
 export type Vars = Record<string, string>;
@@ -109,31 +108,16 @@ export async function curlS3(
 export async function signedS3(
   vars: Vars,
   method: string,
-  path: string,
+  target: string,
   options: { headers?: Record<string, string> } = {},
 ): Promise<{ status: number; body: string }> {
-  const url = new URL(`${vars.AWS_ENDPOINT_URL_S3}${path}`);
-  const signer = new SignatureV4({
-    credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID!, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY! },
-    region: "auto",
-    service: "s3",
-    sha256: Sha256,
-    uriEscapePath: false,
-  });
-  const signed = await signer.sign({
+  const [path, query] = target.split("?") as [string, string | undefined];
+  const res = await signedRaw(vars.AWS_ENDPOINT_URL_S3!, {
     method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    port: Number(url.port),
-    path: url.pathname,
-    query: Object.fromEntries(url.searchParams),
-    headers: {
-      host: url.host,
-      accept: "application/json",
-      "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
-      ...options.headers,
-    },
+    path,
+    ...(query !== undefined ? { query } : {}),
+    headers: { accept: "application/json", ...options.headers },
+    credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID!, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY! },
   });
-  const res = await fetch(url, { method, headers: signed.headers as Record<string, string> });
-  return { status: res.status, body: await res.text() };
+  return { status: res.status, body: res.body };
 }
