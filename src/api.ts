@@ -15,6 +15,7 @@ import type { DeleteEnvOptions, DeleteResult } from "./core/delete-env.js";
 import type { EnvListing } from "./core/listing.js";
 import { openProject, type Project } from "./core/project.js";
 import type { SwitchResult } from "./core/switch.js";
+import { upgradeRecords, type UpgradeOptions } from "./core/upgrade.js";
 import type { EnvVariables } from "./core/variables.js";
 
 export type {
@@ -35,9 +36,15 @@ export interface ApiOptions {
   cwd?: string;
 }
 
-async function withProject<T>(options: ApiOptions, fn: (project: Project) => Promise<T>): Promise<T> {
+async function withProject<T>(
+  options: ApiOptions,
+  fn: (project: Project) => Promise<T>,
+  upgrade: UpgradeOptions = {},
+): Promise<T> {
   const project = await openProject({ cwd: options.cwd });
   try {
+    // Records an older forkstack wrote are brought up to date first, as the CLI does (core/upgrade.ts).
+    await upgradeRecords(project, upgrade);
     return await fn(project);
   } finally {
     await project.close();
@@ -67,7 +74,7 @@ export function resetEnv(name: string, options: ResetEnvOptions & ApiOptions = {
 
 export async function listEnvs(options: ApiOptions = {}): Promise<EnvListing[]> {
   const { listEnvs: list } = await import("./core/listing.js");
-  return withProject(options, (p) => list(p));
+  return withProject(options, (p) => list(p), { readOnly: true });
 }
 
 export async function switchEnv(name: string, options: ApiOptions = {}): Promise<SwitchResult> {

@@ -9,7 +9,14 @@
  */
 import { join } from "node:path";
 import { UserError } from "./errors.js";
-import { allVars, currentEnv, lookup, lookupOptional, refresh } from "./runtime/resolve.js";
+import {
+  allVars,
+  currentEnv,
+  lookup,
+  lookupOptional,
+  refresh,
+  storageKeyPending,
+} from "./runtime/resolve.js";
 
 export { currentEnv, refresh };
 export { defineConfig, env } from "./config/define.js";
@@ -86,6 +93,15 @@ function hostOf(url: string): string {
 /** Options ready for `new S3Client(storageConfig())`. */
 export function storageConfig(): StorageConfig {
   const endpoint = required("AWS_ENDPOINT_URL_S3", "storage");
+  if (!lookup("AWS_ACCESS_KEY_ID") && storageKeyPending(currentEnv())) {
+    throw new UserError(
+      `The env "${currentEnv()}" has no storage key of its own yet: an older forkstack made it, when every env shared the project's key.`,
+      "E_ENV_BROKEN",
+      {
+        hint: "Run any forkstack command in the project once (e.g. `forkstack env`): it gives the env its own key.",
+      },
+    );
+  }
   return {
     endpoint,
     region: lookup("AWS_REGION") || "auto",

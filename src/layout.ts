@@ -20,6 +20,23 @@ export const MANIFEST_VERSION = 1;
 export const SECRETS_CACHE_FILE = "secrets.cache.env";
 /** The secrets provider whose own file the runtime library reads (its `data.file`); any other's values come from the cache. */
 export const FILE_SECRETS_PROVIDER = "dotenv";
+/** The embedded storage provider: each env has its own key on its server, recorded as `data.accessKeyId`. */
+export const EMBEDDED_STORAGE_PROVIDER = "local";
+/** The variables that carry a storage key. */
+export const STORAGE_KEY_VARS: readonly string[] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+/**
+ * An embedded storage record an older forkstack wrote, when every env carried the project's own key
+ * (which may do anything on the server): no `data.accessKeyId`. The next command that loads the project
+ * gives the env a key of its own (core/upgrade.ts); until then the runtime library and `forkstack env`
+ * leave the key out rather than hand an app the project's.
+ */
+export function holdsProjectStorageKey(resource: {
+  readonly provider?: string;
+  readonly data?: Readonly<Record<string, unknown>>;
+}): boolean {
+  return resource.provider === EMBEDDED_STORAGE_PROVIDER && typeof resource.data?.accessKeyId !== "string";
+}
 
 export interface ProjectLayout {
   /** Directory holding the config file. */

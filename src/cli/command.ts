@@ -47,6 +47,12 @@ export interface CommandDef<R = unknown> {
   /** Positional argument names; `?` suffix = optional, `...` suffix on the last = one or more. */
   readonly positionals: readonly string[];
   readonly passthrough?: boolean;
+  /**
+   * The command only reads or manages services (`list`, `doctor`, `up`, `down`): opening the project
+   * must not start the storage server for it, so records of an older forkstack are brought up to date
+   * only if it already runs (core/upgrade.ts).
+   */
+  readonly readOnly?: boolean;
   readonly examples?: readonly string[];
   run(ctx: CommandContext, args: ParsedArgs): Promise<R>;
   /** Human output on stdout (default: nothing; `--json` prints the result instead). */

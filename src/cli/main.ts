@@ -172,8 +172,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       },
       async project() {
         if (!project) {
-          const { openProject } = await all();
+          const { openProject, upgradeRecords } = await all();
           project = await openProject({ cwd: ctx.cwd, log });
+          // Records an older forkstack wrote are brought up to date first (core/upgrade.ts).
+          await upgradeRecords(project, { readOnly: def.readOnly === true });
         }
         return project;
       },

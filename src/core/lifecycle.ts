@@ -111,23 +111,29 @@ async function settleFailure(
   throw outcome.failure;
 }
 
-/** The maker for `makeResources`: fork each resource of `parent` into `name` as a journaled step. */
+/**
+ * The maker for `makeResources`: fork each resource of `parent` into `name` as a journaled step.
+ * `previous`: the env's manifest before a reset, whose records each fork gets back (ForkOptions).
+ */
 function forkEach(
   project: Project,
   parent: EnvManifest,
   name: string,
-  when: { at?: Date; expiresAt?: string | null } = {},
+  when: { at?: Date; expiresAt?: string | null; previous?: EnvManifest } = {},
 ): Maker {
   const parentRef = envRef(project, parent.name);
   const child = envRef(project, name);
-  return (provider, op) =>
-    makeStep(project, name, provider, op, () =>
+  return (provider, op) => {
+    const previous = recordedInfo(when.previous?.resources[provider.kind]);
+    return makeStep(project, name, provider, op, () =>
       provider.fork(parentRef, child, op, {
         parent: recordedInfo(parent.resources[provider.kind]),
         ...(when.at ? { at: when.at } : {}),
         ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
+        ...(previous ? { previous } : {}),
       }),
     );
+  };
 }
 
 type Maker = Parameters<typeof makeResources>[2];
@@ -346,8 +352,11 @@ function readyAfterReset(manifest: EnvManifest, resources: Record<string, Manife
 }
 
 /**
- * Fork an env's resources again from its parent, keeping its name; on failure it is left `broken`
- * (visibly, with nothing half-made in it). Caller holds the lock and has journaled a `reset`.
+ * Fork an env's resources again from its parent, keeping its name, after `removeEnvResources` with
+ * `reset` removed the old ones: each fork gets the env's old record as `previous`, to take up what the
+ * remove kept (the env's storage key). On failure it is left `broken` (visibly, with nothing half-made
+ * in it, and nothing kept: the old records are removed once more without `reset`). Caller holds the
+ * lock and has journaled a `reset`.
  */
 export async function reforkInPlace(
   project: Project,
@@ -364,11 +373,13 @@ export async function reforkInPlace(
   const outcome = await makeResources(
     project,
     manifest.name,
-    forkEach(project, parent, manifest.name, { expiresAt: manifest.expiresAt }),
+    forkEach(project, parent, manifest.name, { expiresAt: manifest.expiresAt, previous: manifest }),
     options,
   );
   if (!outcome.made) {
     return settleFailure(project, manifest.name, outcome, async () => {
+      // What the reset's remove kept for the forks (the env's key) goes now: no record will name it.
+      await removeEnvResources(project, manifest, manifest.name);
       await writeManifest(project.layout, { ...manifest, status: "broken", resources: {} });
     });
   }
@@ -414,7 +425,7 @@ export async function resetEnv(
     await writeManifest(project.layout, { ...manifest, status: "resetting" });
     // The runtime's cached copy of the old secrets would outlive them (core/variables.ts).
     await rm(project.layout.secretsCache(name), { force: true });
-    await removeEnvResources(project, manifest, name, options.onStep);
+    await removeEnvResources(project, manifest, name, options.onStep, { reset: true });
     failpoint("reset:after-remove");
     const made = await reforkInPlace(project, manifest, options);
     const next = await requireManifest(project.layout, name);

@@ -150,6 +150,7 @@ async function describeEach(
       const infos = await provider.describeMany(
         names.map((name) => envRef(project, name)),
         op,
+        names.map(recorded),
       );
       if (infos.length !== names.length) {
         throw new Error(`${provider.name} described ${infos.length} envs for ${names.length}`);

@@ -71,11 +71,13 @@ async function repairOne(project: Project, entry: JournalEntry): Promise<Repair>
     await finishDelete(project, manifest, entry.env);
     return { env: entry.env, op: entry.op, outcome: "finished" };
   }
-  // reset: whatever the interrupted re-fork made goes, then whatever is left of the old data.
+  // reset: whatever the interrupted re-fork made goes, then whatever is left of the old data; what
+  // the env's apps hold (its storage key) is kept only when the reset can be finished.
   await rollbackSteps(project, entry.env);
-  await removeEnvResources(project, manifest, entry.env);
   const parent = entry.parent ? await readManifest(project.layout, entry.parent) : null;
-  if (manifest && parent?.ok && parent.manifest.status === "ready") {
+  const refork = manifest !== null && parent?.ok === true && parent.manifest.status === "ready";
+  await removeEnvResources(project, manifest, entry.env, undefined, { reset: refork });
+  if (manifest && refork) {
     try {
       await reforkInPlace(project, manifest);
       return { env: entry.env, op: entry.op, outcome: "finished" };

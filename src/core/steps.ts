@@ -18,6 +18,7 @@ import type {
   EnvRef,
   OpContext,
   Provider,
+  RemoveOptions,
   ResourceInfo,
   ResourceKind,
 } from "../providers/types.js";
@@ -216,14 +217,16 @@ export async function rollbackSteps(
 }
 
 /**
- * Remove the resources of an env this project owns (`delete`, and the first half of `reset`): every
- * provider's resource except the ones the root adopted, each given back its recorded info.
+ * Remove the resources of an env this project owns (`delete`, and the first half of `reset`, which
+ * says so with `options.reset`: see `RemoveOptions`): every provider's resource except the ones the
+ * root adopted, each given back its recorded info.
  */
 export async function removeEnvResources(
   project: Project,
   manifest: EnvManifest | null,
   name: string,
   onStep?: (e: StepEvent) => void,
+  options?: RemoveOptions,
 ): Promise<ResourceKind[]> {
   const env = envRef(project, name);
   const kept: ResourceKind[] = [];
@@ -235,7 +238,7 @@ export async function removeEnvResources(
         return;
       }
       onStep?.({ kind: provider.kind, provider: provider.name, phase: "removing" });
-      await provider.remove(env, project.op(), recordedInfo(recorded));
+      await provider.remove(env, project.op(), recordedInfo(recorded), options);
     }),
   );
   const failure = firstRejection(results);

@@ -5,7 +5,7 @@
  */
 import { readFile, rm } from "node:fs/promises";
 import { UserError } from "../errors.js";
-import { FILE_SECRETS_PROVIDER } from "../layout.js";
+import { FILE_SECRETS_PROVIDER, STORAGE_KEY_VARS, holdsProjectStorageKey } from "../layout.js";
 import type { SecretsProvider } from "../providers/types.js";
 import { formatDotenv } from "../providers/secrets/dotenv.js";
 export { formatDotenv };
@@ -37,8 +37,14 @@ export async function envVariables(
   const vars: Record<string, string> = { FORKSTACK_ENV: name };
   const secrets: Record<string, string> = {};
   for (const resource of Object.values(manifest.resources)) {
-    Object.assign(vars, resource.vars);
-    Object.assign(secrets, resource.secretVars);
+    // A record still holding the project's key (core/upgrade.ts could not replace it yet): never hand it out.
+    const withheld = holdsProjectStorageKey(resource) ? STORAGE_KEY_VARS : [];
+    for (const [target, from] of [
+      [vars, resource.vars],
+      [secrets, resource.secretVars ?? {}],
+    ] as const) {
+      for (const [key, value] of Object.entries(from)) if (!withheld.includes(key)) target[key] = value;
+    }
   }
   const secretsProvider = providerOf(project, "secrets") as SecretsProvider | undefined;
   if (secretsProvider) {

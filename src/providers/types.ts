@@ -125,6 +125,25 @@ export interface ForkOptions {
    * machine is gone does not cost money forever.
    */
   readonly expiresAt?: Date;
+  /**
+   * Set when the fork is the second half of a `reset`: the env's record from before the reset, which
+   * `remove` was given with `RemoveOptions.reset`. A provider that kept something for it there (the
+   * `local` storage provider keeps the env's own key) takes it up again, so the env's variables stay
+   * the same and its running apps keep working. Providers that kept nothing ignore it.
+   */
+  readonly previous?: ResourceInfo;
+}
+
+/** What the core passes to `remove` besides the env and its record. */
+export interface RemoveOptions {
+  /**
+   * The remove is the first half of a `reset`: the core forks the env again right after and hands that
+   * fork the same record as `ForkOptions.previous`. The data goes as in any remove, but what the env's
+   * running apps hold (their credentials) may be kept for the fork to take up. If the reset fails
+   * instead, the core calls `remove` once more with the same record and no `reset`, which releases
+   * whatever was kept (for everything else that is a remove of a missing resource: a no-op).
+   */
+  readonly reset?: boolean;
 }
 
 /**
@@ -160,16 +179,34 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
   fork(parent: EnvRef, child: EnvRef, ctx: OpContext, options?: ForkOptions): Promise<ResourceInfo>;
   /**
    * Remove an env's resource; `recorded` is what its manifest (or the operation's journal) holds.
-   * Removing a missing resource is a no-op (so rollback can always call it).
+   * Removing a missing resource is a no-op (so rollback can always call it). `options.reset`: see
+   * `RemoveOptions`.
    */
-  remove(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo): Promise<void>;
+  remove(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo, options?: RemoveOptions): Promise<void>;
   /** The env's resource as the backend has it now, or null if it does not exist. */
   describe(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo): Promise<ResourceInfo | null>;
   /**
    * `describe` of many envs at once, in their order, for a backend that answers that in fewer calls than
    * one per env (one ListBuckets for every env's bucket). `list` uses it when present. Optional.
    */
-  describeMany?(envs: readonly EnvRef[], ctx: OpContext): Promise<(ResourceInfo | null)[]>;
+  describeMany?(
+    envs: readonly EnvRef[],
+    ctx: OpContext,
+    recorded?: readonly (ResourceInfo | undefined)[],
+  ): Promise<(ResourceInfo | null)[]>;
+  /**
+   * A record an older forkstack wrote that this version must bring up to date before it is used: the
+   * `local` storage provider's records from before envs had keys of their own carry the project's key.
+   * A cheap test without I/O: the core asks it of every env's record on each command that loads the
+   * project (core/upgrade.ts). Optional, with `upgrade`.
+   */
+  outdated?(recorded: ResourceInfo): boolean;
+  /**
+   * The up-to-date record for an outdated one (`outdated`); the core writes it to the env's manifest
+   * under the env's lock. A read-only `ctx` must not start services: the core then tries again on a
+   * later command.
+   */
+  upgrade?(env: EnvRef, ctx: OpContext, recorded: ResourceInfo): Promise<ResourceInfo>;
   /** Names of every env this backend holds a resource for (drift checks and orphan collection). */
   list(ctx: OpContext): Promise<string[]>;
   /**

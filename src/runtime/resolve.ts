@@ -19,6 +19,8 @@ import {
   ENV_NAME_RULE,
   FILE_SECRETS_PROVIDER,
   MAX_ENV_NAME,
+  STORAGE_KEY_VARS,
+  holdsProjectStorageKey,
   projectLayout,
   type EnvManifest,
   type ProjectCache,
@@ -227,7 +229,12 @@ export function manifestVars(env: string): Readonly<Record<string, string>> {
     // No prototype: `secret("toString")` is a missing secret, not Object.prototype's function.
     vars = Object.assign(Object.create(null) as Record<string, string>, { FORKSTACK_ENV: env });
     for (const resource of Object.values(manifest.resources ?? {})) {
-      Object.assign(vars, resource.vars, resource.secretVars);
+      // A record an older forkstack wrote holds the project's storage key, which may do anything on the
+      // storage server: never an app's. The CLI's next command gives the env its own (layout.ts).
+      const withheld = holdsProjectStorageKey(resource) ? STORAGE_KEY_VARS : [];
+      for (const [key, value] of Object.entries({ ...resource.vars, ...resource.secretVars })) {
+        if (!withheld.includes(key)) vars[key] = value;
+      }
     }
     // The embedded provider's own file; for any other (Doppler) the values the CLI last resolved,
     // which it caches for us: this library never loads a provider or an HTTP client. Under
@@ -244,6 +251,19 @@ export function manifestVars(env: string): Readonly<Record<string, string>> {
     cache.vars.set(env, Object.freeze(vars));
   }
   return vars;
+}
+
+/**
+ * The env's storage record still holds the project's key, left out of its variables until the CLI
+ * gives the env its own (layout.ts). False where that cannot be known (no project files).
+ */
+export function storageKeyPending(env: string): boolean {
+  try {
+    const storage = readManifest(env).resources?.storage;
+    return storage !== undefined && holdsProjectStorageKey(storage);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -35,6 +35,12 @@ export interface Ctx {
   readonly query: URLSearchParams;
   /** Set by the router once the request is authenticated. */
   auth: AuthResult;
+  /**
+   * The buckets (by id) the request's access key may reach, set by the router after authentication:
+   * undefined for the project's own key, which reaches everything, and for anonymous requests, which
+   * `handlers/acl.ts` limits to public objects (access.ts).
+   */
+  scope: ReadonlySet<number> | undefined;
   /** Set once something started reading the request body. */
   bodyUsed: boolean;
   /** The client sent `Expect: 100-continue` and waits for our go-ahead before sending the body. */

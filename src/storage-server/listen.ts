@@ -18,7 +18,10 @@ export interface StorageServerOptions {
   readonly port?: number;
   /** Interface to bind; loopback by default. */
   readonly host?: string;
-  /** Accepted access keys: a list, or a lookup by access key id. */
+  /**
+   * The project's keys, which may do anything: a list, or a lookup by access key id. Keys with a scope
+   * of buckets are made through the admin API and kept in the store (store/access-keys.ts).
+   */
   readonly credentials: readonly Credentials[] | ((accessKeyId: string) => Credentials | undefined);
   /** Region reported for buckets created without one (clients may sign for any region). */
   readonly region?: string;

@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { isIP } from "node:net";
+import { authorize, requireInScope, requireProjectKey, scopeOf } from "./access.js";
 import { authenticate, requestHeaders } from "./auth/index.js";
 import type { AuthResult, Credentials, RequestHead } from "./auth/index.js";
 import { S3Error } from "./errors.js";
@@ -15,6 +16,7 @@ import { answerChallenge } from "./proof.js";
 import type { Ctx, ServerInfo } from "./http.js";
 import { discardBody, header, send, sendError, sendJson } from "./http.js";
 import * as acl from "./handlers/acl.js";
+import { ADMIN_PATH_PREFIX, accessKeysApi } from "./handlers/access-keys.js";
 import { getObjectAttributes } from "./handlers/attributes.js";
 import * as bucketConfig from "./handlers/bucket-config.js";
 import * as cors from "./handlers/cors.js";
@@ -36,11 +38,16 @@ import {
 } from "./handlers/tagging.js";
 import * as tigris from "./handlers/tigris.js";
 import { bucketNameProblem } from "./names.js";
+import { accessKeyCredentials } from "./store/access-keys.js";
 import type { Store } from "./store/index.js";
 
 export interface RouterOptions {
   readonly store: Store;
   readonly server: ServerInfo;
+  /**
+   * The project's keys, which may do anything. Keys made through the admin API (store/access-keys.ts)
+   * are found in the store and reach only their scope (access.ts).
+   */
   readonly lookup: (accessKeyId: string) => Credentials | undefined;
   /** Where unexpected (500) errors are reported; silent by default. */
   readonly log?: (line: string) => void;
@@ -119,6 +126,10 @@ function target(
 }
 
 export function createRouter(opts: RouterOptions): Handler {
+  const isProjectKey = (accessKeyId: string) => opts.lookup(accessKeyId) !== undefined;
+  // Read from the store on every request: a revoked key is refused from the next request on.
+  const lookup = (accessKeyId: string): Credentials | undefined =>
+    opts.lookup(accessKeyId) ?? accessKeyCredentials(opts.store.meta, accessKeyId);
   return async (req, res, expectContinue = false) => {
     const { url: rawUrl, authority } = originForm(req.url ?? "/");
     const q = rawUrl.indexOf("?");
@@ -136,11 +147,17 @@ export function createRouter(opts: RouterOptions): Handler {
       key: undefined,
       query: new URLSearchParams(q >= 0 ? rawUrl.slice(q + 1) : ""),
       auth: NO_AUTH,
+      scope: undefined,
       bodyUsed: false,
       expectContinue,
       cors: undefined,
     };
     try {
+      if (rawPath.startsWith(ADMIN_PATH_PREFIX) && isAdminRequest(opts, req, authority, rawPath)) {
+        ctx.auth = authenticate(head, lookup);
+        await accessKeysApi(ctx, rawPath, isProjectKey);
+        return;
+      }
       const t = target(opts, req, rawPath, authority);
       ctx.bucketName = t.bucket;
       ctx.key = t.key;
@@ -150,16 +167,23 @@ export function createRouter(opts: RouterOptions): Handler {
       }
       ctx.cors = cors.corsResponseHeaders(ctx);
       if (isPostObject(ctx)) {
-        // A browser form upload authenticates with the signed policy in its body, never a header.
-        await postObject(ctx, opts.lookup);
+        // A browser form upload authenticates with the signed policy in its body, never a header; the
+        // bucket must be in the signer's scope.
+        await postObject(ctx, lookup, (signer) => {
+          ctx.scope = scopeOf(ctx, signer, isProjectKey);
+          requireInScope(ctx, ctx.bucketName!);
+        });
         return;
       }
       if (acl.isAnonymous(ctx)) acl.authorizeAnonymous(ctx);
       else {
-        ctx.auth = authenticate(head, opts.lookup);
+        ctx.auth = authenticate(head, lookup);
+        // A presigned URL's signed x-amz-* parameters count as its headers, for authorization too.
         ctx.head = { ...head, headers: requestHeaders(head, ctx.auth) };
+        ctx.scope = scopeOf(ctx, ctx.auth.accessKeyId, isProjectKey);
+        authorize(ctx);
       }
-      // Only a request signed with a known key gets a proof (anonymous ones have no key id).
+      // Only a request signed with the project's key gets a proof: it proves the server holds that key.
       answerChallenge(req, res, ctx.auth.accessKeyId, opts.lookup);
       await dispatch(ctx);
     } catch (error) {
@@ -188,6 +212,19 @@ export function createRouter(opts: RouterOptions): Handler {
       }
     }
   };
+}
+
+/**
+ * `/_forkstack/…` in path style is the admin API; in virtual-host style it is an object key like any
+ * other (the Host names the bucket).
+ */
+function isAdminRequest(
+  opts: RouterOptions,
+  req: IncomingMessage,
+  authority: string | undefined,
+  rawPath: string,
+): boolean {
+  return virtualHostBucket(opts, authority ?? req.headers.host, req.method ?? "GET", rawPath) === undefined;
 }
 
 /** `POST /{bucket}` without a sub-resource is PostObject (an HTML form upload). */
@@ -290,6 +327,7 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       ) {
         throw notImplemented("Fork merge/rebase");
       }
+      requireProjectKey(ctx);
       return buckets.createBucket(ctx);
     }
     case "DELETE": {
@@ -303,6 +341,7 @@ function bucketOp(ctx: Ctx): Promise<void> | void {
       }
       const version = header(ctx, "x-tigris-snapshot-version");
       if (version) return tigris.deleteSnapshot(ctx, version.trim());
+      requireProjectKey(ctx);
       return buckets.deleteBucket(ctx);
     }
     case "POST":

@@ -15,7 +15,6 @@ import {
   GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
 } from "@aws-sdk/client-s3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import {
@@ -28,45 +27,9 @@ import {
   runProcess,
   tempProject,
 } from "../helpers/project.js";
+import { envOf, projectKey, s3For, serversOf, storageProject, type Vars } from "../helpers/storage.js";
 
 const hasAwsCli = spawnSync("aws", ["--version"], { stdio: "ignore" }).status === 0;
-
-/** Processes whose command line mentions `dir`: the daemons of that project. */
-function serversOf(dir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (cmdline.includes(dir) && cmdline.includes("daemon.js")) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-/** A project with local storage whose server is stopped (and, failing that, killed) after the test. */
-async function storageProject(storage: object = { provider: "local" }, project = "myapp"): Promise<string> {
-  const cwd = await tempProject({ ...EMBEDDED_CONFIG, project, storage });
-  onTestFinished(async () => {
-    await runCli(["down"], { cwd });
-    for (const pid of serversOf(cwd)) process.kill(pid, "SIGKILL");
-  });
-  return cwd;
-}
-
-type Vars = Record<string, string>;
-const envOf = async (cwd: string, env: string): Promise<Vars> =>
-  JSON.parse(await cli(["env", env, "--format", "json", "--reveal"], { cwd })) as Vars;
-
-function s3For(vars: Vars) {
-  return new S3Client({
-    endpoint: vars.AWS_ENDPOINT_URL_S3,
-    region: vars.AWS_REGION,
-    credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID!, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY! },
-  });
-}
 
 async function put(vars: Vars, key: string, body: string, bucket = vars.BUCKET_NAME!): Promise<void> {
   const s3 = s3For(vars);
@@ -232,9 +195,10 @@ describe("cli: embedded object store", () => {
   it("list of many envs reports each env's buckets as the server has them (one listing for all)", async () => {
     const cwd = await storageProject();
     for (const env of ["a1", "a2", "a3"]) await cli(["new", env, "--no-switch"], { cwd });
-    // A bucket deleted behind forkstack's back: that env alone is degraded, the others stay ready.
+    // A bucket deleted behind forkstack's back (with the project's key: an env's own key may not delete
+    // buckets): that env alone is degraded, the others stay ready.
     const vars = await envOf(cwd, "a2");
-    const s3 = s3For(vars);
+    const s3 = s3For({ ...vars, ...projectKey(cwd) });
     await s3.send(new DeleteBucketCommand({ Bucket: vars.BUCKET_NAME })).finally(() => s3.destroy());
     type Listed = { name: string; status: string; resources: Record<string, { status: string }> };
     const listed = JSON.parse(await cli(["list", "--json"], { cwd })) as Listed[];

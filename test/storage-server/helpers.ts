@@ -114,6 +114,8 @@ export interface RawRequest {
   unsigned?: Record<string, string>;
   body?: string | Buffer;
   host?: string;
+  /** @default CREDS */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
 }
 
 export type RawReply = {
@@ -134,7 +136,7 @@ export async function signedRaw(url: string, init: RawRequest): Promise<RawReply
   const query: Record<string, string> = {};
   for (const [k, v] of new URLSearchParams(init.query ?? "")) query[k] = v;
   const signer = new SignatureV4({
-    credentials: CREDS,
+    credentials: init.credentials ?? CREDS,
     region: "auto",
     service: "s3",
     sha256: Sha256,

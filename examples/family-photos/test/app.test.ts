@@ -5,7 +5,7 @@
  * alice: nothing of her env remains. `SCREENSHOTS=<dir>` saves the main pages there.
  */
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ListBucketsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { chromium, type Browser, type Page } from "playwright-core";
@@ -44,26 +44,43 @@ async function stopApp(app: Started): Promise<void> {
   await app.stop();
 }
 
-/** A bucket client with the project's credentials (the same for every env of the embedded store). */
-async function s3(): Promise<S3Client> {
-  const { variables } = JSON.parse(await forkstack("env", "dev", "--json", "--reveal")) as {
-    variables: Record<string, string>;
-  };
+/** An S3 client with the given endpoint and key. */
+function clientOf(endpoint: string, accessKeyId: string, secretAccessKey: string): S3Client {
   return new S3Client({
-    endpoint: variables.AWS_ENDPOINT_URL_S3,
-    region: variables.AWS_REGION,
+    endpoint,
+    region: "auto",
     forcePathStyle: true,
-    credentials: {
-      accessKeyId: variables.AWS_ACCESS_KEY_ID!,
-      secretAccessKey: variables.AWS_SECRET_ACCESS_KEY!,
-    },
+    credentials: { accessKeyId, secretAccessKey },
   });
 }
 
-async function keysIn(bucket: string): Promise<string[]> {
-  const client = await s3();
+/** A bucket client with an env's own key, which reaches that env's buckets alone. */
+async function s3(env: string): Promise<S3Client> {
+  const { variables } = JSON.parse(await forkstack("env", env, "--json", "--reveal")) as {
+    variables: Record<string, string>;
+  };
+  return clientOf(
+    variables.AWS_ENDPOINT_URL_S3!,
+    variables.AWS_ACCESS_KEY_ID!,
+    variables.AWS_SECRET_ACCESS_KEY!,
+  );
+}
+
+/** A client with the project's own key (the CLI's, which sees every bucket), for what no env can see. */
+async function projectS3(): Promise<S3Client> {
+  const storage = join(project.dir, ".forkstack/storage");
+  const { accessKeyId, secretAccessKey } = JSON.parse(
+    await readFile(join(storage, "credentials.json"), "utf8"),
+  );
+  const { port } = JSON.parse(await readFile(join(storage, "server.json"), "utf8"));
+  return clientOf(`http://127.0.0.1:${port}`, accessKeyId, secretAccessKey);
+}
+
+/** The keys in an env's default bucket, read with that env's key. */
+async function keysIn(env: string): Promise<string[]> {
+  const client = await s3(env);
   try {
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: `photos-bucket-${env}` }));
     return (listed.Contents ?? []).map((o) => o.Key!).sort();
   } finally {
     client.destroy();
@@ -158,7 +175,7 @@ describe.skipIf(!HAVE_CHROMIUM)("family photos on forked envs", () => {
     ]);
     await screenshot(page, "activity");
 
-    const keys = await keysIn("photos-bucket-alice");
+    const keys = await keysIn("alice");
     expect(keys).toHaveLength(2);
     expect(keys[0]).toMatch(/^originals\//);
     expect(keys[1]).toMatch(/^thumbs\/.*\.webp$/);
@@ -179,7 +196,7 @@ describe.skipIf(!HAVE_CHROMIUM)("family photos on forked envs", () => {
       await devPage.locator(".activity tbody tr").first().waitFor();
       expect(await devPage.locator(".activity tbody td:first-child").allTextContents()).toEqual(["Grandpa"]);
       await devPage.close();
-      expect(await keysIn("photos-bucket-dev")).toEqual([]);
+      expect(await keysIn("dev")).toEqual([]);
 
       // alice's app, started before the switch, still serves alice's photo.
       await page.goto(alice.url);
@@ -202,7 +219,7 @@ describe.skipIf(!HAVE_CHROMIUM)("family photos on forked envs", () => {
       await page.goto(again.url);
       await page.locator(".empty").waitFor(); // the session cookie (signed with alice's secret) still holds
       expect(await page.locator("article.photo").count()).toBe(0);
-      expect(await keysIn("photos-bucket-alice")).toEqual([]);
+      expect(await keysIn("alice")).toEqual([]);
     } finally {
       await stopApp(again);
     }
@@ -222,7 +239,7 @@ describe.skipIf(!HAVE_CHROMIUM)("family photos on forked envs", () => {
     expect(envs.map((e) => e.name)).toEqual(["dev"]);
     expect(existsSync(join(project.dir, ".forkstack/envs/alice"))).toBe(false);
     expect(existsSync(join(project.dir, "photos.alice.db"))).toBe(false);
-    const client = await s3();
+    const client = await projectS3();
     try {
       const { Buckets = [] } = await client.send(new ListBucketsCommand({}));
       expect(Buckets.map((b) => b.Name)).toEqual(["photos-bucket-dev"]);

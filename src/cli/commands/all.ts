@@ -21,6 +21,7 @@ import switchCommand from "./switch.js";
 import up from "./up.js";
 
 export { openProject } from "../../core/project.js";
+export { upgradeRecords } from "../../core/upgrade.js";
 
 export const commands: Record<string, CommandDef> = {
   init,

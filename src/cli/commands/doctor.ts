@@ -17,6 +17,7 @@ const command: CommandDef<{ checks: Check[] }> = {
   usage: "forkstack doctor [--json]",
   options: {},
   positionals: [],
+  readOnly: true,
   async run(ctx) {
     const checks: Check[] = [];
     const project = await ctx.project();

@@ -20,6 +20,7 @@ const command: CommandDef<DownResult> = {
   usage: "forkstack down [--json]",
   options: {},
   positionals: [],
+  readOnly: true,
   async run(ctx) {
     const project = await ctx.project();
     // The pid file says what runs, whatever the config says now (it may have changed since `up`).

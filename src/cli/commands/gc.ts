@@ -25,6 +25,7 @@ const command: CommandDef<GcOutput> = {
     yes: { type: "boolean", short: "y", description: "Delete without asking (required outside a terminal)" },
   },
   positionals: [],
+  readOnly: true,
   async run(ctx, args) {
     const project = await ctx.project();
     if (flag(args, "dry-run") || (!flag(args, "yes") && !ctx.interactive)) {

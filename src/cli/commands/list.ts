@@ -27,6 +27,7 @@ const command: CommandDef<EnvListing[]> = {
   usage: "forkstack list [--json]",
   options: {},
   positionals: [],
+  readOnly: true,
   async run(ctx) {
     return listEnvs(await ctx.project());
   },

@@ -18,6 +18,7 @@ const command: CommandDef<ServeResult> = {
   description: "Stops cleanly on Ctrl-C or SIGTERM. `forkstack up` runs it in the background instead.",
   options: {},
   positionals: ["subcommand"],
+  readOnly: true,
   examples: ["forkstack storage serve"],
   async run(ctx, args) {
     if (args.positionals[0] !== "serve") {

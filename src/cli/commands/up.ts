@@ -2,6 +2,7 @@
  * `forkstack up`: start the project's storage server in the background and wait until it answers.
  * Already running is not an error: scripts can call `up` unconditionally.
  */
+import { upgradeRecords } from "../../core/upgrade.js";
 import { requireLocalServer } from "../../providers/storage/local.js";
 import type { CommandDef } from "../command.js";
 
@@ -20,10 +21,14 @@ const command: CommandDef<UpResult> = {
     "Prints the S3 endpoint on stdout. Commands that need the server (new, reset, run, …) also start it on demand; `forkstack down` stops it.",
   options: {},
   positionals: [],
+  readOnly: true,
   async run(ctx) {
     const project = await ctx.project();
     const server = requireLocalServer(project.config, project.layout);
     const result = await server.ensureRunning();
+    // Opening the project did not start the server for this; now that it runs, envs an older forkstack
+    // made get their own keys (core/upgrade.ts).
+    await upgradeRecords(project);
     return {
       url: result.url,
       pid: result.pid ?? null,

@@ -180,11 +180,16 @@ export function forkableBuckets(options: ForkableBucketsOptions) {
       );
     },
 
-    /** Force-deletes every bucket of `env` (no need to empty them first); missing ones are fine. */
-    async remove(env: EnvRef, op: OpContext): Promise<void> {
+    /**
+     * Force-deletes the buckets `names` lists (the env's record), else every bucket of `env` by name
+     * (no need to empty them first); missing ones are fine.
+     */
+    async remove(env: EnvRef, op: OpContext, names?: readonly string[]): Promise<void> {
       const client = await api(op);
       await Promise.all(
-        of(env).map((b) => call(`delete bucket ${b.name}`, client.deleteBucket(b.name, { force: true }))),
+        (names ?? of(env).map((b) => b.name)).map((name) =>
+          call(`delete bucket ${name}`, client.deleteBucket(name, { force: true })),
+        ),
       );
     },
 

@@ -6,7 +6,8 @@
  *
  * Files, under `.forkstack/storage/`:
  * - `data/`: the store (blobs + metadata; the store keeps its own lock so one process owns it);
- * - `credentials.json` (0600): the project's key pair, generated once;
+ * - `credentials.json` (0600): the project's key pair, generated once: the CLI's key, which may do
+ *   anything on the server; each env has a key of its own, kept in the store (`_env-keys.ts`);
  * - `server.json` (0600): the port picked for this project, remembered so env variables stay valid;
  * - `server.pid` (0600): `{pid, port, host, url, startedAt}` of the running server, written once it listens;
  * - `server.log`: the last background run's output.
@@ -23,7 +24,9 @@ import { loadOrCreateCredentials } from "../../storage-server/auth/credentials.j
 import type { Credentials } from "../../storage-server/auth/types.js";
 import { CHALLENGE_HEADER, PROOF_HEADER, proofMatches, serverProof } from "../../storage-server/proof.js";
 import { writeFileDurable } from "../_internal/files.js";
-import { createTigrisClient, TigrisApiError } from "./_tigris-client.js";
+import { accessKeysApi } from "./_access-keys.js";
+import type { AccessKeysApi } from "./_access-keys.js";
+import { createSignedRequest, createTigrisClient, TigrisApiError } from "./_tigris-client.js";
 import type { ApiResponse, TigrisClient } from "./_tigris-client.js";
 
 const PROVIDER_NAME = "local";
@@ -167,6 +170,13 @@ export class LocalServer {
   async client(url?: string): Promise<TigrisClient> {
     const { accessKeyId, secretAccessKey } = await this.credentials();
     return createTigrisClient({ endpoint: url ?? (await this.resolve()).url, accessKeyId, secretAccessKey });
+  }
+
+  /** The admin API for the envs' access keys, signed with the project's key. */
+  async accessKeys(): Promise<AccessKeysApi> {
+    const { accessKeyId, secretAccessKey } = await this.credentials();
+    const endpoint = (await this.resolve()).url;
+    return accessKeysApi(createSignedRequest({ endpoint, accessKeyId, secretAccessKey }));
   }
 
   /** Host, port and URL of this project's server; picks and remembers a port on first use. */

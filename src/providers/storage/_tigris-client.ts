@@ -10,6 +10,7 @@
  * `node:http`/`node:https`, signed by the same SigV4 code the embedded server verifies with
  * (`storage-server/auth/sign.ts`, tested against AWS's published example).
  */
+import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders, request as httpRequest } from "node:http";
 import { signRequest } from "../../storage-server/auth/sign.js";
 import { ProviderError } from "../../errors.js";
@@ -93,6 +94,7 @@ function send(
   url: URL,
   headers: Record<string, string>,
   signal: AbortSignal,
+  body?: Buffer,
 ): Promise<ApiResponse> {
   return new Promise((resolve, reject) => {
     type Transport = { request: typeof httpRequest };
@@ -117,7 +119,7 @@ function send(
         });
       });
       req.on("error", reject);
-      req.end();
+      req.end(body);
     };
     // TLS is only loaded for https endpoints (a cloud provider), never for the embedded server.
     const transport: Promise<Transport> =
@@ -139,30 +141,39 @@ function xmlText(body: string, tag: string): string | undefined {
     .replace(/&amp;/g, "&");
 }
 
-export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
+/** One signed request to `path` under the endpoint; `body` is sent whole, its SHA-256 signed. */
+export type SignedRequest = (
+  method: string,
+  path: string,
+  headers?: Record<string, string>,
+  signal?: AbortSignal,
+  body?: Buffer,
+) => Promise<ApiResponse>;
+
+/**
+ * Signed requests to one endpoint with one key pair, retried on a dropped kept-alive connection and on
+ * 5xx/429; what `createTigrisClient` and the embedded server's admin API client (`_access-keys.ts`) send.
+ */
+export function createSignedRequest(options: TigrisClientOptions): SignedRequest {
   const endpoint = options.endpoint.replace(/\/+$/, "");
   const timeoutMs = options.timeoutMs ?? 15_000;
   const retries = options.retries ?? 2;
-
-  const request = async (
-    method: string,
-    path: string,
-    headers: Record<string, string> = {},
-    signal?: AbortSignal,
-  ): Promise<ApiResponse> => {
+  return async (method, path, headers = {}, signal, body) => {
     const url = new URL(`${endpoint}${path}`);
+    const payloadHash = body ? createHash("sha256").update(body).digest("hex") : undefined;
     for (let attempt = 0; ; attempt++) {
       const signed = signRequest({
         method,
         url,
-        headers,
+        headers: body ? { ...headers, "content-length": String(body.length) } : headers,
         accessKeyId: options.accessKeyId,
         secretAccessKey: options.secretAccessKey,
         region: options.region ?? "auto",
+        ...(payloadHash ? { payloadHash } : {}),
       });
       let res: ApiResponse;
       try {
-        res = await send(method, url, signed, signal ?? AbortSignal.timeout(timeoutMs));
+        res = await send(method, url, signed, signal ?? AbortSignal.timeout(timeoutMs), body);
       } catch (error) {
         const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).name;
         // A kept-alive connection the server has since closed (it restarted): try a fresh one.
@@ -176,13 +187,35 @@ export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
       await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
     }
   };
+}
 
-  const fail = async (res: ApiResponse, what: string): Promise<never> => {
-    const body = res.body;
-    const code = xmlText(body, "Code") ?? (res.status === 404 ? "NotFound" : `HTTP${res.status}`);
-    const message = xmlText(body, "Message") ?? res.statusText;
-    throw new TigrisApiError(code, res.status, `${what}: ${code} (${res.status}) ${message}`.trim());
-  };
+/** A failed call as a TigrisApiError with the S3 code and message of its XML (or JSON) error body. */
+export function failedCall(res: ApiResponse, what: string): never {
+  const body = res.body;
+  const json = jsonError(body);
+  const code = json?.code ?? xmlText(body, "Code") ?? (res.status === 404 ? "NotFound" : `HTTP${res.status}`);
+  const message = json?.message ?? xmlText(body, "Message") ?? res.statusText;
+  throw new TigrisApiError(code, res.status, `${what}: ${code} (${res.status}) ${message}`.trim());
+}
+
+/** `{"Code","Message"}`, the JSON error of the Tigris endpoints (and of the embedded server's admin API). */
+function jsonError(body: string): { code: string; message: string } | undefined {
+  if (!body.startsWith("{")) return undefined;
+  try {
+    const value = JSON.parse(body) as { Code?: unknown; Message?: unknown };
+    return typeof value.Code === "string"
+      ? { code: value.Code, message: typeof value.Message === "string" ? value.Message : "" }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createTigrisClient(options: TigrisClientOptions): TigrisClient {
+  const endpoint = options.endpoint.replace(/\/+$/, "");
+  const request = createSignedRequest(options);
+
+  const fail = failedCall;
 
   const bucketPath = (name: string) => `/${encodeURIComponent(name)}`;
 

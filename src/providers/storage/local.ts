@@ -9,12 +9,17 @@
  * another endpoint. Unlike Tigris, the local store lets a parent with forks be deleted: a forced
  * DeleteBucket detaches it (its name is freed, its data stays for the forks until GC), so forks do not
  * pin their parent here.
+ *
+ * Each env gets a key of its own that reaches only its buckets (`_env-keys.ts`): its variables never
+ * hold the project's key, which stays with the CLI.
  */
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { failpoint } from "../../core/failpoints.js";
 import { ProviderError, UserError } from "../../errors.js";
 import type { ForkstackConfig } from "../../config/schema.js";
 import type { ProjectLayout } from "../../layout.js";
+import type { Credentials } from "../../storage-server/auth/types.js";
 import type {
   DoctorFinding,
   EnvRef,
@@ -25,6 +30,7 @@ import type {
 } from "../types.js";
 import { LocalServer } from "./_local-server.js";
 import { bucketInfo, forkableBuckets } from "./_buckets.js";
+import { envKeys, isOutdated, recordedKey, withKey } from "./_env-keys.js";
 import { providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
 
@@ -88,14 +94,50 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     api: readApi,
     apiError: (action, error) => apiError(server, action, error),
   });
+  const keys = envKeys({
+    api: async (op) => {
+      await readApi(op); // the same gate: a read-only command never starts the server for a key
+      return server.accessKeys();
+    },
+    apiError: (action, error) => apiError(server, action, error),
+  });
+  const namesOf = (env: EnvRef) => buckets.bucketsOf(env).map((b) => b.name);
+  /** The bucket names the env's record lists (what its create/fork made), if it lists them. */
+  const recordedBuckets = (recorded: ResourceInfo | undefined) => {
+    const names = recorded?.data?.buckets;
+    return Array.isArray(names) && names.every((n) => typeof n === "string")
+      ? (names as string[])
+      : undefined;
+  };
 
-  const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo> => {
-    const [{ url }, creds] = await Promise.all([server.resolve(), server.credentials()]);
-    return bucketInfo(buckets.bucketsOf(env), url, {
-      vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto", AWS_ACCESS_KEY_ID: creds.accessKeyId },
-      secretVars: { AWS_SECRET_ACCESS_KEY: creds.secretAccessKey },
+  /** The env's record: its buckets, and its own key (absent only where none could be found). */
+  const info = async (
+    env: EnvRef,
+    key: Credentials | undefined,
+    extra: Partial<ResourceInfo> = {},
+  ): Promise<ResourceInfo> => {
+    const { url } = await server.resolve();
+    const made = bucketInfo(buckets.bucketsOf(env), url, {
+      vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto" },
       ...extra,
     });
+    return key ? withKey(made, key) : made;
+  };
+
+  /**
+   * The env's buckets were just made: give it its key (a new one, or the one a reset kept). If that
+   * fails, the buckets go again, so a failed `create`/`fork` leaves nothing behind.
+   */
+  const keyFor = async (env: EnvRef, op: OpContext, previous?: ResourceInfo): Promise<Credentials> => {
+    try {
+      const key =
+        (await keys.rescope(env, op, previous, namesOf(env))) ?? (await keys.mint(env, op, namesOf(env)));
+      failpoint("local:after-key"); // a crash here leaves a key no record names yet (tests)
+      return key;
+    } catch (error) {
+      await buckets.remove(env, op).catch(() => undefined);
+      throw error;
+    }
   };
 
   /** Size of the store's metadata files: a fork adds a row there and nothing anywhere else. */
@@ -120,34 +162,74 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
 
     async create(env, op) {
       await buckets.create(env, op);
-      op.log.debug(`[${PROVIDER_NAME}] created the buckets of ${env.name}`);
-      return info(env, { method: "empty", bytesAdded: 0 });
+      const key = await keyFor(env, op);
+      op.log.debug(`[${PROVIDER_NAME}] created the buckets of ${env.name} and its key ${key.accessKeyId}`);
+      return info(env, key, { method: "empty", bytesAdded: 0 });
     },
 
-    async fork(parent, child, op) {
+    async fork(parent, child, op, forkOptions) {
       const before = await metadataBytes();
       await buckets.fork(parent, child, op);
+      const key = await keyFor(child, op, forkOptions?.previous);
       const bytesAdded = Math.max(0, (await metadataBytes()) - before);
       op.log.debug(
-        `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name} (metadata, ${bytesAdded} bytes)`,
+        `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name} (metadata, ${bytesAdded} bytes), key ${key.accessKeyId}`,
       );
-      return info(child, { method: "metadata", bytesAdded });
+      return info(child, key, { method: "metadata", bytesAdded });
     },
 
-    async remove(env, op) {
+    async remove(env, op, recorded, removeOptions) {
+      // The key first, so that it never outlives its buckets; a reset keeps it for the fork (_env-keys.ts).
+      if (removeOptions?.reset) await keys.release(env, op, recorded);
+      else await keys.revoke(env, op, recorded);
       // Force: no need to empty the buckets, and a bucket with forks is detached rather than refused.
-      await buckets.remove(env, op);
+      await buckets.remove(env, op, recordedBuckets(recorded));
       op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
     },
 
-    async describe(env, op) {
-      return (await buckets.exists(env, op)) ? info(env) : null;
+    async describe(env, op, recorded) {
+      if (!(await buckets.exists(env, op))) return null;
+      const key = recordedKey(recorded) ?? (await keys.find(env, op, namesOf(env)[0]!));
+      return info(env, key);
     },
 
-    // One ListBuckets for all of them instead of a HEAD per env: `list` of 20 envs is one round trip.
-    async describeMany(envs, op) {
+    // One ListBuckets for all of them instead of a HEAD per env: `list` of 20 envs is one round trip
+    // (so the keys are the recorded ones, never looked up one by one).
+    async describeMany(envs, op, recorded) {
       const found = await buckets.existMany(envs, op);
-      return Promise.all(envs.map((env, i) => (found[i] ? info(env) : null)));
+      return Promise.all(envs.map((env, i) => (found[i] ? info(env, recordedKey(recorded?.[i])) : null)));
+    },
+
+    // A root whose buckets exist without a record here (its manifest was deleted): adopted with its
+    // key, found by name, or a new one. Its buckets are found by their names, never named in the config.
+    async adopt(env, ref, op) {
+      if (ref !== undefined) {
+        throw new UserError(
+          `\`roots.${env.name}.storage\` names an existing resource, but the ${PROVIDER_NAME} provider cannot adopt one: it finds a root's buckets by their names.`,
+          "E_CONFIG_INVALID",
+          { hint: `Remove \`roots.${env.name}.storage\` from the config.` },
+        );
+      }
+      if (!(await buckets.exists(env, op))) return null;
+      const key = (await keys.find(env, op, namesOf(env)[0]!)) ?? (await keys.mint(env, op, namesOf(env)));
+      return info(env, key);
+    },
+
+    outdated: isOutdated,
+
+    // An env recorded with the project's key gets its own, reaching the recorded buckets that still
+    // exist. One found by name is taken up (an earlier upgrade that died before the manifest was written).
+    async upgrade(env, op, recorded) {
+      const names = recordedBuckets(recorded) ?? namesOf(env);
+      const client = await readApi(op);
+      const heads = await Promise.all(names.map((name) => client.headBucket(name))).catch(
+        (error: unknown) => {
+          throw apiError(server, `read the buckets of "${env.name}"`, error);
+        },
+      );
+      const existing = heads.flatMap((head) => (head ? [head.name] : []));
+      const key = (await keys.find(env, op, names[0]!)) ?? (await keys.mint(env, op, existing));
+      return withKey(recorded, key);
     },
 
     list: (op) => buckets.list(context.project, op),

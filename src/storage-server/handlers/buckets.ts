@@ -3,6 +3,7 @@
  * Bucket-level S3 operations: ListBuckets, CreateBucket (incl. Tigris fork / snapshot-enabled
  * creation), HeadBucket (with Tigris fork headers), DeleteBucket, location, versioning.
  */
+import { visibleBuckets } from "../access.js";
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { discardBody, header, readSmallBody, send, sendXml } from "../http.js";
@@ -32,7 +33,7 @@ export function listBuckets(ctx: Ctx): void {
   const prefix = ctx.query.get("prefix") ?? "";
   const after = ctx.query.get("continuation-token") ?? "";
   const max = Math.min(Number(ctx.query.get("max-buckets") ?? "10000") || 10000, 10000);
-  const all = ctx.store.meta.listBuckets().filter((b) => b.name.startsWith(prefix) && b.name > after);
+  const all = visibleBuckets(ctx).filter((b) => b.name.startsWith(prefix) && b.name > after);
   const shown = all.slice(0, max);
   sendXml(ctx, 200, "ListAllMyBucketsResult", {
     Owner: OWNER,

@@ -251,14 +251,19 @@ function redirectTarget(fields: FormFields): URL | undefined {
   }
 }
 
+/**
+ * `authorizeSigner` gets the key id that signed the policy, once the signature is verified, and throws
+ * if that key may not write to the bucket (access.ts).
+ */
 export async function postObject(
   ctx: Ctx,
   lookup: (accessKeyId: string) => Credentials | undefined,
+  authorizeSigner: (accessKeyId: string) => void,
 ): Promise<void> {
   const bucket = requireBucket(ctx);
   const { fields, file, done } = await readForm(ctx);
   try {
-    await storeUpload(ctx, bucket.name, fields, file, lookup, done);
+    await storeUpload(ctx, bucket.name, fields, file, lookup, authorizeSigner, done);
   } catch (error) {
     // Stop the rest of the body from reaching the parser; the router answers with Connection: close.
     ctx.req.unpipe();
@@ -273,6 +278,7 @@ async function storeUpload(
   fields: Map<string, string>,
   file: FilePart,
   lookup: (accessKeyId: string) => Credentials | undefined,
+  authorizeSigner: (accessKeyId: string) => void,
   done: Promise<void>,
 ): Promise<void> {
   const rawKey = fields.get("key");
@@ -286,7 +292,7 @@ async function storeUpload(
   }
   // Every field is matched against the policy after `${filename}` is expanded.
   for (const [name, value] of fields) fields.set(name, expandFilename(value, file.filename));
-  verifyPolicySignature(fields, lookup);
+  authorizeSigner(verifyPolicySignature(fields, lookup));
   const range = checkPolicy(parsePostPolicy(fields.get("policy") ?? ""), fields, bucketName);
   const key = fields.get("key")!;
   if (key === "") {

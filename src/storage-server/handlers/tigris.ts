@@ -4,6 +4,7 @@
  * DeleteBucket headers, and the JSON endpoints `@tigrisdata/storage` calls for bucket info, fork
  * listing and bucket settings. Shapes follow what that SDK reads.
  */
+import { visibleBuckets } from "../access.js";
 import { S3Error } from "../errors.js";
 import type { Ctx } from "../http.js";
 import { discardBody, readSmallBody, send, sendJson, sendXml } from "../http.js";
@@ -149,7 +150,7 @@ export function listForks(ctx: Ctx, source: string): void {
 export function listBucketsJson(ctx: Ctx): void {
   discardBody(ctx);
   const q = ctx.query;
-  const { shown, token } = page(ctx, ctx.store.meta.listBuckets());
+  const { shown, token } = page(ctx, visibleBuckets(ctx));
   sendJson(ctx, 200, {
     Owner: OWNER,
     Buckets: {

@@ -29,6 +29,9 @@ export type Stmt = Database.Statement<unknown[]>;
  *   it exactly like a single blob, and Complete never copies bytes.
  * - `completed_uploads` remembers finished uploads for a while, so a repeated Complete (an SDK retry
  *   after a lost response) gets the same answer again, as on S3.
+ * - `access_keys` and `access_key_buckets` (access-keys.ts): the keys besides the project's own, each
+ *   with the buckets it may reach, by bucket id. New tables, so stores made before them gain them by
+ *   `CREATE TABLE IF NOT EXISTS` like any other.
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS buckets (
@@ -135,6 +138,20 @@ CREATE TABLE IF NOT EXISTS completed_uploads (
   completed_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS completed_uploads_bucket ON completed_uploads(bucket_id);
+
+CREATE TABLE IF NOT EXISTS access_keys (
+  id TEXT PRIMARY KEY,
+  secret TEXT NOT NULL,
+  label TEXT NOT NULL,
+  created_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS access_key_buckets (
+  key_id TEXT NOT NULL,
+  bucket_id INTEGER NOT NULL,
+  PRIMARY KEY (key_id, bucket_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS access_key_buckets_bucket ON access_key_buckets(bucket_id);
 `;
 
 /**

@@ -4,6 +4,7 @@
  * (bucket, seq); a fork is one row here, so its cost never depends on the parent's contents.
  */
 import { S3Error } from "../errors.js";
+import { dropBucketFromScopes } from "./access-keys.js";
 import { msOfSeq, seqOfVersion, SeqClock, versionOfSeq } from "./clock.js";
 import { GroupCommitter } from "./committer.js";
 import { tx } from "./db.js";
@@ -266,6 +267,8 @@ export class Metadata {
           BucketName: bucket.name,
         });
       }
+      // Gone for every key too, whether its layer lives on for the forks or not (access-keys.ts).
+      dropBucketFromScopes(this, bucket.id);
       if (kids.length > 0) this.detach(bucket);
       else this.dropLayer(bucket.id);
     });

@@ -13,10 +13,16 @@ import { LocalServer, processAlive, serverPaths } from "../../../src/providers/s
 import { createTigrisClient } from "../../../src/providers/storage/_tigris-client.js";
 import { loadOrCreateCredentials } from "../../../src/storage-server/auth/credentials.js";
 import { startStorageServer } from "../../../src/storage-server/index.js";
-import type { StorageProvider } from "../../../src/providers/types.js";
+import type { ResourceInfo, StorageProvider } from "../../../src/providers/types.js";
 import { coreDriver, tempProject } from "../_helpers.js";
 import type { TestProject } from "../_helpers.js";
-import { expectProviderError, putObject, readBucket, storageSuite } from "../../../src/testing/index.js";
+import {
+  appVars,
+  expectProviderError,
+  putObject,
+  readBucket,
+  storageSuite,
+} from "../../../src/testing/index.js";
 
 /** The project's own server, started in this process on a free port, as `forkstack up` would run it. */
 async function withInProcessServer(project: TestProject, options: { buckets?: string[] } = {}) {
@@ -52,16 +58,87 @@ describe("providers: storage/local (in-process server)", () => {
         await ctx.core.create("dev");
         await ctx.core.fork("dev", "pr-42");
         const info = (await ctx.core.describe("dev"))!;
+        // Made by hand with the project's key (an env's own key cannot make buckets).
         const client = createTigrisClient({
           endpoint: info.vars.AWS_ENDPOINT_URL_S3!,
-          accessKeyId: info.vars.AWS_ACCESS_KEY_ID!,
-          secretAccessKey: info.secretVars!.AWS_SECRET_ACCESS_KEY!,
+          ...(await loadOrCreateCredentials(serverPaths(ctx.project.context.dataDir).credentials)),
         });
         // Another project's bucket, a hand-made one, and a named bucket whose default bucket is gone.
         const p = ctx.project.context.project;
         for (const name of ["other-bucket-dev", `${p}-photos`, `${p}-uploads-orphan`])
           await client.createBucket(name);
         expect(await ctx.core.list()).toEqual(["dev", "orphan", "pr-42"]);
+      });
+
+      /** The S3 error code reading `bucket` with `info`'s key fails with, or "ok". */
+      const readAs = (info: ResourceInfo, bucket: string) =>
+        readBucket(info, bucket).then(
+          () => "ok",
+          (error: Error) => error.name,
+        );
+
+      it("each env's key reaches its own buckets only; remove revokes exactly the recorded key", async () => {
+        const dev = await ctx.core.create("dev");
+        await putObject(dev, dev.vars.BUCKET_NAME!, "k", "dev");
+        const alice = await ctx.core.fork("dev", "alice");
+        const bob = await ctx.core.fork("dev", "bob");
+        const ids = [dev, alice, bob].map((i) => i.vars.AWS_ACCESS_KEY_ID);
+        expect(new Set(ids).size).toBe(3);
+        expect(alice.data?.accessKeyId).toBe(alice.vars.AWS_ACCESS_KEY_ID);
+        expect(await readAs(alice, dev.vars.BUCKET_NAME!)).toBe("AccessDenied");
+        expect(await readAs(alice, alice.vars.BUCKET_NAME_UPLOADS!)).toBe("ok");
+        await ctx.core.remove("alice");
+        expect(await readAs(alice, alice.vars.BUCKET_NAME!)).toBe("InvalidAccessKeyId");
+        expect([await readAs(bob, bob.vars.BUCKET_NAME!), await readAs(dev, dev.vars.BUCKET_NAME!)]).toEqual([
+          "ok",
+          "ok",
+        ]);
+      });
+
+      it("a reset keeps the env's key: remove with `reset`, then fork with `previous`", async () => {
+        await ctx.core.create("dev");
+        const alice = await ctx.core.fork("dev", "alice");
+        await putObject(alice, alice.vars.BUCKET_NAME!, "mine", "alice");
+        const env = { name: "alice", project: ctx.project.context.project };
+        const recorded = ctx.core.recorded("alice")!;
+        await ctx.provider.remove(env, ctx.project.op, recorded, { reset: true });
+        // Kept, reaching nothing while the buckets are gone.
+        expect(await readAs(alice, alice.vars.BUCKET_NAME!)).toBe("AccessDenied");
+        const again = await ctx.provider.fork({ ...env, name: "dev" }, env, ctx.project.op, {
+          previous: recorded,
+        });
+        expect(appVars(again)).toEqual(appVars(alice));
+        expect(await readBucket(alice, alice.vars.BUCKET_NAME!)).toEqual({});
+        // Without `previous` (a plain remove and fork), the key goes and the new fork gets another.
+        await ctx.provider.remove(env, ctx.project.op, again);
+        expect(await readAs(alice, alice.vars.BUCKET_NAME!)).toBe("InvalidAccessKeyId");
+        const fresh = await ctx.provider.fork({ ...env, name: "dev" }, env, ctx.project.op, {
+          previous: again,
+        });
+        expect(fresh.vars.AWS_ACCESS_KEY_ID).not.toBe(alice.vars.AWS_ACCESS_KEY_ID);
+        await ctx.provider.remove(env, ctx.project.op, fresh);
+      });
+
+      it("adopts a root's existing buckets with its key, and gives an older record a key of its own", async () => {
+        const dev = await ctx.core.create("dev");
+        const env = { name: "dev", project: ctx.project.context.project };
+        // Its manifest lost: adopted with the key found by name, not a second one.
+        const adopted = (await ctx.provider.adopt!(env, undefined, ctx.project.op))!;
+        expect(appVars(adopted)).toEqual(appVars(dev));
+        // A record from before envs had keys: the project's key, no key id.
+        const project = await loadOrCreateCredentials(serverPaths(ctx.project.context.dataDir).credentials);
+        const old: ResourceInfo = {
+          ...dev,
+          vars: { ...dev.vars, AWS_ACCESS_KEY_ID: project.accessKeyId },
+          secretVars: { AWS_SECRET_ACCESS_KEY: project.secretAccessKey },
+          data: { endpoint: dev.data!.endpoint, buckets: dev.data!.buckets },
+        };
+        expect([ctx.provider.outdated!(old), ctx.provider.outdated!(dev)]).toEqual([true, false]);
+        const upgraded = await ctx.provider.upgrade!(env, ctx.project.op, old);
+        expect(ctx.provider.outdated!(upgraded)).toBe(false);
+        expect(upgraded.vars.AWS_ACCESS_KEY_ID).not.toBe(project.accessKeyId);
+        expect(upgraded.vars.AWS_ACCESS_KEY_ID).toBe(dev.vars.AWS_ACCESS_KEY_ID); // found by name
+        expect(await readAs(upgraded, dev.vars.BUCKET_NAME!)).toBe("ok");
       });
 
       it("reports no bucket for a fork whose parent has none, and creates nothing", async () => {
