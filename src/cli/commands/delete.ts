@@ -53,6 +53,14 @@ const command: CommandDef<DeleteResult> = {
           : `  ${env} was forked from it: it has no parent now and cannot be reset.`,
       );
     }
+    if (result.current) {
+      const { env, exists } = result.current;
+      io.err(
+        exists
+          ? `  It was the current env: ${env} is current now.`
+          : `  It was the current env: now ${env} is, which does not exist here (\`forkstack switch <env>\` picks another).`,
+      );
+    }
     if (result.kept.length) {
       io.err(
         `  Kept its adopted ${result.kept.join(", ")} on the backend (forkstack never deletes what it did not make).`,
