@@ -136,7 +136,8 @@ export async function deleteLocked(
 
 /**
  * Everything a delete does after its journal entry, for the normal run and for repair (which passes
- * the parent the entry recorded). The manifest goes only after every resource is removed, so an env
+ * the parent the entry recorded: the user asked for the env to be gone, so an interrupted delete is
+ * always finished). The manifest goes only after every resource is removed, so an env
  * without one has nothing left to remove. Caller holds the lock.
  */
 export async function finishDelete(
@@ -168,11 +169,6 @@ async function currentNow(project: Project): Promise<NonNullable<DeleteResult["c
   const env = resolveProjectEnv(project).name;
   const read = await readManifest(project.layout, env);
   return { env, exists: read?.ok === true };
-}
-
-/** Repair of an interrupted delete: the user asked for the env to be gone, so it is finished. */
-export async function finishDeleteEntry(project: Project, entry: JournalEntry): Promise<DeleteResult> {
-  return finishDelete(project, entry.env, entry.parent);
 }
 
 export interface OrphanResource {

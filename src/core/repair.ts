@@ -18,7 +18,7 @@
 import type { JournalEntry } from "./state.js";
 import { finishCreate, finishReset } from "./make-env.js";
 import type { Project } from "./project.js";
-import { finishDeleteEntry, finishGcEntry } from "./remove-env.js";
+import { finishDelete, finishGcEntry } from "./remove-env.js";
 import { alignEnvLocal } from "./switch.js";
 
 export interface Repair {
@@ -82,7 +82,7 @@ async function repairOne(project: Project, entry: JournalEntry): Promise<Repair>
     case "create":
       return { env, op, outcome: await finishCreate(project, entry) };
     case "delete": {
-      const result = await finishDeleteEntry(project, entry);
+      const result = await finishDelete(project, env, entry.parent);
       return { env, op, outcome: "finished", ...(result.current ? { current: result.current.env } : {}) };
     }
     case "reset":

@@ -2,33 +2,18 @@
  * `delete` as a user meets it around the current env and a lost record: what it says, and that it
  * changes nothing it should not.
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cli, runCli, tempProject } from "../helpers/project.js";
-
-/** Every path and size under the project, except the state db that each command opens. */
-function files(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.name.startsWith("state.db")) continue;
-      out.push(`${relative(root, path)}:${entry.isDirectory() ? "dir" : statSync(path).size}`);
-      if (entry.isDirectory()) walk(path);
-    }
-  };
-  walk(root);
-  return out.sort();
-}
+import { cli, projectFiles, runCli, tempProject } from "../helpers/project.js";
 
 describe("cli: delete", () => {
   it("a root whose manifest was deleted: says it has no record and what is left, deletes nothing, and `new` takes it back", async () => {
     const cwd = await tempProject();
     await cli(["new", "alice"], { cwd }); // makes dev on the way
     await rm(join(cwd, ".forkstack/envs/dev/manifest.json"));
-    const before = files(cwd);
+    const before = projectFiles(cwd);
 
     const result = await runCli(["delete", "dev", "--force", "--yes"], { cwd });
     expect(result.code, result.stderr).toBe(1);
@@ -45,7 +30,7 @@ describe("cli: delete", () => {
       /`forkstack new dev` makes the root again, adopting what its backends have/,
     );
     expect(result.stderr).not.toMatch(/^\s+at /m);
-    expect(files(cwd)).toEqual(before);
+    expect(projectFiles(cwd)).toEqual(before);
 
     const json = await runCli(["delete", "dev", "--force", "--yes", "--json"], { cwd });
     expect(JSON.parse(json.stdout)).toMatchObject({ error: { code: "E_ENV_NOT_FOUND" } });

@@ -151,7 +151,10 @@ import Database from "libsql";
 const out = {};
 for (const [path, queries] of JSON.parse(process.argv[1])) {
   const db = new Database(path, { readonly: true });
-  out[path] = Object.fromEntries(Object.entries(queries).map(([name, sql]) => [name, db.prepare(sql).all()]));
+  // No queries: every table, each in rowid order.
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all();
+  const asked = queries ?? Object.fromEntries(tables.map(({ name }) => [name, \`SELECT * FROM "\${name}" ORDER BY rowid\`]));
+  out[path] = Object.fromEntries(Object.entries(asked).map(([name, sql]) => [name, db.prepare(sql).all()]));
   db.close();
 }
 console.log(JSON.stringify(out));
@@ -159,7 +162,7 @@ console.log(JSON.stringify(out));
 
 /** Rows of SQLite files, read by a short-lived process: forkstack refuses to change a database a process holds open. */
 async function dumpSqlite(
-  files: [string, Record<string, string>][],
+  files: [string, Record<string, string> | null][],
 ): Promise<Record<string, Record<string, unknown[]>>> {
   const result = await runProcess(
     process.execPath,
@@ -169,8 +172,6 @@ async function dumpSqlite(
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as Record<string, Record<string, unknown[]>>;
 }
-
-const TABLES = { tables: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name" };
 
 /** Every path under `dir` (relative), but the store's, the config cache's and the state database's own files. */
 function filesUnder(dir: string): string[] {
@@ -232,17 +233,8 @@ async function snapshot() {
     secrets[env] = read(join(app, ".forkstack/envs", env, "secrets.env"));
   }
   const databases = files.filter((f) => f.endsWith("/db.sqlite"));
-  const tableLists = await dumpSqlite(databases.map((f) => [join(app, f), TABLES]));
   const dumped = await dumpSqlite([
-    ...databases.map((f): [string, Record<string, string>] => [
-      join(app, f),
-      Object.fromEntries(
-        (tableLists[join(app, f)]!.tables as { name: string }[]).map(({ name }) => [
-          name,
-          `SELECT * FROM "${name}" ORDER BY rowid`,
-        ]),
-      ),
-    ]),
+    ...databases.map((f): [string, null] => [join(app, f), null]),
     [
       join(app, ".forkstack/state.db"),
       {
