@@ -132,8 +132,9 @@ export async function alignEnvLocal(project: Project): Promise<string | undefine
   if (!read?.ok || read.manifest.status !== "ready") return undefined;
   const block = await prepareBlock(project, current);
   await block.write();
+  const had = state.kind === "block" ? `the variables of "${state.env ?? "?"}"` : "no forkstack block";
   project.log.warn(
-    `The current env is "${current}" but .env.local had ${state.kind === "block" ? `the variables of "${state.env ?? "?"}"` : "no forkstack block"} (an interrupted \`switch\`): rewrote its block for ${current}.`,
+    `The current env is "${current}" but .env.local had ${had} (a \`switch\` was interrupted, or the block was removed): wrote its block for ${current}. \`envLocal: false\` in the config stops forkstack writing .env.local.`,
   );
   return current;
 }
