@@ -32,7 +32,7 @@ import {
 } from "./steps.js";
 import { applySwitch, currentEnvFileOf } from "./switch.js";
 
-export type Maker = Parameters<typeof makeResources>[2];
+type Maker = Parameters<typeof makeResources>[2];
 
 interface MakeOptions {
   signal?: AbortSignal;

@@ -424,3 +424,26 @@ describe("crash repair of an entry an older version journaled", () => {
     expect(columns[stateDb]!.rows).toEqual([]);
   });
 });
+
+describe("crash repair of a switch with no .env.local yet", () => {
+  it("a first switch killed after .current-env gets its .env.local from the next command", async () => {
+    const cwd = await tempProject();
+    await cli(["new", "alice", "--no-switch"], { cwd });
+    expect(existsSync(join(cwd, ".env.local"))).toBe(false);
+    const killed = await runCli(["switch", "alice"], {
+      cwd,
+      env: { FORKSTACK_FAILPOINT: "switch:after-current-env" },
+    });
+    expect(killed.signal).toBe("SIGKILL");
+    expect(existsSync(join(cwd, ".env.local"))).toBe(false);
+
+    const next = await runCli(["list"], { cwd });
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).toMatch(/The current env is "alice" but \.env\.local had no forkstack block/);
+    const envLocal = readFileSync(join(cwd, ".env.local"), "utf8");
+    expect(envLocal).toMatch(/^FORKSTACK_ENV='alice'$/m);
+    expect(envLocal).toContain(`DATABASE_URL='file:${join(cwd, ".forkstack/envs/alice/db.sqlite")}'`);
+    // Once aligned, nothing more to say.
+    expect((await runCli(["list"], { cwd })).stderr).not.toMatch(/\.env\.local/);
+  });
+});
