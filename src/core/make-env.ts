@@ -147,17 +147,21 @@ export async function makeNewEnv(
   return { manifest, summary: outcome.made.summary, switched };
 }
 
-/** A create past its commit point (the `ready` manifest): switch to the env if asked, end the entry. */
+/**
+ * A create past its commit point (the `ready` manifest): switch to the env if asked, end the entry.
+ * The env is made whatever the switch does: a switch that fails (`.env.local`'s markers are broken)
+ * is reported, and does not leave the create unfinished.
+ */
 async function completeCreate(project: Project, name: string, plan: CreatePlan): Promise<boolean> {
-  let switched = false;
-  const now = currentEnvFileOf(project) ?? null;
-  if (plan.switchTo && (now === plan.currentBefore || now === name)) {
+  try {
+    const now = currentEnvFileOf(project) ?? null;
+    if (!plan.switchTo || (now !== plan.currentBefore && now !== name)) return false;
     await applySwitch(project, name);
-    switched = true;
     failpoint("create:after-switch");
+    return true;
+  } finally {
+    project.state.endOp(name);
   }
-  project.state.endOp(name);
-  return switched;
 }
 
 /**
@@ -170,7 +174,9 @@ export async function finishCreate(
 ): Promise<"finished" | "rolled back"> {
   const read = await readManifest(project.layout, entry.env);
   if (read?.ok && read.manifest.status === "ready") {
-    await completeCreate(project, entry.env, createPlanOf(entry));
+    await completeCreate(project, entry.env, createPlanOf(entry)).catch((error: unknown) =>
+      project.log.warn(`"${entry.env}" is made, but could not be made current: ${(error as Error).message}`),
+    );
     return "finished";
   }
   await rollbackSteps(project, entry.env);
