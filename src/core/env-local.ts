@@ -234,15 +234,24 @@ export interface WriteEnvLocalOptions {
   readonly envValues?: (env: string) => Promise<Record<string, string> | undefined>;
 }
 
+export interface PreparedEnvLocal {
+  readonly path: string;
+  /** Things to tell the user (keys that shadow or are shadowed, moved lines, a migration). */
+  readonly warnings: string[];
+  /** Write the planned text (mode 0600, atomic replace); nothing when it is unchanged. */
+  write(): Promise<void>;
+}
+
 /**
- * Set forkstack's block in `.env.local` to `values`, keeping every other line; mode 0600, atomic
- * replace. Returns the warnings to show (keys that shadow or are shadowed, moved lines, a migration).
+ * Read `.env.local` and plan forkstack's block set to `values`, keeping every other line; refuses
+ * (E_STATE_CORRUPT) a file with broken markers before anything is written anywhere. `switch` prepares
+ * first and writes after `.current-env`, so that a refusal here changes nothing (core/switch.ts).
  */
-export async function writeEnvLocal(
+export async function prepareEnvLocal(
   path: string,
   values: Record<string, string>,
   options: WriteEnvLocalOptions = {},
-): Promise<{ path: string; warnings: string[] }> {
+): Promise<PreparedEnvLocal> {
   const file = await target(path);
   const existing = await readIfExists(file);
   let legacyValues: Record<string, string> | undefined;
@@ -252,8 +261,47 @@ export async function writeEnvLocal(
     legacyValues = await options.envValues(legacyEnv).catch(() => undefined);
   }
   const plan = planEnvLocal(existing, values, path, legacyValues ? { legacyValues } : {});
-  if (plan.text !== existing) await writeFileAtomic(file, plan.text, 0o600);
-  return { path, warnings: plan.warnings };
+  return {
+    path,
+    warnings: plan.warnings,
+    write: async () => {
+      if (plan.text !== existing) await writeFileAtomic(file, plan.text, 0o600);
+    },
+  };
+}
+
+/**
+ * Set forkstack's block in `.env.local` to `values`, keeping every other line; mode 0600, atomic
+ * replace. Returns the warnings to show (keys that shadow or are shadowed, moved lines, a migration).
+ */
+export async function writeEnvLocal(
+  path: string,
+  values: Record<string, string>,
+  options: WriteEnvLocalOptions = {},
+): Promise<{ path: string; warnings: string[] }> {
+  const prepared = await prepareEnvLocal(path, values, options);
+  await prepared.write();
+  return { path, warnings: prepared.warnings };
+}
+
+/**
+ * Which env forkstack's block was last written for (its `FORKSTACK_ENV` record): `absent` when there is
+ * no file or no block (an older forkstack's whole file counts as none), `broken` when the markers are.
+ */
+export async function envLocalBlockState(
+  path: string,
+): Promise<{ kind: "absent" } | { kind: "broken" } | { kind: "block"; env: string | undefined }> {
+  const existing = await readIfExists(await target(path));
+  if (existing === undefined) return { kind: "absent" };
+  let found: ReturnType<typeof splitAtBlock>;
+  try {
+    found = splitAtBlock(existing, path);
+  } catch {
+    return { kind: "broken" };
+  }
+  if (!found) return { kind: "absent" };
+  const env = chunks(found.inside).find((c) => c.record?.key === "FORKSTACK_ENV")?.record?.value;
+  return { kind: "block", env };
 }
 
 /**

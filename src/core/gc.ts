@@ -10,18 +10,14 @@
  * - never a resource of an operation in flight: each orphan is removed under its env's lock, and
  *   envs with a journal entry are left to the repair that owns them.
  */
-import type { ResourceKind } from "../providers/types.js";
-import { deleteEnv } from "./delete-env.js";
+import { failpoint } from "./failpoints.js";
+import { isRoot } from "./guards.js";
 import { listEnvs } from "./listing.js";
 import { NO_MANIFEST } from "./manifests.js";
 import type { Project } from "./project.js";
-import { envRef, forgetEnvDir } from "./steps.js";
+import { GC_JOURNAL_KEY, runGcPlan, type OrphanResource } from "./remove-env.js";
 
-export interface OrphanResource {
-  readonly kind: ResourceKind;
-  readonly provider: string;
-  readonly env: string;
-}
+export type { OrphanResource };
 
 export interface GcResult {
   readonly dryRun: boolean;
@@ -40,14 +36,12 @@ export interface GcResult {
   readonly failed: { env: string; error: string }[];
 }
 
-function isRoot(project: Project, env: string): boolean {
-  const { config } = project;
-  return (
-    env === config.defaultEnv ||
-    config.protected.includes(env) ||
-    config.production.includes(env) ||
-    env in config.roots
-  );
+/** Operations on envs that are unfinished (another gc in progress is not one: it takes turns with this one). */
+function pendingOps(project: Project): GcResult["pending"] {
+  return project.state
+    .journal()
+    .filter((e) => e.op !== "gc")
+    .map((e) => ({ env: e.env, op: e.op, error: e.lastError ?? "in progress" }));
 }
 
 export async function gc(
@@ -56,9 +50,7 @@ export async function gc(
 ): Promise<GcResult> {
   const dryRun = options.dryRun ?? false;
   const envs = await listEnvs(project, options.now); // repairs the journal first
-  const pending = project.state
-    .journal()
-    .map((e) => ({ env: e.env, op: e.op, error: e.lastError ?? "in progress" }));
+  const pending = pendingOps(project);
   // An env dir whose manifest is gone owns nothing (its resources are orphans); a corrupt manifest
   // still claims its env, which `doctor` reports for a person to look at.
   const known = new Set(envs.filter((e) => e.problem !== NO_MANIFEST).map((e) => e.name));
@@ -101,30 +93,17 @@ export async function gc(
 
   const failed: GcResult["failed"] = [];
   if (!dryRun) {
-    for (const name of expired) {
-      await deleteEnv(project, name).catch((error: unknown) =>
-        failed.push({ env: name, error: (error as Error).message }),
-      );
-    }
-    for (const orphan of orphans) {
-      const lock = project.state.tryLock(orphan.env);
-      if (!lock) {
-        failed.push({ env: orphan.env, error: "an operation on it started meanwhile" });
-        continue;
-      }
-      try {
-        const provider = project.providers.find((p) => p.kind === orphan.kind)!;
-        await provider.remove(envRef(project, orphan.env), project.op());
-      } catch (error) {
-        failed.push({ env: orphan.env, error: (error as Error).message });
-      } finally {
-        lock.release();
-      }
-    }
-  }
-  if (!dryRun) {
-    for (const env of new Set(orphans.map((o) => o.env))) {
-      if (!failed.some((f) => f.env === env)) await forgetEnvDir(project, env, false);
+    // The plan is journaled before anything is removed: a crash part-way is finished by the next
+    // command (repair.ts), which removes what this run would have.
+    const lock = await project.state.lock(GC_JOURNAL_KEY);
+    try {
+      const plan = { expired, orphans };
+      project.state.beginOp(GC_JOURNAL_KEY, "gc", null, plan);
+      failpoint("gc:after-journal");
+      failed.push(...(await runGcPlan(project, plan)));
+      project.state.endOp(GC_JOURNAL_KEY);
+    } finally {
+      lock.release();
     }
   }
   const done = (env: string) => !failed.some((f) => f.env === env);
@@ -135,9 +114,7 @@ export async function gc(
     foreign,
     skipped,
     unlisted,
-    pending: project.state
-      .journal()
-      .map((e) => ({ env: e.env, op: e.op, error: e.lastError ?? "in progress" })),
+    pending: pendingOps(project),
     failed,
   };
 }

@@ -1,7 +1,8 @@
 /**
  * @module core/guards
  * The refusals `new`, `delete` and `reset` share, checked before anything is touched: protected envs,
- * envs with forks that read through them, and an env whose last operation is still unfinished.
+ * envs with forks that read through them, and an env whose last operation is still unfinished; and
+ * which envs are roots.
  */
 import { UserError } from "../errors.js";
 import { readAllManifests } from "./manifests.js";
@@ -14,6 +15,21 @@ export function pendingRollback(project: Project, name: string): void {
       hint: "Make the backend reachable again (e.g. `forkstack up`); the next command finishes it.",
     });
   }
+}
+
+/**
+ * A root of this project: the default env, a protected or production env, or one `roots` names. gc never
+ * collects their resources (a fresh clone's `dev` has no manifest yet), and a root is made again by
+ * `new <root>`, adopting what its backends have.
+ */
+export function isRoot(project: Project, env: string): boolean {
+  const { config } = project;
+  return (
+    env === config.defaultEnv ||
+    config.protected.includes(env) ||
+    config.production.includes(env) ||
+    env in config.roots
+  );
 }
 
 export function refuseProtected(project: Project, name: string, verb: string, force?: boolean): void {

@@ -1,38 +1,27 @@
 /**
  * @module core/lifecycle
- * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of DESIGN.md §5:
+ * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of DESIGN.md §5. This
+ * module checks and refuses; the journaled runs themselves, which crash repair shares, are in
+ * `make-env.ts`:
  * - all resources of an env are made in parallel, and if one fails the others are rolled back;
  * - every change is journaled before it touches a resource, so a kill -9 at any point is repaired by
  *   the next command (`repair.ts`), and a half-made env is never reported as ready;
  * - each env is changed under its own lock, so different envs are created concurrently and the same
  *   name twice yields one env and one "already exists" error.
  */
-import { rm } from "node:fs/promises";
-import { mkdirPrivate } from "../durable-fs.js";
 import { UsageError, UserError, isForkstackError } from "../errors.js";
-import type { EnvManifest, ManifestResource } from "../layout.js";
+import type { EnvManifest } from "../layout.js";
 import type { ResourceKind } from "../providers/types.js";
 import { notReadyHint } from "../runtime/resolve.js";
 import { failpoint } from "./failpoints.js";
-import { readManifest, requireManifest, writeManifest } from "./manifests.js";
+import { readManifest, requireManifest } from "./manifests.js";
+import { beginReset, forkEach, makeNewEnv, resetInPlace } from "./make-env.js";
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
 import { refuseInUse } from "./in-use.js";
 import { pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { repairJournal } from "./repair.js";
-import {
-  adoptOrCreate,
-  envRef,
-  forgetEnvDir,
-  makeResources,
-  makeStep,
-  prepareAll,
-  recordedInfo,
-  removeEnvResources,
-  type MadeResources,
-  type StepEvent,
-} from "./steps.js";
-import { switchEnv } from "./switch.js";
+import { adoptOrCreate, envRef, prepareAll, type StepEvent } from "./steps.js";
 
 export { envRef, type StepEvent };
 
@@ -74,99 +63,6 @@ export interface EnvSummary {
 }
 
 /**
- * The env's directory and its `creating` manifest, after the journal entry. If they cannot be written
- * (a full disk), nothing was made yet: undo them and the entry at once rather than leave it to repair.
- */
-async function startRecord(project: Project, name: string, manifest: Omit<EnvManifest, "version">) {
-  try {
-    await mkdirPrivate(project.layout.envDir(name));
-    await writeManifest(project.layout, manifest);
-  } catch (error) {
-    await forgetEnvDir(project, name, false).catch(() => undefined);
-    project.state.endOp(name);
-    throw error;
-  }
-}
-
-/**
- * After a failed make: the rollback is done (the journal entry goes, with the env dir unless it holds
- * something that is not ours), or it failed and the entry stays for the next command to finish.
- */
-async function settleFailure(
-  project: Project,
-  name: string,
-  outcome: { failure?: unknown; rollbackError?: unknown },
-  onRolledBack: () => Promise<void>,
-): Promise<never> {
-  if (outcome.rollbackError === undefined) {
-    await onRolledBack();
-    project.state.endOp(name);
-  } else {
-    const reason = (outcome.rollbackError as Error).message ?? String(outcome.rollbackError);
-    project.state.failOp(name, `rollback incomplete (${reason})`);
-    project.log.warn(
-      `Rollback of ${name} is incomplete (${reason}); the next forkstack command (or \`forkstack gc\`) finishes it once the backend is reachable.`,
-    );
-  }
-  throw outcome.failure;
-}
-
-/**
- * The maker for `makeResources`: fork each resource of `parent` into `name` as a journaled step.
- * `previous`: the env's manifest before a reset, whose records each fork gets back (ForkOptions).
- */
-function forkEach(
-  project: Project,
-  parent: EnvManifest,
-  name: string,
-  when: { at?: Date; expiresAt?: string | null; previous?: EnvManifest } = {},
-): Maker {
-  const parentRef = envRef(project, parent.name);
-  const child = envRef(project, name);
-  return (provider, op) => {
-    const previous = recordedInfo(when.previous?.resources[provider.kind]);
-    return makeStep(project, name, provider, op, () =>
-      provider.fork(parentRef, child, op, {
-        parent: recordedInfo(parent.resources[provider.kind]),
-        ...(when.at ? { at: when.at } : {}),
-        ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
-        ...(previous ? { previous } : {}),
-      }),
-    );
-  };
-}
-
-type Maker = Parameters<typeof makeResources>[2];
-
-/**
- * The journaled making of a new env, root or fork: journal entry, `creating` record, every resource
- * (rolled back on failure), then the `ready` manifest. The caller holds the env's lock.
- */
-async function makeNewEnv(
-  project: Project,
-  base: Pick<EnvManifest, "name" | "parent" | "createdAt" | "expiresAt">,
-  make: Maker,
-  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void },
-): Promise<{ manifest: EnvManifest; summary: MadeResources["summary"] }> {
-  const { name } = base;
-  project.state.beginOp(name, "create", base.parent);
-  failpoint("create:after-journal");
-  await startRecord(project, name, { ...base, status: "creating", resources: {} });
-  const outcome = await makeResources(project, name, make, options);
-  if (!outcome.made) {
-    return settleFailure(project, name, outcome, () => forgetEnvDir(project, name, false));
-  }
-  failpoint("create:before-ready");
-  const manifest = await writeManifest(project.layout, {
-    ...base,
-    status: "ready",
-    resources: outcome.made.resources,
-  });
-  project.state.endOp(name);
-  return { manifest, summary: outcome.made.summary };
-}
-
-/**
  * Create a root env (no parent): each resource the backend already has is adopted (never created
  * over, never removed), the others are made empty. Used by `init` and when `dev` is missing here.
  */
@@ -174,6 +70,7 @@ export async function createRootEnv(
   project: Project,
   name: string,
   onStep?: (e: StepEvent) => void,
+  options: { switchTo?: boolean } = {},
 ): Promise<EnvSummary> {
   const started = performance.now();
   checkEnvName(name, project.config.project, project.providers);
@@ -191,12 +88,12 @@ export async function createRootEnv(
       project,
       base,
       (provider, op) => adoptOrCreate(project, name, provider, op),
-      { onStep },
+      { onStep, switchTo: options.switchTo ?? false },
     );
     return {
       ...pick(made.manifest),
       resources: made.summary,
-      switched: false,
+      switched: made.switched,
       ms: performance.now() - started,
     };
   } finally {
@@ -292,9 +189,8 @@ export async function createEnv(
   // `new dev` (the default env) or `new prod` (a root the config names) without --from makes that root
   // again, adopting what its backends have: how a deleted root is started over.
   if (options.from === undefined && (name === project.config.defaultEnv || name in project.config.roots)) {
-    const root = await createRootEnv(project, name, options.onStep);
-    if (options.switchTo ?? true) await switchEnv(project, name);
-    return { ...root, switched: options.switchTo ?? true, ms: performance.now() - started };
+    const root = await createRootEnv(project, name, options.onStep, { switchTo: options.switchTo ?? true });
+    return { ...root, ms: performance.now() - started };
   }
   const parent = options.from ?? project.config.defaultEnv;
   if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
@@ -331,11 +227,14 @@ export async function createEnv(
       project,
       { name, parent, createdAt, expiresAt },
       forkEach(project, parentManifest, name, { at: options.at, expiresAt }),
-      options,
+      { ...options, switchTo: options.switchTo ?? true },
     );
-    const switched = options.switchTo ?? true;
-    if (switched) await switchEnv(project, name);
-    return { ...pick(made.manifest), resources: made.summary, switched, ms: performance.now() - started };
+    return {
+      ...pick(made.manifest),
+      resources: made.summary,
+      switched: made.switched,
+      ms: performance.now() - started,
+    };
   } finally {
     lock.release();
   }
@@ -345,47 +244,6 @@ export interface ResetEnvOptions {
   force?: boolean;
   signal?: AbortSignal;
   onStep?: (event: StepEvent) => void;
-}
-
-function readyAfterReset(manifest: EnvManifest, resources: Record<string, ManifestResource>): EnvManifest {
-  return { ...manifest, createdAt: new Date().toISOString(), status: "ready", resources };
-}
-
-/**
- * Fork an env's resources again from its parent, keeping its name, after `removeEnvResources` with
- * `reset` removed the old ones: each fork gets the env's old record as `previous`, to take up what the
- * remove kept (the env's storage key). On failure it is left `broken` (visibly, with nothing half-made
- * in it, and nothing kept: the old records are removed once more without `reset`). Caller holds the
- * lock and has journaled a `reset`.
- */
-export async function reforkInPlace(
-  project: Project,
-  manifest: EnvManifest,
-  options: { signal?: AbortSignal; onStep?: (e: StepEvent) => void } = {},
-): Promise<MadeResources> {
-  const parent = await requireManifest(project.layout, manifest.parent!);
-  if (parent.status !== "ready") {
-    throw new UserError(
-      `Cannot reset "${manifest.name}": its parent "${parent.name}" is ${parent.status}.`,
-      "E_ENV_BROKEN",
-    );
-  }
-  const outcome = await makeResources(
-    project,
-    manifest.name,
-    forkEach(project, parent, manifest.name, { expiresAt: manifest.expiresAt, previous: manifest }),
-    options,
-  );
-  if (!outcome.made) {
-    return settleFailure(project, manifest.name, outcome, async () => {
-      // What the reset's remove kept for the forks (the env's key) goes now: no record will name it.
-      await removeEnvResources(project, manifest, manifest.name);
-      await writeManifest(project.layout, { ...manifest, status: "broken", resources: {} });
-    });
-  }
-  await writeManifest(project.layout, readyAfterReset(manifest, outcome.made.resources));
-  project.state.endOp(manifest.name);
-  return outcome.made;
 }
 
 /** Throw away an env's data and fork it again from its parent, keeping its name (and resource names). */
@@ -421,13 +279,9 @@ export async function resetEnv(
     }
     await prepareAll(project, options.signal, options.onStep);
     await ensureParent(project, manifest.parent);
-    project.state.beginOp(name, "reset", manifest.parent);
-    await writeManifest(project.layout, { ...manifest, status: "resetting" });
-    // The runtime's cached copy of the old secrets would outlive them (core/variables.ts).
-    await rm(project.layout.secretsCache(name), { force: true });
-    await removeEnvResources(project, manifest, name, options.onStep, { reset: true });
-    failpoint("reset:after-remove");
-    const made = await reforkInPlace(project, manifest, options);
+    beginReset(project, manifest);
+    failpoint("reset:after-journal");
+    const made = await resetInPlace(project, manifest, options);
     const next = await requireManifest(project.layout, name);
     return { ...pick(next), resources: made.summary, switched: false, ms: performance.now() - started };
   } finally {

@@ -44,19 +44,31 @@ export async function readManifest(layout: ProjectLayout, name: string): Promise
   }
 }
 
-/** Like readManifest, but a missing or corrupt manifest is an error naming the env. */
-export async function requireManifest(
-  layout: ProjectLayout,
-  name: string,
-  known?: string[],
-): Promise<EnvManifest> {
-  const read = await readManifest(layout, name);
-  if (!read) {
-    const names = known ?? (await listEnvNames(layout));
-    throw new UserError(`Environment "${name}" not found.`, "E_ENV_NOT_FOUND", {
-      hint: names.length ? `Available: ${names.join(", ")}.` : "Create one with `forkstack new <env>`.",
-    });
+/**
+ * The error for an env without a manifest. A directory left without one (a crash, a manifest deleted
+ * by hand) is not an env: it is never offered as "Available", and is named for what it is.
+ */
+export async function missingEnvError(layout: ProjectLayout, name: string): Promise<UserError> {
+  const reads = await readAllManifests(layout);
+  if (reads.some((read) => !read.ok && read.name === name)) {
+    return new UserError(
+      `Environment "${name}" has no record here: ${layout.manifest(name)} is missing.`,
+      "E_ENV_NOT_FOUND",
+      { hint: `\`forkstack delete ${name}\` says what is left of it and how to take it back or collect it.` },
+    );
   }
+  const names = reads.flatMap((read) =>
+    read.ok ? [read.manifest.name] : read.problem === NO_MANIFEST ? [] : [read.name],
+  );
+  return new UserError(`Environment "${name}" not found.`, "E_ENV_NOT_FOUND", {
+    hint: names.length ? `Available: ${names.join(", ")}.` : "Create one with `forkstack new <env>`.",
+  });
+}
+
+/** Like readManifest, but a missing or corrupt manifest is an error naming the env. */
+export async function requireManifest(layout: ProjectLayout, name: string): Promise<EnvManifest> {
+  const read = await readManifest(layout, name);
+  if (!read) throw await missingEnvError(layout, name);
   if (!read.ok) {
     throw new UserError(
       `Environment "${name}" is broken: ${read.problem} (${layout.manifest(name)}).`,

@@ -14,16 +14,23 @@ import { requireLibsql } from "../native-sqlite.js";
 import type { ProjectLayout } from "../layout.js";
 import { stateWriteError } from "./fs-atomic.js";
 
-export type JournalOp = "create" | "delete" | "reset";
+export type JournalOp = "create" | "delete" | "reset" | "gc";
 
 export interface JournalEntry {
+  /** The env the operation changes (`gc`, which changes several, has its own key). */
   readonly env: string;
   readonly op: JournalOp;
+  /** create, reset: the env forked from; delete: the parent its forks are re-parented to. */
   readonly parent: string | null;
   readonly pid: number;
   readonly startedAt: string;
   /** Why the last attempt to finish or roll it back failed (a backend was unreachable), if it did. */
   readonly lastError: string | null;
+  /**
+   * What else repair needs to end where the operation would have (its module reads it): e.g. whether a
+   * create switches to the new env. Null in entries written before the column existed.
+   */
+  readonly plan: unknown;
 }
 
 /**
@@ -53,7 +60,10 @@ const SCHEMA = `
 `;
 
 /** Columns added after the first release; added in place to an older state.db. */
-const MIGRATIONS = ["ALTER TABLE journal ADD COLUMN last_error TEXT"];
+const MIGRATIONS = [
+  "ALTER TABLE journal ADD COLUMN last_error TEXT",
+  "ALTER TABLE journal ADD COLUMN plan TEXT",
+];
 
 /** Opening the state database failed: a read-only or full `.forkstack/` gets an error the user can act on. */
 function openError(layout: ProjectLayout, error: unknown): unknown {
@@ -194,11 +204,13 @@ export class StateStore {
     }
   }
 
-  /** Record an operation before it touches any resource, so a crash can be repaired. */
-  beginOp(env: string, op: JournalOp, parent: string | null): void {
+  /** Record an operation, with what its repair needs, before it touches anything, so a crash can be repaired. */
+  beginOp(env: string, op: JournalOp, parent: string | null, plan?: object): void {
     this.db
-      .prepare("INSERT OR REPLACE INTO journal (env, op, parent, pid, started_at) VALUES (?, ?, ?, ?, ?)")
-      .run(env, op, parent, process.pid, new Date().toISOString());
+      .prepare(
+        "INSERT OR REPLACE INTO journal (env, op, parent, pid, started_at, plan) VALUES (?, ?, ?, ?, ?, ?)",
+      )
+      .run(env, op, parent, process.pid, new Date().toISOString(), plan ? JSON.stringify(plan) : null);
   }
 
   /** The operation is over: its journal entry and its step records go, in one transaction. */
@@ -216,7 +228,7 @@ export class StateStore {
 
   journal(): JournalEntry[] {
     const rows = this.db
-      .prepare("SELECT env, op, parent, pid, started_at, last_error FROM journal ORDER BY started_at")
+      .prepare("SELECT env, op, parent, pid, started_at, last_error, plan FROM journal ORDER BY started_at")
       .all() as {
       env: string;
       op: JournalOp;
@@ -224,6 +236,7 @@ export class StateStore {
       pid: number;
       started_at: string;
       last_error: string | null;
+      plan: string | null;
     }[];
     return rows.map((row) => ({
       env: row.env,
@@ -232,6 +245,7 @@ export class StateStore {
       pid: row.pid,
       startedAt: row.started_at,
       lastError: row.last_error,
+      plan: row.plan === null ? null : (JSON.parse(row.plan) as unknown),
     }));
   }
 

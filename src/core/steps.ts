@@ -194,13 +194,15 @@ function firstRejection(results: PromiseSettledResult<unknown>[]): unknown {
 
 /**
  * Undo the recorded steps of env `name`: remove each resource the operation made (passing back what
- * the provider reported), forgetting each step once its resource is gone. Throws the first failure
+ * the provider reported), forgetting each step once its resource is gone. `options.reset`: the steps
+ * are a reset's re-fork that is about to run again (see `RemoveOptions`). Throws the first failure
  * after trying every step; the steps that failed stay recorded for the next attempt.
  */
 export async function rollbackSteps(
   project: Project,
   name: string,
   onStep?: (e: StepEvent) => void,
+  options?: RemoveOptions,
 ): Promise<void> {
   const env = envRef(project, name);
   const results = await Promise.allSettled(
@@ -208,7 +210,7 @@ export async function rollbackSteps(
       const provider = project.providers.find((p) => p.kind === step.kind);
       if (!provider) return; // the kind was removed from the config since: nothing we can do here
       onStep?.({ kind: provider.kind, provider: provider.name, phase: "rollback" });
-      await provider.remove(env, project.op(), recordedInfo(step.info));
+      await provider.remove(env, project.op(), recordedInfo(step.info), options);
       project.state.stepForget(name, step.kind);
     }),
   );

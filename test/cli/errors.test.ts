@@ -2,27 +2,18 @@
  * Bad input gets one clear message, the right exit code, no stack trace, and changes nothing.
  */
 import { execFileSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
-import { EMBEDDED_CONFIG, cli, removeProject, runCli, tempProject } from "../helpers/project.js";
-
-/** Every path and size under the project, except the state db that each command opens. */
-function snapshot(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.name.startsWith("state.db")) continue;
-      out.push(`${relative(root, path)}:${entry.isDirectory() ? "dir" : statSync(path).size}`);
-      if (entry.isDirectory()) walk(path);
-    }
-  };
-  walk(root);
-  return out.sort();
-}
+import {
+  EMBEDDED_CONFIG,
+  cli,
+  projectFiles as snapshot,
+  removeProject,
+  runCli,
+  tempProject,
+} from "../helpers/project.js";
 
 function expectCleanFailure(
   result: { code: number | null; stderr: string },

@@ -97,6 +97,27 @@ describe("core: .env.local through the CLI", () => {
   });
 });
 
+describe("core: .env.local with broken markers and `new`", () => {
+  it("`new` makes the env, says why it could not switch to it, and leaves nothing unfinished", async () => {
+    const cwd = await tempProject();
+    await cli(["new", "alice"], { cwd });
+    const file = join(cwd, ".env.local");
+    const broken = (await readFile(file, "utf8")).replace(`${BLOCK_END}\n`, "MINE=1\n");
+    await writeFile(file, broken);
+    const result = await runCli(["new", "bob"], { cwd });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/1 forkstack begin marker\(s\) and 0 end marker\(s\)/);
+    expect(await readFile(file, "utf8")).toBe(broken);
+    expect((await cli(["current"], { cwd })).trim()).toBe("alice");
+    // bob is made and ready, and no command finds an unfinished create of it.
+    const next = await runCli(["list", "--json"], { cwd });
+    expect(next.stderr).not.toMatch(/interrupted|unfinished/i);
+    const bob = (JSON.parse(next.stdout) as { name: string; status: string }[]).find((e) => e.name === "bob");
+    expect(bob?.status).toBe("ready");
+    await cli(["delete", "bob", "--yes"], { cwd });
+  });
+});
+
 describe("core: the .env.local planner", () => {
   const path = "/app/.env.local";
   const alice = { FORKSTACK_ENV: "alice", DATABASE_URL: "file:/a.db" };

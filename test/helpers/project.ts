@@ -3,9 +3,10 @@
  * (`npm test` builds first, so these exercise what ships).
  */
 import { spawn } from "node:child_process";
+import { readdirSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { onTestFinished } from "vitest";
 
 export const REPO = resolve(import.meta.dirname, "../..");
@@ -46,6 +47,21 @@ export async function installForkstack(dir: string, packages: string[] = []): Pr
     await mkdir(join(dir, "node_modules", name, ".."), { recursive: true });
     await symlink(join(REPO, "node_modules", name), join(dir, "node_modules", name));
   }
+}
+
+/** Every path and size under the project, except the state db that each command opens: to see that nothing changed. */
+export function projectFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.name.startsWith("state.db")) continue;
+      out.push(`${relative(root, path)}:${entry.isDirectory() ? "dir" : statSync(path).size}`);
+      if (entry.isDirectory()) walk(path);
+    }
+  };
+  walk(root);
+  return out.sort();
 }
 
 export function removeProject(dir: string): Promise<void> {

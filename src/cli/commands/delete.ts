@@ -12,7 +12,8 @@ const command: CommandDef<DeleteResult> = {
     "Protected envs (dev and prod by default) need --force. Forks of the deleted env become forks of its parent " +
     "(they are independent copies; `reset` then forks from the grandparent) — except on backends whose forks read " +
     "through their parent (Tigris), where an env with forks cannot be deleted before them. Resources a root adopted (an existing backend branch or bucket) are " +
-    "never deleted: the env is forgotten here and they stay on the backend.",
+    "never deleted: the env is forgotten here and they stay on the backend. Deleting the current env makes the default env " +
+    "current (it says which).",
   options: {
     yes: {
       type: "boolean",
@@ -51,6 +52,14 @@ const command: CommandDef<DeleteResult> = {
         parent
           ? `  ${env} was forked from it: its parent is now ${parent} (\`reset ${env}\` forks from ${parent}).`
           : `  ${env} was forked from it: it has no parent now and cannot be reset.`,
+      );
+    }
+    if (result.current) {
+      const { env, exists } = result.current;
+      io.err(
+        exists
+          ? `  It was the current env: ${env} is current now.`
+          : `  It was the current env: ${env} is current now, but it does not exist here (\`forkstack switch <env>\` picks another).`,
       );
     }
     if (result.kept.length) {

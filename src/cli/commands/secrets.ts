@@ -4,14 +4,9 @@
  * `=`) to keep it out of shell history. Reading secrets is `forkstack env --reveal`.
  */
 import { text } from "node:stream/consumers";
-import { UsageError, UserError } from "../../errors.js";
-import { ensureDefaultEnv } from "../../core/lifecycle.js";
-import { checkEnvName } from "../../core/names.js";
-import { providerOf } from "../../core/project.js";
-import { requireManifest } from "../../core/manifests.js";
+import { UsageError } from "../../errors.js";
+import { changeSecrets } from "../../core/secrets.js";
 import { currentEnvOf } from "../../core/switch.js";
-import { cacheSecrets } from "../../core/variables.js";
-import type { SecretsProvider } from "../../providers/types.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
 
 interface SecretsResult {
@@ -49,48 +44,30 @@ const command: CommandDef<SecretsResult> = {
     }
     const project = await ctx.project();
     const env = currentEnvOf(project, stringValue(args, "env"));
-    checkEnvName(env, project.config.project);
-    await ensureDefaultEnv(project, env);
-    const manifest = await requireManifest(project.layout, env);
-    const provider = providerOf(project, "secrets") as SecretsProvider | undefined;
-    if (!provider?.write) {
-      throw new UserError(
-        `The ${provider?.name ?? "configured"} secrets provider cannot be written by forkstack.`,
-        "E_UNSUPPORTED",
-        {
-          hint: provider
-            ? `Change secrets in ${provider.name} itself.`
-            : "Configure `secrets` in forkstack.config.ts.",
-        },
-      );
-    }
-    const ref = { name: env, project: project.config.project };
-    const values = await provider.read(ref, project.op());
     const keys: string[] = [];
-    for (const item of items) {
-      const eq = item.indexOf("=");
-      const key = eq < 0 ? item : item.slice(0, eq);
-      if (action === "unset") delete values[key];
-      else if (eq >= 0) values[key] = item.slice(eq + 1);
-      else if (items.length === 1) {
-        const value = await readStdin();
-        // An empty stdin is far more often a mistake (nothing piped, a failed command before the
-        // pipe) than a wish to store '': refuse unless asked.
-        if (value === "" && !flag(args, "allow-empty")) {
-          throw new UsageError(`No value for ${key} on stdin.`, {
-            hint: `Pipe the value in (\`printf %s "$VALUE" | forkstack secrets set ${key}\`), or pass --allow-empty to store an empty one.`,
+    await changeSecrets(project, env, async (values) => {
+      for (const item of items) {
+        const eq = item.indexOf("=");
+        const key = eq < 0 ? item : item.slice(0, eq);
+        if (action === "unset") delete values[key];
+        else if (eq >= 0) values[key] = item.slice(eq + 1);
+        else if (items.length === 1) {
+          const value = await readStdin();
+          // An empty stdin is far more often a mistake (nothing piped, a failed command before the
+          // pipe) than a wish to store '': refuse unless asked.
+          if (value === "" && !flag(args, "allow-empty")) {
+            throw new UsageError(`No value for ${key} on stdin.`, {
+              hint: `Pipe the value in (\`printf %s "$VALUE" | forkstack secrets set ${key}\`), or pass --allow-empty to store an empty one.`,
+            });
+          }
+          values[key] = value;
+        } else
+          throw new UsageError(`No value for ${key}.`, {
+            hint: "Use KEY=VALUE, or one KEY with the value on stdin.",
           });
-        }
-        values[key] = value;
-      } else
-        throw new UsageError(`No value for ${key}.`, {
-          hint: "Use KEY=VALUE, or one KEY with the value on stdin.",
-        });
-      keys.push(key);
-    }
-    await provider.write(ref, values, project.op());
-    // The runtime library's copy of a cloud provider's values (core/variables.ts) follows the change.
-    await cacheSecrets(project, env, values, manifest.resources.secrets?.provider);
+        keys.push(key);
+      }
+    });
     return { env, action, keys };
   },
   render(result, io) {
