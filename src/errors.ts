@@ -85,6 +85,11 @@ export const ERROR_CODES = {
     when: "A manifest or `.current-env` holds something forkstack did not write.",
     fix: "Restore or remove the file the message names (forkstack leaves it as it is); `forkstack doctor` checks the rest.",
   },
+  E_NO_RECORD: {
+    exit: 1,
+    when: "A resource's record does not say what to remove (none was given, or it was edited or damaged); nothing was removed, since forkstack never works it out from today's config.",
+    fix: "Restore the env's manifest (`.forkstack/envs/<env>/manifest.json`) if you have it; otherwise remove the resource the message names in its backend by hand.",
+  },
   E_STATE_UNWRITABLE: {
     exit: 1,
     when: "`.forkstack/` is read-only or the disk is full.",

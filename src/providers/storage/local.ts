@@ -24,7 +24,7 @@ import type {
   StorageProvider,
 } from "../types.js";
 import { LocalServer } from "./_local-server.js";
-import { bucketInfo, forkableBuckets } from "./_buckets.js";
+import { bucketInfo, forkableBuckets, type FoundBuckets } from "./_buckets.js";
 import { providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
 
@@ -89,13 +89,22 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     apiError: (action, error) => apiError(server, action, error),
   });
 
-  const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo> => {
+  const info = async (
+    env: EnvRef,
+    extra: Partial<ResourceInfo> = {},
+    found: FoundBuckets = { buckets: buckets.bucketsOf(env) },
+  ): Promise<ResourceInfo> => {
     const [{ url }, creds] = await Promise.all([server.resolve(), server.credentials()]);
-    return bucketInfo(buckets.bucketsOf(env), url, {
-      vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto", AWS_ACCESS_KEY_ID: creds.accessKeyId },
-      secretVars: { AWS_SECRET_ACCESS_KEY: creds.secretAccessKey },
-      ...extra,
-    });
+    return bucketInfo(
+      found.buckets,
+      url,
+      {
+        vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto", AWS_ACCESS_KEY_ID: creds.accessKeyId },
+        secretVars: { AWS_SECRET_ACCESS_KEY: creds.secretAccessKey },
+        ...extra,
+      },
+      found.existing,
+    );
   };
 
   /** Size of the store's metadata files: a fork adds a row there and nothing anywhere else. */
@@ -124,9 +133,12 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       return info(env, { method: "empty", bytesAdded: 0 });
     },
 
-    async fork(parent, child, op) {
+    // The project's own store, whatever port it is on now: bucket names are all a removal needs.
+    target: buckets.target,
+
+    async fork(parent, child, op, forkOptions) {
       const before = await metadataBytes();
-      await buckets.fork(parent, child, op);
+      await buckets.fork(parent, child, op, { parent: forkOptions?.parent });
       const bytesAdded = Math.max(0, (await metadataBytes()) - before);
       op.log.debug(
         `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name} (metadata, ${bytesAdded} bytes)`,
@@ -134,14 +146,12 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       return info(child, { method: "metadata", bytesAdded });
     },
 
-    async remove(env, op) {
-      // Force: no need to empty the buckets, and a bucket with forks is detached rather than refused.
-      await buckets.remove(env, op);
-      op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
-    },
+    // The recorded buckets, force-deleted: a bucket with forks is detached rather than refused here.
+    remove: buckets.remove,
 
-    async describe(env, op) {
-      return (await buckets.exists(env, op)) ? info(env) : null;
+    async describe(env, op, recorded) {
+      const found = await buckets.find(env, op, recorded);
+      return found ? info(env, {}, found) : null;
     },
 
     // One ListBuckets for all of them instead of a HEAD per env: `list` of 20 envs is one round trip.

@@ -7,8 +7,8 @@
 import { expect } from "../vitest-api.js";
 import type { StorageProvider } from "../../providers/types.js";
 import { appVars } from "../project.js";
-import { putObject, readBucket } from "../s3.js";
-import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";
+import { createBucket, deleteBucket, putObject, readBucket } from "../s3.js";
+import { setupSuite, type DataAccess, type Occupy, type SuiteContext, type SuiteOptions } from "./harness.js";
 import { lifecycleTests } from "./lifecycle.js";
 
 export type StorageSuiteContext = SuiteContext<StorageProvider>;
@@ -38,8 +38,29 @@ export function storageSuite(options: StorageSuiteOptions): void {
     },
   };
   const project = () => ctx.project.context.project;
+  // The user's own buckets under the names a changed bucket list gives the env and its record does not.
+  const occupy: Occupy<StorageProvider> = async (changed, env, recorded) => {
+    const named = changed.target?.(ctx.core.env(env)).buckets;
+    const own = new Set(Object.values(appVars(recorded)));
+    const theirs = (Array.isArray(named) ? (named as string[]) : []).filter((b) => !own.has(b));
+    if (theirs.length === 0) return undefined;
+    for (const bucket of theirs) {
+      await createBucket(recorded, bucket);
+      await putObject(recorded, bucket, "mine.txt", "the user's own");
+    }
+    return {
+      async check() {
+        for (const bucket of theirs) {
+          expect(await readBucket(recorded, bucket), bucket).toEqual({ "mine.txt": "the user's own" });
+        }
+      },
+      async remove() {
+        for (const bucket of theirs) await deleteBucket(recorded, bucket);
+      },
+    };
+  };
 
-  lifecycleTests(ctx, test, data);
+  lifecycleTests(ctx, test, data, occupy);
 
   test("vars give the app an S3 endpoint, region, key id and bucket names; the secret key is secret", async () => {
     const info = await ctx.core.create("dev");

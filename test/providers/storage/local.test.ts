@@ -32,9 +32,17 @@ async function withInProcessServer(project: TestProject, options: { buckets?: st
 }
 
 describe("providers: storage/local (in-process server)", () => {
+  const ports = new WeakMap<TestProject, number>();
   storageSuite({
     bucketKeys: ["uploads"],
-    provider: async (project) => (await withInProcessServer(project, { buckets: ["uploads"] })).provider,
+    provider: async (project) => {
+      const { server, provider } = await withInProcessServer(project, { buckets: ["uploads"] });
+      ports.set(project, server.port);
+      return provider;
+    },
+    // The same store with another bucket list, as after an edit of `storage.buckets`.
+    reconfigured: (project) =>
+      local({ buckets: ["uploads", "extra"], port: ports.get(project)! }, project.context),
     additionalTests(ctx) {
       it("a removed parent's name can be made again while its fork keeps the old data", async () => {
         await ctx.core.create("dev");
