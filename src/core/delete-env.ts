@@ -103,8 +103,9 @@ export async function finishDelete(
   name: string,
   onStep?: (e: StepEvent) => void,
 ): Promise<ResourceKind[]> {
-  const kept = await removeEnvResources(project, manifest, name, onStep);
-  await forgetEnvDir(project, name, kept.length === 0);
+  const { kept, left } = await removeEnvResources(project, manifest, name, onStep);
+  // Recursive only when nothing of the env stays: an adopted or left resource may live in its dir.
+  await forgetEnvDir(project, name, kept.length === 0 && left.length === 0);
   project.state.endOp(name);
   return kept;
 }

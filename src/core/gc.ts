@@ -1,11 +1,12 @@
 /**
  * @module core/gc
  * `gc`: delete envs whose ttl has passed (children before parents; protected envs never) and
- * resources that no env owns — only what it can prove is this project's and unowned:
- * - an orphan is collected only from a backend private to this machine (`flags.private`: files
- *   under `.forkstack/`, the embedded store), where everything of this project was made here. On a
- *   shared backend another machine's env looks exactly like an orphan: those are reported, never
- *   deleted;
+ * resources that no env owns — only what this project's own record says it made:
+ * - an orphan is a resource on the project's record of what it made (state.ts) whose env has no
+ *   manifest; it is removed by that record (what the provider returned for it), on any backend,
+ *   private or shared;
+ * - what a backend lists that is not on the record (it existed before `new` refused it, or another
+ *   machine or tool made it) is reported, never deleted, on private backends too;
  * - never a root's or a protected env's resources (a fresh clone's `dev` has no manifest yet);
  * - never a resource of an operation in flight: each orphan is removed under its env's lock, and
  *   envs with a journal entry are left to the repair that owns them.
@@ -15,25 +16,30 @@ import { deleteEnv } from "./delete-env.js";
 import { listEnvs } from "./listing.js";
 import { NO_MANIFEST } from "./manifests.js";
 import type { Project } from "./project.js";
-import { envRef, forgetEnvDir } from "./steps.js";
+import type { RecordedResource } from "./state.js";
+import { envRef, forgetEnvDir, recordedInfo } from "./steps.js";
 
 export interface OrphanResource {
   readonly kind: ResourceKind;
   readonly provider: string;
   readonly env: string;
+  /** Where the record says it is (orphans, unreachable ones). */
+  readonly location?: string;
 }
 
 export interface GcResult {
   readonly dryRun: boolean;
   /** Expired envs deleted (or that would be). */
   readonly expired: string[];
-  /** Resources of no env on backends private to this machine, deleted (or that would be). */
+  /** Resources on this project's record whose env is gone: removed by their record (or would be). */
   readonly orphans: OrphanResource[];
-  /** Resources of no env here on shared backends: maybe another machine's, so only reported. */
-  readonly foreign: OrphanResource[];
+  /** Resources a backend has for no env here that are not on the record: only reported, never deleted. */
+  readonly unrecorded: OrphanResource[];
+  /** Orphans on the record that the configured provider cannot remove (another one made them): reported. */
+  readonly unreachable: OrphanResource[];
   /** Expired envs not deleted, and why (forks not expired, in use). */
   readonly skipped: { env: string; reason: string }[];
-  /** Providers whose backend could not be listed (unreachable): their orphans are unknown. */
+  /** Providers whose backend could not be listed (unreachable): what else they hold is unknown. */
   readonly unlisted: { provider: string; error: string }[];
   /** Interrupted operations that could not be finished yet. */
   readonly pending: { env: string; op: string; error: string }[];
@@ -49,6 +55,13 @@ function isRoot(project: Project, env: string): boolean {
     env in config.roots
   );
 }
+
+const orphanOf = (r: RecordedResource): OrphanResource => ({
+  kind: r.kind as ResourceKind,
+  provider: r.provider,
+  env: r.env,
+  ...(typeof r.info.location === "string" ? { location: r.info.location } : {}),
+});
 
 export async function gc(
   project: Project,
@@ -81,8 +94,18 @@ export async function gc(
   };
   const expired = [...expiredSet].sort((a, b) => depth(b) - depth(a));
 
-  const orphans: OrphanResource[] = [];
-  const foreign: OrphanResource[] = [];
+  // Orphans: what the record says this project made, for envs that no longer have a manifest.
+  const unowned = (env: string) => !known.has(env) && !inFlight.has(env) && !isRoot(project, env);
+  const orphaned = project.state.recorded().filter((r) => unowned(r.env));
+  const removable = orphaned.filter(
+    (r) => project.providers.find((p) => p.kind === r.kind)?.name === r.provider,
+  );
+  const orphans = removable.map(orphanOf);
+  const unreachable = orphaned.filter((r) => !removable.includes(r)).map(orphanOf);
+  const onRecord = new Set(orphaned.map((r) => `${r.kind}:${r.env}`));
+
+  // What the backends hold for no env here that the record does not show: reported, never deleted.
+  const unrecorded: OrphanResource[] = [];
   const unlisted: GcResult["unlisted"] = [];
   for (const provider of project.providers) {
     let names: string[];
@@ -93,9 +116,8 @@ export async function gc(
       continue;
     }
     for (const env of names) {
-      if (known.has(env) || inFlight.has(env) || isRoot(project, env)) continue;
-      const orphan = { kind: provider.kind, provider: provider.name, env };
-      (provider.flags.private ? orphans : foreign).push(orphan);
+      if (!unowned(env) || onRecord.has(`${provider.kind}:${env}`)) continue;
+      unrecorded.push({ kind: provider.kind, provider: provider.name, env });
     }
   }
 
@@ -106,23 +128,23 @@ export async function gc(
         failed.push({ env: name, error: (error as Error).message }),
       );
     }
-    for (const orphan of orphans) {
-      const lock = project.state.tryLock(orphan.env);
+    for (const record of removable) {
+      const lock = project.state.tryLock(record.env);
       if (!lock) {
-        failed.push({ env: orphan.env, error: "an operation on it started meanwhile" });
+        failed.push({ env: record.env, error: "an operation on it started meanwhile" });
         continue;
       }
       try {
-        const provider = project.providers.find((p) => p.kind === orphan.kind)!;
-        await provider.remove(envRef(project, orphan.env), project.op());
+        const provider = project.providers.find((p) => p.kind === record.kind)!;
+        // By its record: what the provider returned when it made it, never what the backend lists.
+        await provider.remove(envRef(project, record.env), project.op(), recordedInfo(record.info));
+        project.state.forgetRecorded(record.env, record.kind, record.provider);
       } catch (error) {
-        failed.push({ env: orphan.env, error: (error as Error).message });
+        failed.push({ env: record.env, error: (error as Error).message });
       } finally {
         lock.release();
       }
     }
-  }
-  if (!dryRun) {
     for (const env of new Set(orphans.map((o) => o.env))) {
       if (!failed.some((f) => f.env === env)) await forgetEnvDir(project, env, false);
     }
@@ -132,7 +154,8 @@ export async function gc(
     dryRun,
     expired: expired.filter(done),
     orphans: orphans.filter((o) => done(o.env)),
-    foreign,
+    unrecorded,
+    unreachable,
     skipped,
     unlisted,
     pending: project.state

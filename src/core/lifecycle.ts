@@ -120,14 +120,22 @@ function forkEach(
 ): Maker {
   const parentRef = envRef(project, parent.name);
   const child = envRef(project, name);
-  return (provider, op) =>
-    makeStep(project, name, provider, op, () =>
-      provider.fork(parentRef, child, op, {
-        parent: recordedInfo(parent.resources[provider.kind]),
-        ...(when.at ? { at: when.at } : {}),
-        ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
-      }),
+  return (provider, op) => {
+    const parentRecord = recordedInfo(parent.resources[provider.kind]);
+    return makeStep(
+      project,
+      name,
+      provider,
+      op,
+      () =>
+        provider.fork(parentRef, child, op, {
+          parent: parentRecord,
+          ...(when.at ? { at: when.at } : {}),
+          ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
+        }),
+      parentRecord,
     );
+  };
 }
 
 type Maker = Parameters<typeof makeResources>[2];

@@ -35,6 +35,11 @@ export async function readManifest(layout: ProjectLayout, name: string): Promise
     if (errnoCode(error) === "ENOENT") return null;
     throw error;
   }
+  return parseManifest(text, name);
+}
+
+/** A manifest's text as read: the manifest, or what is wrong with it. */
+export function parseManifest(text: string, name: string): ManifestRead {
   try {
     const value: unknown = JSON.parse(text);
     if (isManifest(value, name)) return { ok: true, manifest: value };
