@@ -215,6 +215,41 @@ export class ProviderError extends ForkstackError {
 }
 
 /**
+ * A provider's `remove` was given no record, or one that does not say which resource it is: nothing is
+ * removed, since forkstack never works out what to remove from today's config (docs/providers.md,
+ * "Removing by the record").
+ */
+export function noRecordError(provider: string, env: string, what: string): ProviderError {
+  return new ProviderError(
+    provider,
+    `No record says which ${what} "${env}" has: nothing was removed (forkstack removes only what its record names, never what today's config would name).`,
+    "E_NO_RECORD",
+    {
+      hint: `Restore .forkstack/envs/${env}/manifest.json if you have it; otherwise remove the ${what} in the backend by hand.`,
+    },
+  );
+}
+
+/**
+ * The record says the resource was made elsewhere than where today's config points (another endpoint,
+ * server, organization, project): removing the same name here could remove someone else's. `key` is
+ * the config key to point back.
+ */
+export function madeElsewhereError(
+  provider: string,
+  env: string,
+  what: string,
+  where: { recorded: string; now: string; key: string },
+): ProviderError {
+  return new ProviderError(
+    provider,
+    `The record of "${env}"'s ${what} says it was made at ${where.recorded}, but the config now points at ${where.now}: nothing was removed (forkstack removes a resource only where it made it).`,
+    "E_CONFIG_INVALID",
+    { hint: `Point \`${where.key}\` back at ${where.recorded} to remove it, or remove it there by hand.` },
+  );
+}
+
+/**
  * `forkstack run` could not start its command: exit 127 (not found) or 126 (not executable), the codes
  * a shell uses, so scripts that check them keep working.
  */

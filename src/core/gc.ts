@@ -46,7 +46,8 @@ export interface GcResult {
   readonly failed: { env: string; error: string }[];
 }
 
-function isRoot(project: Project, env: string): boolean {
+/** A root or protected env: `gc` never collects its resources, even without a manifest (a fresh clone). */
+export function isRoot(project: Project, env: string): boolean {
   const { config } = project;
   return (
     env === config.defaultEnv ||

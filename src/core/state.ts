@@ -172,8 +172,8 @@ export class StateStore {
       // then create no file (WAL needs its -shm), so read-only commands work on a full disk or a
       // read-only `.forkstack/`, and `gc`/`delete` can still journal on a full disk (the journal file
       // already has its space) to free it. NORMAL survives kill -9, which is what the journal guards
-      // against; after a power loss the last entries may be lost, and what they guarded shows up as
-      // orphans that `gc` collects.
+      // against; after a power loss the last entries may be lost, and what they guarded is then not on
+      // the record: `gc` reports it and leaves it for a person to delete.
       try {
         db.exec("PRAGMA journal_mode = PERSIST");
       } catch {

@@ -16,15 +16,15 @@
 import { rm, rmdir } from "node:fs/promises";
 import { InterruptedError, UserError, errnoCode, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
-import type {
-  CopyProgress,
-  EnvRef,
-  OpContext,
-  Provider,
-  ResourceInfo,
-  ResourceKind,
+import {
+  targetInfo,
+  type CopyProgress,
+  type EnvRef,
+  type OpContext,
+  type Provider,
+  type ResourceInfo,
+  type ResourceKind,
 } from "../providers/types.js";
-import { targetInfo } from "../providers/_record.js";
 import { failpoint } from "./failpoints.js";
 import type { Project } from "./project.js";
 

@@ -229,6 +229,14 @@ export interface SecretsProvider extends Provider<"secrets"> {
 }
 
 /**
+ * The `recorded` a rollback hands `remove` for a step that a crash interrupted while making: what the
+ * provider's `target` said it was about to make, alone (see `Provider.target`).
+ */
+export function targetInfo(data: Readonly<Record<string, unknown>>): ResourceInfo {
+  return { location: "(the target of an interrupted step)", vars: {}, data };
+}
+
+/**
  * Every provider module default-exports a factory. `options` has been validated by the module's own
  * `optionsSchema` (a zod schema) before the factory is called, so the factory does no I/O and no checks.
  */

@@ -11,8 +11,7 @@
  *   as the core's rollback of a step interrupted while making does.
  */
 import { mkdir, rm } from "node:fs/promises";
-import { targetInfo } from "../providers/_record.js";
-import type { Provider, ResourceInfo } from "../providers/types.js";
+import { targetInfo, type Provider, type ResourceInfo } from "../providers/types.js";
 import { envRef, type TestProject } from "./project.js";
 
 export interface ForkCallOptions {

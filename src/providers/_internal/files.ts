@@ -6,8 +6,8 @@
 import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { exists } from "../../durable-fs.js";
-import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
-import { noRecord, recordedString } from "../_record.js";
+import { ProviderError, errnoCode, isForkstackError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import type { EnvRef, ProviderContext, ResourceInfo } from "../types.js";
 
 // The durable-write primitives live in `src/durable-fs.ts` (the core uses them too).
@@ -84,7 +84,7 @@ export function recordedOwnFile(
   what: string,
 ): string {
   const named = recordedString(recorded, "file") ?? recorded?.location;
-  if (!named) throw noRecord(provider, env, what);
+  if (!named) throw noRecordError(provider, env.name, what);
   const tail = (path: string) => `${basename(dirname(path))}/${basename(path)}`;
   if (tail(named) !== tail(own)) {
     throw new ProviderError(

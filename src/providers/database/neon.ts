@@ -18,11 +18,11 @@
  * the core refuses `delete`/`reset` of such an env before any API call. DATABASE_URL is the connection
  * URI from the API, with the role's password: a secret var.
  */
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import { bearerAuth, createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { neonApi, PROVIDER_NAME, type Branch, type CreatedBranch } from "./_neon-api.js";
-import { madeElsewhere, noRecord, recordedString } from "../_record.js";
 import type { NeonOptions } from "./neon.options.js";
 
 const DEFAULT_BASE_URL = "https://console.neon.tech/api/v2";
@@ -236,11 +236,11 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
       const id = recordedId(recorded);
       const madeIn =
         recordedString(recorded, "project") ?? / of project (\S+)$/.exec(recorded?.location ?? "")?.[1];
-      if (!named || !madeIn) throw noRecord(PROVIDER_NAME, env, "branch");
+      if (!named || !madeIn) throw noRecordError(PROVIDER_NAME, env.name, "branch");
       if (!named.endsWith(`${env.project}/${env.name}`)) return;
       if (madeIn !== projectId()) {
         const now = projectId();
-        throw madeElsewhere(PROVIDER_NAME, env, "branch", {
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "branch", {
           recorded: madeIn,
           now,
           key: "database.projectId",

@@ -18,14 +18,13 @@
  * Every request goes through `_http.ts` (retries on 429, the vendor's message and request id, the
  * token never logged); `FORKSTACK_PLANETSCALE_API_URL` or `baseUrl` point it at a mock.
  */
-import { ProviderError } from "../../errors.js";
-import { ENV_NAME_PATTERN } from "../../layout.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { ENV_NAME_PATTERN, recordedString } from "../../layout.js";
 import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, ResourceInfo } from "../types.js";
 import type { PlanetScaleOptions } from "./planetscale.options.js";
 import { PROVIDER, branchNameProblems, kindOf } from "./_planetscale-api.js";
 import type { Branch, CredentialRef } from "./_planetscale-api.js";
 import { planetscaleClient } from "./_planetscale-client.js";
-import { madeElsewhere, noRecord, recordedString } from "../_record.js";
 
 const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options, context) => {
   const ps = planetscaleClient(options, context);
@@ -184,10 +183,14 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
       const named = recordedBranch(recorded);
       const madeIn =
         recordedString(recorded, "where") ?? /^planetscale:(.+)\/[^/]+$/.exec(recorded?.location ?? "")?.[1];
-      if (!named || !madeIn) throw noRecord(PROVIDER, env, "branch");
+      if (!named || !madeIn) throw noRecordError(PROVIDER, env.name, "branch");
       if (madeIn !== where()) {
         const now = where();
-        throw madeElsewhere(PROVIDER, env, "branch", { recorded: madeIn, now, key: "database.database" });
+        throw madeElsewhereError(PROVIDER, env.name, "branch", {
+          recorded: madeIn,
+          now,
+          key: "database.database",
+        });
       }
       const credential =
         recordedCredential(recorded) ?? (stored?.branch === named ? stored.credential : undefined);

@@ -20,9 +20,9 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Sql } from "postgres";
 import { z } from "zod";
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import { adoptedDatabaseName } from "./_root-ref.js";
-import { madeElsewhere, noRecord, recordedString } from "../_record.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { cancelCopiesInto, restoreLeftFences, withFence } from "./_pg-fence.js";
 import { connect, hostPort, pgCode, pgFailure, serverUrl, sourceOf } from "./_pg-server.js";
@@ -121,7 +121,7 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
     const located = /^postgres:\/\/([^/]+)\/(.+)$/.exec(recorded?.location ?? "");
     const database = recordedString(recorded, "database") ?? located?.[2];
     const at = recordedString(recorded, "server") ?? located?.[1];
-    if (!database || !at) throw noRecord(PROVIDER_NAME, env, "database");
+    if (!database || !at) throw noRecordError(PROVIDER_NAME, env.name, "database");
     return { database, server: at };
   };
 
@@ -247,7 +247,7 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
       const now = hostPort(server());
       if (made.server !== now) {
         const key = options.connectionString ? "database.connectionString" : options.connectionStringEnv;
-        throw madeElsewhere(PROVIDER_NAME, env, "database", { recorded: made.server, now, key });
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "database", { recorded: made.server, now, key });
       }
       return withAdmin(op, `remove the database of "${env.name}"`, async (sql) => {
         // The cancelled copy's session held its parent's fence: reopen the parent now, not next call.

@@ -13,9 +13,9 @@
  *
  * Every call goes through `_http.ts` (`FORKSTACK_TURSO_API_URL` points it at the emulator).
  */
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import { adoptedDatabaseName } from "./_root-ref.js";
-import { madeElsewhere, noRecord, recordedString } from "../_record.js";
 import { bearerAuth, createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type {
   DatabaseProvider,
@@ -240,11 +240,11 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       const named = recordedString(recorded, "database");
       const madeIn = recordedString(recorded, "organization");
       const dbId = recordedString(recorded, "dbId");
-      if (!named || (!madeIn && !dbId)) throw noRecord(PROVIDER_NAME, env, "database");
+      if (!named || (!madeIn && !dbId)) throw noRecordError(PROVIDER_NAME, env.name, "database");
       if (named !== own || recorded?.data?.adopted === true) return;
       if (madeIn && madeIn !== organization()) {
         const now = organization();
-        throw madeElsewhere(PROVIDER_NAME, env, "database", {
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "database", {
           recorded: madeIn,
           now,
           key: "database.organization",

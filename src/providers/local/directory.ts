@@ -8,7 +8,8 @@
  */
 import { lstat, mkdir, readFile, readdir, rename, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { ProviderError, errnoCode } from "../../errors.js";
+import { ProviderError, errnoCode, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
 import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import {
@@ -23,7 +24,6 @@ import {
   writeFileDurable,
 } from "../_internal/files.js";
 import { findHolders } from "../_internal/holders.js";
-import { noRecord, recordedString } from "../_record.js";
 
 const DEFAULT_TEMPLATE = "{project}.{env}.db";
 
@@ -210,7 +210,7 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
     // directory was claimed may name a directory that is someone else's.
     async remove(env, op, recorded) {
       const path = recordedPath(recorded);
-      if (path === undefined) throw noRecord(PROVIDER_NAME, env, "local state directory");
+      if (path === undefined) throw noRecordError(PROVIDER_NAME, env.name, "local state directory");
       try {
         const owned = await ownedPath(env);
         if (owned === path && placeProblem(path) === undefined) {

@@ -19,7 +19,8 @@
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ProviderError, errnoCode } from "../../errors.js";
+import { ProviderError, errnoCode, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import type { EnvRef, OpContext, ProviderFactory, ResourceInfo, SecretsProvider } from "../types.js";
 import {
   PROVIDER_NAME,
@@ -31,7 +32,6 @@ import {
   type SecretChange,
 } from "./_doppler-api.js";
 import type { DopplerOptions } from "./doppler.options.js";
-import { madeElsewhere, noRecord, recordedString } from "../_record.js";
 
 export type { DopplerOptions };
 export { MAX_CONFIG_NAME, configName } from "./_doppler-api.js";
@@ -311,11 +311,11 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
         // A step's target without a config: `create` had no environment to make one in, so it made
         // nothing (at worst, a fork from a parent recorded without one is left, never someone else's).
         if (recordedString(recorded, "project") && !recordedString(recorded, "config")) return;
-        throw noRecord(PROVIDER_NAME, env, "Doppler config");
+        throw noRecordError(PROVIDER_NAME, env.name, "Doppler config");
       }
       if (where.project !== project) {
         const made = { recorded: where.project, now: project, key: "secrets.project" };
-        throw madeElsewhere(PROVIDER_NAME, env, "Doppler config", made);
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "Doppler config", made);
       }
       if (!where.adopted && isOwn(env, where.config)) await removeConfig(where, op);
       await rm(recordPath(env), { force: true });

@@ -11,11 +11,10 @@
  * optional suffix from the config goes right after the project name (`myapp-k3x9-bucket-alice`), so a
  * listing by prefix still finds one project's buckets and nothing else.
  */
-import { ENV_NAME_PATTERN } from "../../layout.js";
+import { ENV_NAME_PATTERN, recordedString, recordedStrings } from "../../layout.js";
 import { bucketNameProblem } from "../../storage-server/names.js";
 import type { EnvRef, OpContext, ResourceInfo } from "../types.js";
-import { ProviderError } from "../../errors.js";
-import { madeElsewhere, noRecord, recordedString, recordedStrings } from "../_record.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
 import { TigrisApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
 
@@ -85,7 +84,7 @@ export function recordedBuckets(recorded: ResourceInfo | undefined): BucketSpec[
  */
 export function bucketsToRemove(provider: string, env: EnvRef, recorded: ResourceInfo | undefined): string[] {
   const names = recordedStrings(recorded, "buckets") ?? recordedBuckets(recorded)?.map((b) => b.name);
-  if (!names?.length) throw noRecord(provider, env, "buckets");
+  if (!names?.length) throw noRecordError(provider, env.name, "buckets");
   return names;
 }
 
@@ -101,9 +100,9 @@ export function checkRecordedEndpoint(
   key: string,
 ): void {
   const made = recordedString(recorded, "endpoint") ?? recorded?.vars.AWS_ENDPOINT_URL_S3;
-  if (made === undefined) throw noRecord(provider, env, "buckets' endpoint");
+  if (made === undefined) throw noRecordError(provider, env.name, "buckets' endpoint");
   if (made.replace(/\/+$/, "") !== now.replace(/\/+$/, "")) {
-    throw madeElsewhere(provider, env, "buckets", { recorded: made, now, key });
+    throw madeElsewhereError(provider, env.name, "buckets", { recorded: made, now, key });
   }
 }
 
