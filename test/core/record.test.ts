@@ -160,6 +160,35 @@ describe("a step a crash interrupted while making", () => {
   }, 60_000);
 });
 
+describe("a resource made by a provider the config no longer names", () => {
+  it("is left by delete and reported by gc, never handed to the new provider; gc collects it once it is back", async () => {
+    const app = `pv${Math.random().toString(36).slice(2, 8)}`;
+    const tigris = { provider: "tigris", endpoint: cloud().url, ...KEY_CONFIG };
+    const config = { ...EMBEDDED_CONFIG, project: app, storage: tigris };
+    const cwd = await project(config);
+    await cli(["new", "jay", "--no-switch"], { cwd });
+    const s3 = userClient(cloud().url, KEY);
+    // The same server, now through the s3 provider: its bucket names are the same as tigris's.
+    await writeConfig(cwd, { ...config, storage: { ...tigris, provider: "s3", region: "eu-west-1" } });
+
+    const deleted = await runCli(["delete", "jay", "--yes"], { cwd });
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stderr).toMatch(/Left the storage of "jay" in place: tigris made it/);
+    expect(await bucketExists(s3, `${app}-bucket-jay`)).toBe(true);
+    const plan = JSON.parse(await cli(["gc", "--dry-run", "--json"], { cwd })) as GcJson & {
+      unreachable: { env: string; kind: string; provider: string }[];
+    };
+    expect(plan.orphans).toEqual([]);
+    expect(plan.unreachable).toMatchObject([{ env: "jay", kind: "storage", provider: "tigris" }]);
+
+    await writeConfig(cwd, config);
+    const collected = await runCli(["gc", "--yes"], { cwd });
+    expect(collected.code, collected.stderr).toBe(0);
+    expect(collected.stdout).toContain(`Deleted orphaned storage (tigris) of jay: ${app}-bucket-jay`);
+    expect(await bucketExists(s3, `${app}-bucket-jay`)).toBe(false);
+  }, 60_000);
+});
+
 describe("the directory provider with a changed path template", () => {
   it("delete removes the directory it made and leaves the one the new template names", async () => {
     const cwd = await tempProject();
