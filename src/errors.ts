@@ -85,6 +85,11 @@ export const ERROR_CODES = {
     when: "A manifest or `.current-env` holds something forkstack did not write.",
     fix: "Restore or remove the file the message names (forkstack leaves it as it is); `forkstack doctor` checks the rest.",
   },
+  E_NO_RECORD: {
+    exit: 1,
+    when: "A resource's record does not say what to remove (none was given, or it was edited or damaged); nothing was removed, since forkstack never works it out from today's config.",
+    fix: "Restore the env's manifest (`.forkstack/envs/<env>/manifest.json`) if you have it; otherwise remove the resource the message names in its backend by hand.",
+  },
   E_STATE_UNWRITABLE: {
     exit: 1,
     when: "`.forkstack/` is read-only or the disk is full.",
@@ -207,6 +212,41 @@ export class ProviderError extends ForkstackError {
     super(`[${provider}] ${message}`, code, options);
     this.provider = provider;
   }
+}
+
+/**
+ * A provider's `remove` was given no record, or one that does not say which resource it is: nothing is
+ * removed, since forkstack never works out what to remove from today's config (docs/providers.md,
+ * "Removing by the record").
+ */
+export function noRecordError(provider: string, env: string, what: string): ProviderError {
+  return new ProviderError(
+    provider,
+    `No record says which ${what} "${env}" has: nothing was removed (forkstack removes only what its record names, never what today's config would name).`,
+    "E_NO_RECORD",
+    {
+      hint: `Restore .forkstack/envs/${env}/manifest.json if you have it; otherwise remove the ${what} in the backend by hand.`,
+    },
+  );
+}
+
+/**
+ * The record says the resource was made elsewhere than where today's config points (another endpoint,
+ * server, organization, project): removing the same name here could remove someone else's. `key` is
+ * the config key to point back.
+ */
+export function madeElsewhereError(
+  provider: string,
+  env: string,
+  what: string,
+  where: { recorded: string; now: string; key: string },
+): ProviderError {
+  return new ProviderError(
+    provider,
+    `The record of "${env}"'s ${what} says it was made at ${where.recorded}, but the config now points at ${where.now}: nothing was removed (forkstack removes a resource only where it made it).`,
+    "E_CONFIG_INVALID",
+    { hint: `Point \`${where.key}\` back at ${where.recorded} to remove it, or remove it there by hand.` },
+  );
 }
 
 /**

@@ -104,6 +104,26 @@ export interface ManifestResource {
   readonly adopted?: boolean;
 }
 
+/** A record of a resource (its manifest's copy, or a step's target): only its `data` is read here. */
+type Recorded = { readonly data?: Readonly<Record<string, unknown>> } | undefined;
+
+/**
+ * A non-empty string the record's `data` holds under `key`, if it does: what providers read back to
+ * remove exactly what they recorded (docs/providers.md, "Removing by the record").
+ */
+export function recordedString(recorded: Recorded, key: string): string | undefined {
+  const value = recorded?.data?.[key];
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+/** A list of non-empty strings the record's `data` holds under `key`, if it does. */
+export function recordedStrings(recorded: Recorded, key: string): string[] | undefined {
+  const value = recorded?.data?.[key];
+  return Array.isArray(value) && value.every((v) => typeof v === "string" && v !== "")
+    ? (value as string[])
+    : undefined;
+}
+
 export interface EnvManifest {
   readonly version: number;
   readonly name: string;

@@ -1,11 +1,12 @@
 /**
  * @module core/gc
  * `gc`: delete envs whose ttl has passed (children before parents; protected envs never) and
- * resources that no env owns — only what it can prove is this project's and unowned:
- * - an orphan is collected only from a backend private to this machine (`flags.private`: files
- *   under `.forkstack/`, the embedded store), where everything of this project was made here. On a
- *   shared backend another machine's env looks exactly like an orphan: those are reported, never
- *   deleted;
+ * resources that no env owns — only what this project's own record says it made:
+ * - an orphan is a resource on the project's record of what it made (state.ts) whose env has no
+ *   manifest; it is removed by that record (what the provider returned for it), on any backend,
+ *   private or shared;
+ * - what a backend lists that is not on the record (it existed before `new` refused it, or another
+ *   machine or tool made it) is reported, never deleted, on private backends too;
  * - never a root's or a protected env's resources (a fresh clone's `dev` has no manifest yet);
  * - never a resource of an operation in flight: each orphan is removed under its env's lock, and
  *   envs with a journal entry are left to the repair that owns them.
@@ -16,6 +17,8 @@ import { listEnvs } from "./listing.js";
 import { NO_MANIFEST } from "./manifests.js";
 import type { Project } from "./project.js";
 import { GC_JOURNAL_KEY, runGcPlan, type OrphanResource } from "./remove-env.js";
+import type { ResourceKind } from "../providers/types.js";
+import type { RecordedResource } from "./state.js";
 
 export type { OrphanResource };
 
@@ -23,13 +26,15 @@ export interface GcResult {
   readonly dryRun: boolean;
   /** Expired envs deleted (or that would be). */
   readonly expired: string[];
-  /** Resources of no env on backends private to this machine, deleted (or that would be). */
+  /** Resources on this project's record whose env is gone: removed by their record (or would be). */
   readonly orphans: OrphanResource[];
-  /** Resources of no env here on shared backends: maybe another machine's, so only reported. */
-  readonly foreign: OrphanResource[];
+  /** Resources a backend has for no env here that are not on the record: only reported, never deleted. */
+  readonly unrecorded: OrphanResource[];
+  /** Orphans on the record that the configured provider cannot remove (another one made them): reported. */
+  readonly unreachable: OrphanResource[];
   /** Expired envs not deleted, and why (forks not expired, in use). */
   readonly skipped: { env: string; reason: string }[];
-  /** Providers whose backend could not be listed (unreachable): their orphans are unknown. */
+  /** Providers whose backend could not be listed (unreachable): what else they hold is unknown. */
   readonly unlisted: { provider: string; error: string }[];
   /** Interrupted operations that could not be finished yet. */
   readonly pending: { env: string; op: string; error: string }[];
@@ -43,6 +48,13 @@ function pendingOps(project: Project): GcResult["pending"] {
     .filter((e) => e.op !== "gc")
     .map((e) => ({ env: e.env, op: e.op, error: e.lastError ?? "in progress" }));
 }
+
+const orphanOf = (r: RecordedResource): OrphanResource => ({
+  kind: r.kind as ResourceKind,
+  provider: r.provider,
+  env: r.env,
+  ...(typeof r.info.location === "string" ? { location: r.info.location } : {}),
+});
 
 export async function gc(
   project: Project,
@@ -73,8 +85,18 @@ export async function gc(
   };
   const expired = [...expiredSet].sort((a, b) => depth(b) - depth(a));
 
-  const orphans: OrphanResource[] = [];
-  const foreign: OrphanResource[] = [];
+  // Orphans: what the record says this project made, for envs that no longer have a manifest.
+  const unowned = (env: string) => !known.has(env) && !inFlight.has(env) && !isRoot(project, env);
+  const orphaned = project.state.recorded().filter((r) => unowned(r.env));
+  const removable = orphaned.filter(
+    (r) => project.providers.find((p) => p.kind === r.kind)?.name === r.provider,
+  );
+  const orphans = removable.map(orphanOf);
+  const unreachable = orphaned.filter((r) => !removable.includes(r)).map(orphanOf);
+  const onRecord = new Set(orphaned.map((r) => `${r.kind}:${r.env}`));
+
+  // What the backends hold for no env here that the record does not show: reported, never deleted.
+  const unrecorded: OrphanResource[] = [];
   const unlisted: GcResult["unlisted"] = [];
   for (const provider of project.providers) {
     let names: string[];
@@ -85,9 +107,8 @@ export async function gc(
       continue;
     }
     for (const env of names) {
-      if (known.has(env) || inFlight.has(env) || isRoot(project, env)) continue;
-      const orphan = { kind: provider.kind, provider: provider.name, env };
-      (provider.flags.private ? orphans : foreign).push(orphan);
+      if (!unowned(env) || onRecord.has(`${provider.kind}:${env}`)) continue;
+      unrecorded.push({ kind: provider.kind, provider: provider.name, env });
     }
   }
 
@@ -111,7 +132,8 @@ export async function gc(
     dryRun,
     expired: expired.filter(done),
     orphans: orphans.filter((o) => done(o.env)),
-    foreign,
+    unrecorded,
+    unreachable,
     skipped,
     unlisted,
     pending: pendingOps(project),

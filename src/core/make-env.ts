@@ -109,14 +109,21 @@ export function forkEach(
   const parentRef = envRef(project, parent.name);
   const child = envRef(project, name);
   return (provider, op) => {
+    const parentRecord = recordedInfo(parent.resources[provider.kind]);
     const previous = recordedInfo(when.previous?.resources[provider.kind]);
-    return makeStep(project, name, provider, op, () =>
-      provider.fork(parentRef, child, op, {
-        parent: recordedInfo(parent.resources[provider.kind]),
-        ...(when.at ? { at: when.at } : {}),
-        ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
-        ...(previous ? { previous } : {}),
-      }),
+    return makeStep(
+      project,
+      name,
+      provider,
+      op,
+      () =>
+        provider.fork(parentRef, child, op, {
+          parent: parentRecord,
+          ...(when.at ? { at: when.at } : {}),
+          ...(when.expiresAt ? { expiresAt: new Date(when.expiresAt) } : {}),
+          ...(previous ? { previous } : {}),
+        }),
+      parentRecord,
     );
   };
 }

@@ -35,6 +35,11 @@ export async function readManifest(layout: ProjectLayout, name: string): Promise
     if (errnoCode(error) === "ENOENT") return null;
     throw error;
   }
+  return parseManifest(text, name);
+}
+
+/** A manifest's text as read: the manifest, or what is wrong with it. */
+export function parseManifest(text: string, name: string): ManifestRead {
   try {
     const value: unknown = JSON.parse(text);
     if (isManifest(value, name)) return { ok: true, manifest: value };
@@ -52,7 +57,7 @@ export async function missingEnvError(layout: ProjectLayout, name: string): Prom
   const reads = await readAllManifests(layout);
   if (reads.some((read) => !read.ok && read.name === name)) {
     return new UserError(
-      `Environment "${name}" has no record here: ${layout.manifest(name)} is missing.`,
+      `Environment "${name}" has no manifest here: ${layout.manifest(name)} is missing.`,
       "E_ENV_NOT_FOUND",
       { hint: `\`forkstack delete ${name}\` says what is left of it and how to take it back or collect it.` },
     );

@@ -26,7 +26,14 @@ import {
 import { checkEnvName } from "./names.js";
 import type { Project } from "./project.js";
 import type { JournalEntry } from "./state.js";
-import { envRef, forgetEnvDir, removeEnvResources, type StepEvent } from "./steps.js";
+import {
+  envRef,
+  forgetEnvDir,
+  recordedInfo,
+  removeEnvResources,
+  type RemovedResources,
+  type StepEvent,
+} from "./steps.js";
 import { forgetCurrent, resolveProjectEnv } from "./switch.js";
 
 export interface DeleteEnvOptions {
@@ -66,10 +73,11 @@ async function reparent(
 }
 
 /**
- * An env directory without a manifest has no record of what forkstack made for it, so `delete` removes
- * nothing; it says what the backends still have and how to take it back or collect it.
+ * An env directory without a manifest: `delete` removes nothing (what is left is gc's to collect, by
+ * the project's record of what it made, or a root's to adopt again); it says what the backends still
+ * have and how to take it back or collect it.
  */
-async function noRecordError(project: Project, name: string): Promise<UserError> {
+async function noManifestError(project: Project, name: string): Promise<UserError> {
   const missing = await missingEnvError(project.layout, name);
   if (!(await listEnvNames(project.layout)).includes(name)) return missing;
   const found = await Promise.all(
@@ -84,7 +92,7 @@ async function noRecordError(project: Project, name: string): Promise<UserError>
   );
   const left = found.filter((f) => f !== undefined);
   return new UserError(
-    `Environment "${name}" has no record here (${project.layout.manifest(name)} is missing), so forkstack does not know what it made for it and deletes nothing. ` +
+    `Environment "${name}" has no manifest here (${project.layout.manifest(name)} is missing), so \`delete\` deletes nothing. ` +
       (left.length
         ? `Its backends still have: ${left.join(", ")}.`
         : "Its backends have nothing by its name."),
@@ -92,7 +100,7 @@ async function noRecordError(project: Project, name: string): Promise<UserError>
     {
       hint: isRoot(project, name)
         ? `\`forkstack new ${name}\` makes the root again, adopting what its backends have; forkstack never deletes a resource it has no record of making, so remove one you do not want with the backend's own tools.`
-        : "`forkstack gc --dry-run` lists what is left of it on backends private to this machine, and `forkstack gc --yes` removes that; forkstack never deletes the rest, which it has no record of making.",
+        : "`forkstack gc --dry-run` lists what forkstack's record (.forkstack/state.db) shows it made for it, and `forkstack gc --yes` removes that; it never deletes the rest, which it has no record of making.",
     },
   );
 }
@@ -106,7 +114,7 @@ export async function checkDeletable(project: Project, name: string, force?: boo
   checkEnvName(name, project.config.project);
   refuseProtected(project, name, "deleted", force);
   const read = await readManifest(project.layout, name);
-  if (!read) throw await noRecordError(project, name);
+  if (!read) throw await noManifestError(project, name);
   await refuseChildren(project, name, "deleted");
   return read;
 }
@@ -152,12 +160,14 @@ export async function finishDelete(
   const parent = recordedParent ?? manifest?.parent ?? null;
   const reparented = await reparent(project, await childrenOf(project, name), parent);
   failpoint("delete:after-reparent");
-  let kept: ResourceKind[] = [];
+  let removed: RemovedResources = { kept: [], left: [] };
   if (read) {
-    kept = await removeEnvResources(project, manifest, name, onStep);
+    removed = await removeEnvResources(project, manifest, name, onStep);
     failpoint("delete:after-remove");
   }
-  await forgetEnvDir(project, name, read !== null && kept.length === 0);
+  const { kept, left } = removed;
+  // Recursive only when nothing of the env stays: an adopted or left resource may live in its dir.
+  await forgetEnvDir(project, name, read !== null && kept.length === 0 && left.length === 0);
   failpoint("delete:after-forget");
   const wasCurrent = await forgetCurrent(project, name);
   project.state.endOp(name);
@@ -175,6 +185,8 @@ export interface OrphanResource {
   readonly kind: ResourceKind;
   readonly provider: string;
   readonly env: string;
+  /** Where the record says it is (orphans, unreachable ones). */
+  readonly location?: string;
 }
 
 /** What gc journals before it removes anything, so that repair removes the same. */
@@ -189,8 +201,10 @@ export const GC_JOURNAL_KEY = "(gc)";
 
 /**
  * Carry out gc's plan, for the normal run and for repair: each expired env that is still there is
- * deleted, then each orphan that no env has claimed since is removed (under its env's lock), then
- * what is left of the orphans' env directories. The caller holds the gc key's lock and ends its entry.
+ * deleted, then each orphan that no env has claimed since is removed (under its env's lock) by its
+ * record in the project's record of what it made (state.ts) — what the provider returned when it made
+ * it, never what a backend lists — then what is left of the orphans' env directories. An orphan whose
+ * record is gone was removed before a crash. The caller holds the gc key's lock and ends its entry.
  */
 export async function runGcPlan(project: Project, plan: GcPlan): Promise<{ env: string; error: string }[]> {
   const failed: { env: string; error: string }[] = [];
@@ -209,8 +223,13 @@ export async function runGcPlan(project: Project, plan: GcPlan): Promise<{ env: 
     }
     try {
       if (await readManifest(project.layout, orphan.env)) continue; // an env of that name was made since
-      const provider = project.providers.find((p) => p.kind === orphan.kind)!;
-      await provider.remove(envRef(project, orphan.env), project.op());
+      const record = project.state
+        .recorded(orphan.env)
+        .find((r) => r.kind === orphan.kind && r.provider === orphan.provider);
+      const provider = project.providers.find((p) => p.kind === orphan.kind && p.name === orphan.provider);
+      if (!record || !provider) continue;
+      await provider.remove(envRef(project, orphan.env), project.op(), recordedInfo(record.info));
+      project.state.forgetRecorded(orphan.env, orphan.kind, orphan.provider);
     } catch (error) {
       failed.push({ env: orphan.env, error: (error as Error).message });
     } finally {

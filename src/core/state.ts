@@ -6,13 +6,15 @@
  * processes can both decide the lock is stale and both take it. A `BEGIN IMMEDIATE` transaction gives
  * us that for free, across processes, and survives crashes with the same guarantees as the data.
  */
+import { readFileSync, readdirSync } from "node:fs";
 import { hostname } from "node:os";
 import type Database from "libsql";
 import { ensurePrivateFile, mkdirPrivate } from "../durable-fs.js";
-import { UserError } from "../errors.js";
+import { UserError, errnoCode } from "../errors.js";
 import { requireLibsql } from "../native-sqlite.js";
 import type { ProjectLayout } from "../layout.js";
 import { stateWriteError } from "./fs-atomic.js";
+import { parseManifest } from "./manifests.js";
 
 export type JournalOp = "create" | "delete" | "reset" | "gc";
 
@@ -45,6 +47,25 @@ export interface StepRow {
   readonly state: "making" | "made";
   /** What the provider returned (its `data` is passed back to `remove`). */
   readonly info: Record<string, unknown> | null;
+  /**
+   * What the provider said it was about to make (its `target`), recorded with the step before it was
+   * called: what a rollback removes when a crash came before the provider returned. Null for a
+   * provider without `target`.
+   */
+  readonly target: Record<string, unknown> | null;
+}
+
+/**
+ * One resource this project's own operations made and forkstack has not removed since: the durable
+ * record (DESIGN.md §4's journal) that rollback, `delete`, `reset` and `gc` remove by — never by what
+ * a backend lists or today's config names.
+ */
+export interface RecordedResource {
+  readonly env: string;
+  readonly kind: string;
+  readonly provider: string;
+  /** What the provider returned for it, as the env's manifest holds it. */
+  readonly info: Record<string, unknown>;
 }
 
 interface LockRow {
@@ -63,7 +84,42 @@ const SCHEMA = `
 const MIGRATIONS = [
   "ALTER TABLE journal ADD COLUMN last_error TEXT",
   "ALTER TABLE journal ADD COLUMN plan TEXT",
+  "ALTER TABLE steps ADD COLUMN target TEXT",
 ];
+
+/** The record of what this project made; created (and seeded) by `ensureRecord`. */
+const RECORD_SCHEMA = `CREATE TABLE made (env TEXT NOT NULL, kind TEXT NOT NULL, provider TEXT NOT NULL, info TEXT NOT NULL, made_at TEXT NOT NULL, PRIMARY KEY (env, kind, provider))`;
+
+/**
+ * What the manifests say this project made, for a state.db from before the record: every resource of
+ * every readable manifest except adopted ones (a root's existing resources, never forkstack's to
+ * remove). Synchronous like the rest of this module; it runs once per project.
+ */
+function manifestResources(layout: ProjectLayout): RecordedResource[] {
+  let names: string[];
+  try {
+    names = readdirSync(layout.envsDir);
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENOTDIR") return [];
+    throw error;
+  }
+  const found: RecordedResource[] = [];
+  for (const name of names.sort()) {
+    let text: string;
+    try {
+      text = readFileSync(layout.manifest(name), "utf8");
+    } catch {
+      continue; // no manifest: nothing it says was made
+    }
+    const read = parseManifest(text, name);
+    if (!read.ok) continue;
+    for (const [kind, resource] of Object.entries(read.manifest.resources)) {
+      if (resource.adopted) continue;
+      found.push({ env: name, kind, provider: resource.provider, info: { ...resource } });
+    }
+  }
+  return found;
+}
 
 /** Opening the state database failed: a read-only or full `.forkstack/` gets an error the user can act on. */
 function openError(layout: ProjectLayout, error: unknown): unknown {
@@ -124,8 +180,8 @@ export class StateStore {
       // then create no file (WAL needs its -shm), so read-only commands work on a full disk or a
       // read-only `.forkstack/`, and `gc`/`delete` can still journal on a full disk (the journal file
       // already has its space) to free it. NORMAL survives kill -9, which is what the journal guards
-      // against; after a power loss the last entries may be lost, and what they guarded shows up as
-      // orphans that `gc` collects.
+      // against; after a power loss the last entries may be lost, and what they guarded is then not on
+      // the record: `gc` reports it and leaves it for a person to delete.
       try {
         db.exec("PRAGMA journal_mode = PERSIST");
       } catch {
@@ -140,9 +196,38 @@ export class StateStore {
           if (!/duplicate column/i.test((error as Error).message)) throw error;
         }
       }
+      this.ensureRecord(db);
       return (this.handle = db);
     } catch (error) {
       throw openError(this.layout, error);
+    }
+  }
+
+  /**
+   * The record of what this project made, created once. A state.db from before it is seeded from the
+   * manifests, so envs made by an older version stay collectable (`gc`) once their manifest is gone.
+   * In one IMMEDIATE transaction: two processes opening an old state.db at once seed it once.
+   */
+  private ensureRecord(db: Database.Database): void {
+    const exists = () =>
+      db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'made'").get();
+    if (exists()) return;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      if (!exists()) {
+        db.exec(RECORD_SCHEMA);
+        const insert = db.prepare(
+          "INSERT OR IGNORE INTO made (env, kind, provider, info, made_at) VALUES (?, ?, ?, ?, ?)",
+        );
+        const now = new Date().toISOString();
+        for (const r of manifestResources(this.layout)) {
+          insert.run(r.env, r.kind, r.provider, JSON.stringify(r.info), now);
+        }
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
     }
   }
 
@@ -249,39 +334,72 @@ export class StateStore {
     }));
   }
 
-  stepStarted(env: string, kind: string, provider: string): void {
+  /** A step is about to make a resource: `target` is what the provider said it will make (if it says). */
+  stepStarted(env: string, kind: string, provider: string, target?: object): void {
     this.db
       .prepare(
-        "INSERT OR REPLACE INTO steps (env, kind, provider, state, info, updated_at) VALUES (?, ?, ?, 'making', NULL, ?)",
+        "INSERT OR REPLACE INTO steps (env, kind, provider, state, info, target, updated_at) VALUES (?, ?, ?, 'making', NULL, ?, ?)",
       )
-      .run(env, kind, provider, new Date().toISOString());
+      .run(env, kind, provider, target ? JSON.stringify(target) : null, new Date().toISOString());
   }
 
-  stepDone(env: string, kind: string, info: object): void {
-    this.db
-      .prepare("UPDATE steps SET state = 'made', info = ?, updated_at = ? WHERE env = ? AND kind = ?")
-      .run(JSON.stringify(info), new Date().toISOString(), env, kind);
+  /** The step's resource is made: the step and the project's record of it, in one transaction. */
+  stepDone(env: string, kind: string, info: { readonly provider: string }): void {
+    const now = new Date().toISOString();
+    this.immediate(() => {
+      this.db
+        .prepare("UPDATE steps SET state = 'made', info = ?, updated_at = ? WHERE env = ? AND kind = ?")
+        .run(JSON.stringify(info), now, env, kind);
+      this.db
+        .prepare("INSERT OR REPLACE INTO made (env, kind, provider, info, made_at) VALUES (?, ?, ?, ?, ?)")
+        .run(env, kind, info.provider, JSON.stringify(info), now);
+    });
   }
 
-  /** The step's resource is gone (rolled back) or was never ours (the backend said it existed). */
+  /** The step's resource was never ours (the backend said it existed): nothing of it is recorded. */
   stepForget(env: string, kind: string): void {
     this.db.prepare("DELETE FROM steps WHERE env = ? AND kind = ?").run(env, kind);
   }
 
+  /** The step's resource was rolled back: the step and the record of the resource go together. */
+  stepRolledBack(env: string, kind: string, provider: string): void {
+    this.immediate(() => {
+      this.db.prepare("DELETE FROM steps WHERE env = ? AND kind = ?").run(env, kind);
+      this.forgetRecorded(env, kind, provider);
+    });
+  }
+
   steps(env: string): StepRow[] {
     const rows = this.db
-      .prepare("SELECT env, kind, provider, state, info FROM steps WHERE env = ?")
+      .prepare("SELECT env, kind, provider, state, info, target FROM steps WHERE env = ?")
       .all(env) as {
       env: string;
       kind: string;
       provider: string;
       state: "making" | "made";
       info: string | null;
+      target: string | null;
     }[];
-    return rows.map((row) => ({
-      ...row,
-      info: row.info === null ? null : (JSON.parse(row.info) as Record<string, unknown>),
-    }));
+    const parse = (text: string | null) =>
+      text === null ? null : (JSON.parse(text) as Record<string, unknown>);
+    return rows.map((row) => ({ ...row, info: parse(row.info), target: parse(row.target) }));
+  }
+
+  /** Every resource this project made and has not removed (of one env, or all), oldest first. */
+  recorded(env?: string): RecordedResource[] {
+    const rows = (
+      env === undefined
+        ? this.db.prepare("SELECT env, kind, provider, info FROM made ORDER BY made_at, env, kind").all()
+        : this.db
+            .prepare("SELECT env, kind, provider, info FROM made WHERE env = ? ORDER BY made_at, kind")
+            .all(env)
+    ) as { env: string; kind: string; provider: string; info: string }[];
+    return rows.map((row) => ({ ...row, info: JSON.parse(row.info) as Record<string, unknown> }));
+  }
+
+  /** forkstack removed the resource (delete, reset, gc): it is no longer on the record. */
+  forgetRecorded(env: string, kind: string, provider: string): void {
+    this.db.prepare("DELETE FROM made WHERE env = ? AND kind = ? AND provider = ?").run(env, kind, provider);
   }
 
   /** Envs whose lock is held by a live process right now. */

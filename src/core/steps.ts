@@ -4,23 +4,27 @@
  *
  * The rule this module exists for (DESIGN.md §5.7): rollback and repair remove only what the
  * operation itself made. Before a provider is asked to make a resource, the core checks that the
- * resource does not exist and records the step (`making`); when the provider returns, the step is
- * `made` with what the provider reported. A rollback — after a failure, Ctrl-C, or a crash repaired
- * by the next command — removes exactly the recorded steps. A resource that existed before (a
- * team's shared `dev` branch, a database whose manifest was deleted) is never in that record, so it
- * is never removed; a root's existing resources are adopted instead of created over.
+ * resource does not exist and records the step (`making`, with the provider's `target`: what it is
+ * about to make); when the provider returns, the step is `made` with what the provider reported, and
+ * the resource goes on the project's record of what it made (state.ts), in the same transaction. A
+ * rollback — after a failure, Ctrl-C, or a crash repaired by the next command — removes exactly the
+ * recorded steps, by their record. `delete` and `reset` remove by the env's manifest (or, without
+ * one, by the project's record), never by what today's config would name. A resource that existed
+ * before (a team's shared `dev` branch, a database whose manifest was deleted) is never in that
+ * record, so it is never removed; a root's existing resources are adopted instead of created over.
  */
 import { rm, rmdir } from "node:fs/promises";
 import { InterruptedError, UserError, errnoCode, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
-import type {
-  CopyProgress,
-  EnvRef,
-  OpContext,
-  Provider,
-  RemoveOptions,
-  ResourceInfo,
-  ResourceKind,
+import {
+  targetInfo,
+  type CopyProgress,
+  type EnvRef,
+  type OpContext,
+  type Provider,
+  type RemoveOptions,
+  type ResourceInfo,
+  type ResourceKind,
 } from "../providers/types.js";
 import { failpoint } from "./failpoints.js";
 import type { Project } from "./project.js";
@@ -141,10 +145,13 @@ export async function makeStep(
   provider: Provider,
   op: OpContext,
   make: () => Promise<ResourceInfo>,
+  parent?: ResourceInfo,
 ): Promise<ResourceInfo> {
-  const existing = await provider.describe(envRef(project, name), op);
+  const env = envRef(project, name);
+  const existing = await provider.describe(env, op);
   if (existing) throw existsError(provider, name, existing.location);
-  project.state.stepStarted(name, provider.kind, provider.name);
+  // Recorded before the provider is called: a crash before it returns is rolled back by this target.
+  project.state.stepStarted(name, provider.kind, provider.name, provider.target?.(env, parent));
   try {
     const info = await make();
     project.state.stepDone(name, provider.kind, toManifestResource(provider, info));
@@ -208,20 +215,41 @@ export async function rollbackSteps(
   const results = await Promise.allSettled(
     project.state.steps(name).map(async (step) => {
       const provider = project.providers.find((p) => p.kind === step.kind);
-      if (!provider) return; // the kind was removed from the config since: nothing we can do here
+      // The kind was removed from the config since, or another provider serves it now: this one
+      // cannot reach what the step made, and another's record is never handed to it.
+      if (!provider) return;
+      if (provider.name !== step.provider) {
+        project.log.warn(
+          `Left the ${step.kind} an interrupted step of "${name}" made with ${step.provider} in place: the config now uses ${provider.name} for ${step.kind}.`,
+        );
+        return;
+      }
       onStep?.({ kind: provider.kind, provider: provider.name, phase: "rollback" });
-      await provider.remove(env, project.op(), recordedInfo(step.info), options);
-      project.state.stepForget(name, step.kind);
+      // What the provider returned; else (a crash before it returned) what it said it would make;
+      // else (a provider without `target`) nothing, as before targets existed.
+      const recorded = recordedInfo(step.info) ?? (step.target ? targetInfo(step.target) : undefined);
+      await provider.remove(env, project.op(), recorded, options);
+      project.state.stepRolledBack(name, step.kind, step.provider);
     }),
   );
   const failure = firstRejection(results);
   if (failure !== undefined) throw failure;
 }
 
+export interface RemovedResources {
+  /** Kinds whose resource the root adopted: left on the backend, only forgotten here. */
+  readonly kept: ResourceKind[];
+  /** Kinds whose recorded resource another provider made than the config names now: left, still recorded. */
+  readonly left: ResourceKind[];
+}
+
 /**
  * Remove the resources of an env this project owns (`delete`, and the first half of `reset`, which
- * says so with `options.reset`: see `RemoveOptions`): every provider's resource except the ones the
- * root adopted, each given back its recorded info.
+ * says so with `options.reset`: see `RemoveOptions`), each by its record: the manifest's, else (a
+ * manifest that is gone or unreadable) the project's record of what it made. A kind with neither was
+ * never made for this env and is not touched; an adopted resource stays; one made by another provider
+ * than the config names now stays (and stays recorded), since today's provider cannot reach it and is
+ * never handed another's record.
  */
 export async function removeEnvResources(
   project: Project,
@@ -229,23 +257,37 @@ export async function removeEnvResources(
   name: string,
   onStep?: (e: StepEvent) => void,
   options?: RemoveOptions,
-): Promise<ResourceKind[]> {
+): Promise<RemovedResources> {
   const env = envRef(project, name);
-  const kept: ResourceKind[] = [];
+  const removed: RemovedResources = { kept: [], left: [] };
+  const recorded = project.state.recorded(name);
   const results = await Promise.allSettled(
     project.providers.map(async (provider) => {
-      const recorded = manifest?.resources[provider.kind];
-      if (recorded?.adopted) {
-        kept.push(provider.kind);
+      const fromManifest = manifest?.resources[provider.kind];
+      if (fromManifest?.adopted) {
+        removed.kept.push(provider.kind);
         return;
       }
-      onStep?.({ kind: provider.kind, provider: provider.name, phase: "removing" });
-      await provider.remove(env, project.op(), recordedInfo(recorded), options);
+      const records: { provider: string; info: ManifestResource | Record<string, unknown> }[] = fromManifest
+        ? [{ provider: fromManifest.provider, info: fromManifest }]
+        : recorded.filter((r) => r.kind === provider.kind);
+      for (const record of records) {
+        if (record.provider !== provider.name) {
+          removed.left.push(provider.kind);
+          project.log.warn(
+            `Left the ${provider.kind} of "${name}" in place: ${record.provider} made it, and the config now uses ${provider.name} (forkstack removes a resource only through the provider that made it; \`forkstack gc\` lists it).`,
+          );
+          continue;
+        }
+        onStep?.({ kind: provider.kind, provider: provider.name, phase: "removing" });
+        await provider.remove(env, project.op(), recordedInfo(record.info), options);
+        project.state.forgetRecorded(name, provider.kind, provider.name);
+      }
     }),
   );
   const failure = firstRejection(results);
   if (failure !== undefined) throw failure;
-  return kept;
+  return removed;
 }
 
 /**

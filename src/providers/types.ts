@@ -105,10 +105,10 @@ export interface ProviderFlags {
    */
   readonly pointInTime?: boolean;
   /**
-   * The backend is private to this machine (files under `.forkstack/`, the embedded store): every
-   * resource in it for this project was made by forkstack here, so `gc` may collect one that no env
-   * owns. On a shared backend (Neon, Turso, Doppler, Tigris) another machine's env looks exactly like
-   * an orphan, so `gc` only collects what this machine's own records prove it made.
+   * The backend is private to this machine (files under `.forkstack/`, the embedded store), not shared
+   * with other machines (Neon, Turso, Doppler, Tigris). Descriptive: `gc` removes only what this
+   * project's record shows it made, on any backend, and only reports the rest, on private ones too (a
+   * file or bucket there may have existed before `new` refused it).
    */
   readonly private?: boolean;
 }
@@ -178,8 +178,21 @@ export interface Provider<K extends ResourceKind = ResourceKind> {
    */
   fork(parent: EnvRef, child: EnvRef, ctx: OpContext, options?: ForkOptions): Promise<ResourceInfo>;
   /**
-   * Remove an env's resource; `recorded` is what its manifest (or the operation's journal) holds.
-   * Removing a missing resource is a no-op (so rollback can always call it). `options.reset`: see
+   * What `create` (no `parent`) or `fork` (`parent`: the parent's record) is about to make for `env`:
+   * the `data` that `remove` needs to remove exactly that (bucket names, a file path, a database and
+   * the server it is on). The core stores it with the step before calling the provider, so a step a
+   * crash interrupted while making is rolled back by `remove(env, ctx, { location, vars: {}, data })`
+   * (`data` alone). Pure and cheap: no I/O. Optional for providers loaded from a module path; without
+   * it such a step is rolled back by `remove` with no record, as before.
+   */
+  target?(env: EnvRef, parent?: ResourceInfo): Readonly<Record<string, unknown>>;
+  /**
+   * Remove an env's resource: exactly what `recorded` names — what its manifest (or the operation's
+   * journal, or the step's `target`) holds — never what today's config would name, which may have
+   * changed since (another bucket list, path template, endpoint). Removing a recorded resource that is
+   * missing is a no-op (so rollback can always call it). Without a record, or with one that does not
+   * say what to remove (written by hand, or by an older version lacking the field), remove nothing
+   * and throw a ProviderError with code E_NO_RECORD naming the resource. `options.reset`: see
    * `RemoveOptions`.
    */
   remove(env: EnvRef, ctx: OpContext, recorded?: ResourceInfo, options?: RemoveOptions): Promise<void>;
@@ -250,6 +263,14 @@ export interface SecretsProvider extends Provider<"secrets"> {
   read(env: EnvRef, ctx: OpContext): Promise<Record<string, string>>;
   /** Replace the env's secrets. Absent on read-only backends. */
   write?(env: EnvRef, values: Record<string, string>, ctx: OpContext): Promise<void>;
+}
+
+/**
+ * The `recorded` a rollback hands `remove` for a step that a crash interrupted while making: what the
+ * provider's `target` said it was about to make, alone (see `Provider.target`).
+ */
+export function targetInfo(data: Readonly<Record<string, unknown>>): ResourceInfo {
+  return { location: "(the target of an interrupted step)", vars: {}, data };
 }
 
 /**

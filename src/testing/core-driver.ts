@@ -6,10 +6,12 @@
  * - it keeps what `create`/`fork` returned as the manifest would (through JSON, so a `data` that does not
  *   survive serialisation fails here, not in a user's project) and passes it back: `recorded` to
  *   `describe`/`remove`, `options.parent` to `fork`;
- * - it remembers every env it made, so a suite can remove them all after a test, passed or failed.
+ * - it remembers every env it made, so a suite can remove them all after a test, passed or failed;
+ * - for an env it holds no record of, `remove` passes what the provider's `target` says it would make,
+ *   as the core's rollback of a step interrupted while making does.
  */
 import { mkdir, rm } from "node:fs/promises";
-import type { Provider, ResourceInfo } from "../providers/types.js";
+import { targetInfo, type Provider, type ResourceInfo } from "../providers/types.js";
 import { envRef, type TestProject } from "./project.js";
 
 export interface ForkCallOptions {
@@ -18,6 +20,8 @@ export interface ForkCallOptions {
 }
 
 export interface CoreDriver {
+  /** The provider this driver calls. */
+  readonly provider: Provider;
   env(name: string): { name: string; project: string };
   create(name: string): Promise<ResourceInfo>;
   fork(parent: string, child: string, options?: ForkCallOptions): Promise<ResourceInfo>;
@@ -29,6 +33,19 @@ export interface CoreDriver {
   recorded(name: string): ResourceInfo | undefined;
   /** Names of the envs this driver made and has not removed, oldest first. */
   made(): string[];
+  /**
+   * What the core records before it calls `create` (no parent) or `fork` for env `name`, as the record
+   * its rollback passes to `remove` if the process dies before the provider returns (the provider's
+   * `target`); undefined for a provider without `target`.
+   */
+  target(name: string, parent?: string): ResourceInfo | undefined;
+  /** Drop the record of env `name`, as a crash before the core recorded what `fork` returned would. */
+  forget(name: string): void;
+  /**
+   * A driver calling `other` (the same backend under a changed config) with this driver's records, as
+   * the core calls today's provider with what an older config made.
+   */
+  withProvider(other: Provider): CoreDriver;
 }
 
 /** A deep copy through JSON: what the manifest on disk gives the core back. */
@@ -36,10 +53,18 @@ export function throughJson<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
-export function coreDriver(provider: Provider, project: TestProject): CoreDriver {
+export function coreDriver(
+  provider: Provider,
+  project: TestProject,
+  manifests = new Map<string, ResourceInfo>(),
+): CoreDriver {
   const env = (name: string) => envRef(project, name);
-  const manifests = new Map<string, ResourceInfo>();
+  const target = (name: string, parent?: string) => {
+    const data = provider.target?.(env(name), parent === undefined ? undefined : manifests.get(parent));
+    return data ? targetInfo(data) : undefined;
+  };
   return {
+    provider,
     env,
     async create(name) {
       await mkdir(project.context.envDir(name), { recursive: true });
@@ -58,7 +83,7 @@ export function coreDriver(provider: Provider, project: TestProject): CoreDriver
       return info;
     },
     async remove(name) {
-      await provider.remove(env(name), project.op, manifests.get(name));
+      await provider.remove(env(name), project.op, manifests.get(name) ?? target(name));
       manifests.delete(name);
       await rm(project.context.envDir(name), { recursive: true, force: true });
     },
@@ -66,5 +91,8 @@ export function coreDriver(provider: Provider, project: TestProject): CoreDriver
     list: () => provider.list(project.op),
     recorded: (name) => manifests.get(name),
     made: () => [...manifests.keys()],
+    target,
+    forget: (name) => void manifests.delete(name),
+    withProvider: (other) => coreDriver(other, project, manifests),
   };
 }

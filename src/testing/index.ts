@@ -26,14 +26,21 @@ export type { SecretsSuiteContext, SecretsSuiteOptions } from "./suites/secrets.
 export { localSuite } from "./suites/local.js";
 export type { LocalSuiteContext, LocalSuiteOptions } from "./suites/local.js";
 export { DEFAULT_TIMEOUT_MS, expectInfo, expectProviderError } from "./suites/harness.js";
-export type { DataAccess, SuiteContext, SuiteOptions, SuiteSkip, SuiteTest } from "./suites/harness.js";
+export type {
+  DataAccess,
+  Occupy,
+  SuiteContext,
+  SuiteOptions,
+  SuiteSkip,
+  SuiteTest,
+} from "./suites/harness.js";
 export { appVars, envRef, tempProject, uniqueProjectName } from "./project.js";
 export type { LogLine, TempProjectOptions, TestProject } from "./project.js";
 export { coreDriver, throughJson } from "./core-driver.js";
 export type { CoreDriver, ForkCallOptions } from "./core-driver.js";
 export { DIALECTS, kvStatements, quoteIdentifier, quoteLiteral } from "./sql.js";
 export type { Dialect, KvStatements } from "./sql.js";
-export { putObject, readBucket } from "./s3.js";
+export { createBucket, deleteBucket, putObject, readBucket } from "./s3.js";
 export type * from "../providers/types.js";
 
 // One env per test worker, for any runner (also `forkstack/testing/workers`, which loads no suite).

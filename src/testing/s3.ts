@@ -52,6 +52,30 @@ export async function putObject(
   }
 }
 
+/** Make a bucket with the env's credentials, as a user (not forkstack) would. */
+export async function createBucket(info: ResourceInfo, bucket: string): Promise<void> {
+  const { s3, sdk } = await clientFor(info);
+  try {
+    await s3.send(new sdk.CreateBucketCommand({ Bucket: bucket }));
+  } finally {
+    s3.destroy();
+  }
+}
+
+/** Empty a bucket made by `createBucket` (its current objects) and delete it. */
+export async function deleteBucket(info: ResourceInfo, bucket: string): Promise<void> {
+  const { s3, sdk } = await clientFor(info);
+  try {
+    const page = await s3.send(new sdk.ListObjectsV2Command({ Bucket: bucket }));
+    for (const { Key } of page.Contents ?? []) {
+      await s3.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key }));
+    }
+    await s3.send(new sdk.DeleteBucketCommand({ Bucket: bucket }));
+  } finally {
+    s3.destroy();
+  }
+}
+
 /** Every object of `bucket` as key → text; `undefined` for a bucket that does not exist. */
 export async function readBucket(
   info: ResourceInfo,

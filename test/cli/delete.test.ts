@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { cli, projectFiles, runCli, tempProject } from "../helpers/project.js";
 
 describe("cli: delete", () => {
-  it("a root whose manifest was deleted: says it has no record and what is left, deletes nothing, and `new` takes it back", async () => {
+  it("a root whose manifest was deleted: says it has no manifest and what is left, deletes nothing, and `new` takes it back", async () => {
     const cwd = await tempProject();
     await cli(["new", "alice"], { cwd }); // makes dev on the way
     await rm(join(cwd, ".forkstack/envs/dev/manifest.json"));
@@ -18,7 +18,7 @@ describe("cli: delete", () => {
     const result = await runCli(["delete", "dev", "--force", "--yes"], { cwd });
     expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).not.toMatch(/not found|Available/);
-    expect(result.stderr).toMatch(/Environment "dev" has no record here \(.*manifest\.json is missing\)/);
+    expect(result.stderr).toMatch(/Environment "dev" has no manifest here \(.*manifest\.json is missing\)/);
     expect(result.stderr).toMatch(/deletes nothing/);
     // What the backends still have, by kind, with where it is.
     expect(result.stderr).toMatch(
@@ -37,7 +37,7 @@ describe("cli: delete", () => {
     // Other commands do not offer it as available either.
     const switched = await runCli(["switch", "dev"], { cwd });
     expect(switched.code).toBe(1);
-    expect(switched.stderr).toMatch(/Environment "dev" has no record here/);
+    expect(switched.stderr).toMatch(/Environment "dev" has no manifest here/);
     expect(switched.stderr).not.toMatch(/Available/);
 
     // The hint holds: `new dev` adopts what was left, data and all.
@@ -54,7 +54,7 @@ describe("cli: delete", () => {
     await rm(join(cwd, ".forkstack/envs/bob/manifest.json"));
     const result = await runCli(["delete", "bob", "--yes"], { cwd });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/Environment "bob" has no record here/);
+    expect(result.stderr).toMatch(/Environment "bob" has no manifest here/);
     expect(result.stderr).toMatch(/`forkstack gc --yes` removes that/);
     expect(existsSync(join(cwd, ".forkstack/envs/bob/db.sqlite"))).toBe(true);
 

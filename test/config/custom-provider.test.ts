@@ -109,11 +109,14 @@ describe("config: custom providers by module path", () => {
     const trace = await traceOf(cwd);
     expect(trace.find((t) => t.op === "fork" && t.env === "alice")).toMatchObject({
       env: "alice",
-      parent: { data: { file: "dev.sqlite" }, location: join(cwd, ".forkstack/copy-sqlite/dev.sqlite") },
+      parent: {
+        data: { file: join(cwd, ".forkstack/copy-sqlite/dev.sqlite") },
+        location: join(cwd, ".forkstack/copy-sqlite/dev.sqlite"),
+      },
     });
     expect(trace.find((t) => t.op === "remove" && t.env === "alice")).toMatchObject({
       env: "alice",
-      recorded: { data: { file: "alice.sqlite" }, method: "copy" },
+      recorded: { data: { file: join(cwd, ".forkstack/copy-sqlite/alice.sqlite") }, method: "copy" },
     });
   });
 

@@ -3,6 +3,7 @@
  * manifests and what the backends hold. Exits 1 when any check is an error.
  */
 import { access, constants, statfs } from "node:fs/promises";
+import { isRoot } from "../../core/guards.js";
 import { listEnvs } from "../../core/listing.js";
 import type { DoctorFinding } from "../../providers/types.js";
 import type { CommandDef } from "../command.js";
@@ -82,6 +83,7 @@ const command: CommandDef<{ checks: Check[] }> = {
       }
     }
     const known = new Set(envs.map((e) => e.name));
+    const recorded = new Set(project.state.recorded().map((r) => `${r.kind}:${r.env}`));
     for (const provider of project.providers) {
       let names: string[];
       try {
@@ -92,12 +94,24 @@ const command: CommandDef<{ checks: Check[] }> = {
         continue;
       }
       const orphans = names.filter((name) => !known.has(name));
-      if (orphans.length) {
-        checks.push({
-          area: `${provider.kind} (${provider.name})`,
-          level: "warn",
-          message: `resources without an env: ${orphans.join(", ")} (\`forkstack gc\` removes them)`,
-        });
+      // `gc` removes only what the record shows this project made; the rest is for a person to judge.
+      const roots = orphans.filter((name) => isRoot(project, name));
+      const ours = orphans.filter(
+        (name) => !roots.includes(name) && recorded.has(`${provider.kind}:${name}`),
+      );
+      const others = orphans.filter((name) => !roots.includes(name) && !ours.includes(name));
+      const area = `${provider.kind} (${provider.name})`;
+      if (roots.length) {
+        const message = `a root's resources with no manifest here: ${roots.join(", ")} (\`forkstack new <root>\` adopts them; \`forkstack gc\` never removes them)`;
+        checks.push({ area, level: "warn", message });
+      }
+      if (ours.length) {
+        const message = `resources without an env: ${ours.join(", ")} (\`forkstack gc\` removes them: this project made them)`;
+        checks.push({ area, level: "warn", message });
+      }
+      if (others.length) {
+        const message = `resources of no env here that this project has no record of making: ${others.join(", ")} (\`forkstack gc\` only reports them; delete them yourself if they are leftovers)`;
+        checks.push({ area, level: "warn", message });
       }
     }
     if (envs.length && envs.every((e) => e.status === "ready")) {

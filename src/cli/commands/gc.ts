@@ -16,10 +16,11 @@ const command: CommandDef<GcOutput> = {
   summary: "Delete expired envs and orphaned resources",
   usage: "forkstack gc [--dry-run] [--yes] [--json]",
   description:
-    "Deletes envs whose --ttl has passed (forks before parents; protected envs never) and resources no env " +
-    "owns on backends private to this machine. Resources of roots, of operations in flight, and on shared " +
-    "backends (maybe another machine's envs) are never deleted, only reported. Outside a terminal it only " +
-    "reports unless --yes; on a terminal it asks first.",
+    "Deletes envs whose --ttl has passed (forks before parents; protected envs never) and orphans: resources " +
+    "this project's record says it made whose env is gone, removed by that record on any backend. What a " +
+    "backend holds that is not on the record (it existed before, or another machine or tool made it) is only " +
+    "reported, never deleted; so are roots' resources and those of operations in flight. Outside a terminal " +
+    "it only reports unless --yes; on a terminal it asks first.",
   options: {
     "dry-run": { type: "boolean", description: "Only report what would be deleted" },
     yes: { type: "boolean", short: "y", description: "Delete without asking (required outside a terminal)" },
@@ -45,15 +46,23 @@ const command: CommandDef<GcOutput> = {
   },
   render(result, io) {
     const verb = result.dryRun ? "Would delete" : "Deleted";
-    if (nothingToDo(result) && !result.foreign.length && !result.pending.length) {
+    const reported = result.unrecorded.length + result.unreachable.length;
+    if (nothingToDo(result) && !reported && !result.pending.length) {
       io.err("Nothing to collect.");
     }
     for (const env of result.expired) io.out(`${verb} expired env ${env}`);
-    for (const o of result.orphans) io.out(`${verb} orphaned ${o.kind} (${o.provider}) of ${o.env}`);
+    for (const o of result.orphans) {
+      io.out(`${verb} orphaned ${o.kind} (${o.provider}) of ${o.env}${o.location ? `: ${o.location}` : ""}`);
+    }
     for (const s of result.skipped) io.err(`  Kept expired env ${s.env}: ${s.reason}.`);
-    for (const o of result.foreign) {
+    for (const o of result.unrecorded) {
       io.err(
-        `  Not deleting ${o.kind} (${o.provider}) of "${o.env}": no env here owns it, but ${o.provider} is shared — it may be another machine's. Delete it in ${o.provider} if it is a leftover.`,
+        `  Not deleting ${o.kind} (${o.provider}) of "${o.env}": forkstack has no record of making it (it existed before, or another machine or tool made it). Delete it in ${o.provider} yourself if it is a leftover.`,
+      );
+    }
+    for (const o of result.unreachable) {
+      io.err(
+        `  Not deleting ${o.kind} of "${o.env}"${o.location ? ` (${o.location})` : ""}: ${o.provider} made it, and the config no longer uses ${o.provider} for ${o.kind}. Configure it again to collect it, or delete it yourself.`,
       );
     }
     for (const u of result.unlisted) {

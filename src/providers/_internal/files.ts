@@ -4,10 +4,11 @@
  * errors into ProviderErrors a user can act on (plus the durable-write primitives, re-exported).
  */
 import { readdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { exists } from "../../durable-fs.js";
-import { ProviderError, errnoCode, isForkstackError } from "../../errors.js";
-import type { ProviderContext } from "../types.js";
+import { ProviderError, errnoCode, isForkstackError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
+import type { EnvRef, ProviderContext, ResourceInfo } from "../types.js";
 
 // The durable-write primitives live in `src/durable-fs.ts` (the core uses them too).
 export {
@@ -68,4 +69,32 @@ export function fsError(provider: string, action: string, path: string, error: u
     cause: error,
     ...(hint ? { hint } : {}),
   });
+}
+
+/**
+ * The env's own file (`own`, in its directory under `.forkstack/envs/`) if the record names it: by
+ * `data.file`, else (an older record) its `location`. Compared by the env directory and file name, so a
+ * project moved since still matches; a record naming any other file, or none, removes nothing.
+ */
+export function recordedOwnFile(
+  provider: string,
+  env: EnvRef,
+  recorded: ResourceInfo | undefined,
+  own: string,
+  what: string,
+): string {
+  const named = recordedString(recorded, "file") ?? recorded?.location;
+  if (!named) throw noRecordError(provider, env.name, what);
+  const tail = (path: string) => `${basename(dirname(path))}/${basename(path)}`;
+  if (tail(named) !== tail(own)) {
+    throw new ProviderError(
+      provider,
+      `The record of "${env.name}"'s ${what} names ${named}, which is not its own file (${own}): nothing was removed.`,
+      "E_NO_RECORD",
+      {
+        hint: `Check .forkstack/envs/${env.name}/manifest.json; remove the file by hand if it is a leftover.`,
+      },
+    );
+  }
+  return own;
 }

@@ -18,7 +18,8 @@
  * the core refuses `delete`/`reset` of such an env before any API call. DATABASE_URL is the connection
  * URI from the API, with the role's password: a secret var.
  */
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import { bearerAuth, createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { neonApi, PROVIDER_NAME, type Branch, type CreatedBranch } from "./_neon-api.js";
@@ -86,6 +87,7 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
       data: {
         branchId: branch.id,
         branch: branch.name,
+        project: projectId(),
         ...target,
         ...(branch.expires_at ? { expiresAt: branch.expires_at } : {}),
       },
@@ -224,15 +226,31 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
       }
     },
 
+    target: (env) => ({ branch: branchName(env), project: projectId() }),
+
+    // The recorded branch (by its id where the record has one), in the project it was made in, and
+    // only one named for this env (whatever branchPrefix was then): an adopted root names another
+    // branch, never deleted here, and so is the project's default branch.
     async remove(env, op, recorded) {
-      const own = branchName(env);
-      // An adopted root names another branch: never deleted here, whatever the caller passes.
-      if (typeof recorded?.data?.branch === "string" && recorded.data.branch !== own) return;
-      const branch = await find(env, op, recorded);
-      if (!branch || branch.name !== own || branch.default) return;
-      const operations = await neon.remove(branch.id, op, `delete branch ${own}`);
-      if (operations) await neon.waitFor(operations, op, `deleting branch ${own}`);
-      op.log.debug(`[${PROVIDER_NAME}] deleted branch ${own} (${branch.id})`);
+      const named = recordedString(recorded, "branch");
+      const id = recordedId(recorded);
+      const madeIn =
+        recordedString(recorded, "project") ?? / of project (\S+)$/.exec(recorded?.location ?? "")?.[1];
+      if (!named || !madeIn) throw noRecordError(PROVIDER_NAME, env.name, "branch");
+      if (!named.endsWith(`${env.project}/${env.name}`)) return;
+      if (madeIn !== projectId()) {
+        const now = projectId();
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "branch", {
+          recorded: madeIn,
+          now,
+          key: "database.projectId",
+        });
+      }
+      const branch = id ? await neon.byId(id, op) : ((await neon.byName(named, op)) ?? null);
+      if (!branch || branch.name !== named || branch.default) return;
+      const operations = await neon.remove(branch.id, op, `delete branch ${named}`);
+      if (operations) await neon.waitFor(operations, op, `deleting branch ${named}`);
+      op.log.debug(`[${PROVIDER_NAME}] deleted branch ${named} (${branch.id})`);
     },
 
     async describe(env, op, recorded) {

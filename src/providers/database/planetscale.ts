@@ -18,8 +18,8 @@
  * Every request goes through `_http.ts` (retries on 429, the vendor's message and request id, the
  * token never logged); `FORKSTACK_PLANETSCALE_API_URL` or `baseUrl` point it at a mock.
  */
-import { ProviderError } from "../../errors.js";
-import { ENV_NAME_PATTERN } from "../../layout.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { ENV_NAME_PATTERN, recordedString } from "../../layout.js";
 import type { DatabaseProvider, DoctorFinding, EnvRef, ProviderFactory, ResourceInfo } from "../types.js";
 import type { PlanetScaleOptions } from "./planetscale.options.js";
 import { PROVIDER, branchNameProblems, kindOf } from "./_planetscale-api.js";
@@ -41,7 +41,7 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
     location: `planetscale:${where()}/${branch.name}`,
     vars: {},
     secretVars: url ? { DATABASE_URL: url } : {},
-    data: { branch: branch.name, branchId: branch.id, kind: kindOf(branch.kind), ...data },
+    data: { branch: branch.name, branchId: branch.id, kind: kindOf(branch.kind), where: where(), ...data },
     ...extra,
   });
 
@@ -173,10 +173,25 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
       );
     },
 
+    target: (env) => ({ branch: branchName(env), where: where() }),
+
+    // The recorded branch, in the database it was made in; only ever the env's own branch is deleted,
+    // an adopted one never (only the credential made on it goes).
     async remove(env, op, recorded) {
       const own = branchName(env);
       const stored = await store.read(env.name);
-      const named = recordedBranch(recorded) ?? stored?.branch ?? own;
+      const named = recordedBranch(recorded);
+      const madeIn =
+        recordedString(recorded, "where") ?? /^planetscale:(.+)\/[^/]+$/.exec(recorded?.location ?? "")?.[1];
+      if (!named || !madeIn) throw noRecordError(PROVIDER, env.name, "branch");
+      if (madeIn !== where()) {
+        const now = where();
+        throw madeElsewhereError(PROVIDER, env.name, "branch", {
+          recorded: madeIn,
+          now,
+          key: "database.database",
+        });
+      }
       const credential =
         recordedCredential(recorded) ?? (stored?.branch === named ? stored.credential : undefined);
       if (credential) {
@@ -188,9 +203,16 @@ const provider: ProviderFactory<PlanetScaleOptions, DatabaseProvider> = (options
           op.log.debug(`[${PROVIDER}] ${(error as Error).message}`);
         }
       }
-      // Only ever the env's own branch: an adopted one (main) is never deleted.
+      // Only ever the env's own branch: an adopted one (main) is never deleted. With the recorded id,
+      // only that very branch: one made again under the name since is not ours.
       if (named === own) {
-        await ps.deleteBranch(own, op);
+        const id = recordedString(recorded, "branchId");
+        const live = id ? await ps.getBranch(own, op) : undefined;
+        if (!id || live?.id === id) await ps.deleteBranch(own, op);
+        else if (live)
+          op.log.warn(
+            `[${PROVIDER}] left branch ${own} in place: it is not the one "${env.name}" recorded making (id ${id})`,
+          );
       }
       await store.remove(env.name);
     },

@@ -20,7 +20,8 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Sql } from "postgres";
 import { z } from "zod";
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import { adoptedDatabaseName } from "./_root-ref.js";
 import type { DatabaseProvider, EnvRef, OpContext, ProviderFactory, ResourceInfo } from "../types.js";
 import { cancelCopiesInto, restoreLeftFences, withFence } from "./_pg-fence.js";
@@ -107,9 +108,21 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
       bytes: found.bytes,
       vars: {},
       secretVars: { DATABASE_URL: appUrl(database) },
-      data: { database },
+      data: { database, server: hostPort(url) },
       ...extra,
     } satisfies ResourceInfo;
+  };
+
+  /**
+   * The database and server a record names for `remove`: `data`, else what an older record's location
+   * (`postgres://host:port/database`) holds.
+   */
+  const recordedTarget = (env: EnvRef, recorded?: ResourceInfo) => {
+    const located = /^postgres:\/\/([^/]+)\/(.+)$/.exec(recorded?.location ?? "");
+    const database = recordedString(recorded, "database") ?? located?.[2];
+    const at = recordedString(recorded, "server") ?? located?.[1];
+    if (!database || !at) throw noRecordError(PROVIDER_NAME, env.name, "database");
+    return { database, server: at };
   };
 
   /** The database a recorded resource names (an adopted root's may differ from the convention). */
@@ -223,17 +236,27 @@ const provider: ProviderFactory<PostgresOptions, DatabaseProvider> = (options, c
         return { ...made, bytesAdded: made.bytes };
       }),
 
-    // Only ever the env's own database: an adopted root names someone else's, which is never dropped.
-    remove: (env, op, recorded) =>
-      withAdmin(op, `remove the database of "${env.name}"`, async (sql) => {
-        const own = databaseName(env);
-        if (recordedName(env, recorded) !== own) return;
+    target: (env) => ({ database: databaseName(env), server: hostPort(server()) }),
+
+    // Only ever the env's own database, on the server it was made on: an adopted root names someone
+    // else's, which is never dropped, and the same name on another server is not ours.
+    remove: async (env, op, recorded) => {
+      const own = databaseName(env);
+      const made = recordedTarget(env, recorded);
+      if (made.database !== own) return;
+      const now = hostPort(server());
+      if (made.server !== now) {
+        const key = options.connectionString ? "database.connectionString" : options.connectionStringEnv;
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "database", { recorded: made.server, now, key });
+      }
+      return withAdmin(op, `remove the database of "${env.name}"`, async (sql) => {
         // The cancelled copy's session held its parent's fence: reopen the parent now, not next call.
         if (await cancelCopiesInto(sql, own)) await restoreLeftFences(sql, fenceDir, warn(op));
         // FORCE: the env is being deleted; its app's sessions would otherwise block the drop forever.
         await sql.unsafe(`DROP DATABASE IF EXISTS ${quoteId(own)} WITH (FORCE)`);
         op.log.debug(`[${PROVIDER_NAME}] dropped "${own}"`);
-      }),
+      });
+    },
 
     describe: (env, op, recorded) =>
       withAdmin(op, `describe the database of "${env.name}"`, (sql) =>

@@ -37,6 +37,7 @@ import {
   fsError,
   listEnvsWith,
   publishNoClobber,
+  recordedOwnFile,
   tempPath,
 } from "../_internal/files.js";
 import { checkDatabase, createDatabase, loadLibsql, lockForWrite, sqliteCode } from "../_internal/libsql.js";
@@ -78,7 +79,7 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
     }
     const wal = await stat(`${path}-wal`).catch(() => undefined);
     const vars = { DATABASE_URL: databaseUrl(path) };
-    return { location: path, bytes: bytes + (wal?.size ?? 0), vars, ...extra };
+    return { location: path, bytes: bytes + (wal?.size ?? 0), vars, data: { file: path }, ...extra };
   };
 
   const alreadyExists = (env: EnvRef, path: string) =>
@@ -226,8 +227,10 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
       }
     },
 
-    async remove(env, op) {
-      const path = dbPath(env);
+    target: (env) => ({ file: dbPath(env) }),
+
+    async remove(env, op, recorded) {
+      const path = recordedOwnFile(PROVIDER_NAME, env, recorded, dbPath(env), "database");
       try {
         await removeFiles(path);
         // Temp files of a fork that crashed midway.

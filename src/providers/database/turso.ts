@@ -13,7 +13,8 @@
  *
  * Every call goes through `_http.ts` (`FORKSTACK_TURSO_API_URL` points it at the emulator).
  */
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import { adoptedDatabaseName } from "./_root-ref.js";
 import { bearerAuth, createApiClient, isApiError, type ApiClient } from "../_http.js";
 import type {
@@ -117,7 +118,13 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       location: `libsql://${db.Hostname}`,
       vars: { DATABASE_URL: appUrl(db.Hostname, db.Name) },
       ...(token === undefined ? {} : { secretVars: { DATABASE_AUTH_TOKEN: token } }),
-      data: { database: db.Name, dbId: db.DbId, ...(db.group ? { group: db.group } : {}), ...data },
+      data: {
+        database: db.Name,
+        dbId: db.DbId,
+        organization: organization(),
+        ...(db.group ? { group: db.group } : {}),
+        ...data,
+      },
       ...rest,
     };
   };
@@ -223,10 +230,36 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       }
     },
 
-    // Only ever the env's own database: an adopted root names someone else's, which is never touched.
+    target: (env) => ({ database: databaseName(env), organization: organization() }),
+
+    // Only ever the env's own database, in the organization it was made in, and (when the record has
+    // its id) only that very database: one made again under the name since is not ours. An adopted
+    // root names someone else's, which is never touched.
     async remove(env, op, recorded) {
       const own = databaseName(env);
-      if (recordedName(env, recorded) !== own || recorded?.data?.adopted === true) return;
+      const named = recordedString(recorded, "database");
+      const madeIn = recordedString(recorded, "organization");
+      const dbId = recordedString(recorded, "dbId");
+      if (!named || (!madeIn && !dbId)) throw noRecordError(PROVIDER_NAME, env.name, "database");
+      if (named !== own || recorded?.data?.adopted === true) return;
+      if (madeIn && madeIn !== organization()) {
+        const now = organization();
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "database", {
+          recorded: madeIn,
+          now,
+          key: "database.organization",
+        });
+      }
+      if (dbId) {
+        const db = await get(own, op);
+        if (!db) return;
+        if (db.DbId !== dbId) {
+          op.log.warn(
+            `[${PROVIDER_NAME}] left database ${own} in place: it is not the one "${env.name}" recorded making (id ${dbId})`,
+          );
+          return;
+        }
+      }
       const request = { signal: op.signal, log: op.log, nullIfNotFound: true as const };
       // Tokens first: should the delete fail, the env's token is already useless. A token without the
       // `db:rotate-creds` scope may not: the delete alone still ends them, so that is only a warning.

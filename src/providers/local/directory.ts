@@ -8,7 +8,8 @@
  */
 import { lstat, mkdir, readFile, readdir, rename, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
-import { ProviderError, errnoCode } from "../../errors.js";
+import { ProviderError, errnoCode, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import type { EnvRef, LocalStateProvider, ProviderFactory, ResourceInfo } from "../types.js";
 import { bytesAdded, cloneDir, freeBytes, probeReflink, probeReflinkSync } from "../_internal/clone.js";
 import {
@@ -46,25 +47,29 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
     resolve(root, template.replaceAll("{project}", env.project).replaceAll("{env}", env.name));
   let copyOnWrite: boolean | undefined;
 
+  /** Why `path` may not hold an env's state (whatever template named it); undefined if it may. */
+  const placeProblem = (path: string): string | undefined => {
+    const rel = relative(root, path);
+    if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+      return `resolves to ${path}, which is not inside the project root ${root}`;
+    }
+    const first = rel.split(sep)[0];
+    const reserved = [basename(context.dataDir), ".git", "node_modules"];
+    if (first !== undefined && reserved.includes(first)) {
+      return `resolves to ${path}, inside ${first}/, which forkstack or your tools own`;
+    }
+    return undefined;
+  };
+
   /** Why `path` may not hold an env's state; empty if it may. Pure: the core calls it before any I/O. */
   const problems = (path: string): string[] => {
-    const rel = relative(root, path);
     if (template.split("{env}").length !== 2) {
       return [
         `local.path "${template}" must contain {env} exactly once, or every env would share one directory`,
       ];
     }
-    if (rel === "" || rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-      return [`local.path "${template}" resolves to ${path}, which is not inside the project root ${root}`];
-    }
-    const first = rel.split(sep)[0];
-    const reserved = [basename(context.dataDir), ".git", "node_modules"];
-    if (first !== undefined && reserved.includes(first)) {
-      return [
-        `local.path "${template}" resolves to ${path}, inside ${first}/, which forkstack or your tools own`,
-      ];
-    }
-    return [];
+    const problem = placeProblem(path);
+    return problem ? [`local.path "${template}" ${problem}`] : [];
   };
 
   /** A guard against writing outside the project because of a bad template. */
@@ -81,6 +86,12 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
       `A local state directory for env "${env.name}" already exists at ${path}.`,
       "E_ENV_EXISTS",
     );
+
+  /** The directory a record names: `data.path`, or what an older record holds (its location). */
+  const recordedPath = (recorded: ResourceInfo | undefined): string | undefined =>
+    recordedString(recorded, "path") ??
+    recorded?.vars.FORKSTACK_LOCAL_PATH ??
+    (recorded?.location || undefined);
 
   /**
    * Which directory we made for an env, recorded in the core's per-env directory. A template such as
@@ -109,14 +120,23 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
       await mkdirPrivate(dirname(path));
       await mkdir(path, { mode: PRIVATE_DIR_MODE });
     } catch (error) {
-      if (errnoCode(error) === "EEXIST") throw alreadyExists(env, path);
+      // Someone made the directory since we looked (EEXIST): it is theirs, so the record goes too.
       await rm(markerPath(env), { force: true }).catch(() => undefined);
+      if (errnoCode(error) === "EEXIST") throw alreadyExists(env, path);
       throw fsError(PROVIDER_NAME, `create the local state directory of "${env.name}"`, path, error);
     }
   };
 
-  const info = async (env: EnvRef, extra: Partial<ResourceInfo> = {}): Promise<ResourceInfo | null> => {
-    const path = dirOf(env);
+  /**
+   * The env's directory: the one its record names (`data.path`, or an older record's location), else
+   * the one today's template names. Only a directory our marker also records is reported as the env's.
+   */
+  const info = async (
+    env: EnvRef,
+    extra: Partial<ResourceInfo> = {},
+    recorded?: ResourceInfo,
+  ): Promise<ResourceInfo | null> => {
+    const path = recordedPath(recorded) ?? dirOf(env);
     try {
       if ((await ownedPath(env)) !== path || !(await lstat(path)).isDirectory()) return null;
     } catch (error) {
@@ -124,7 +144,7 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
       throw fsError(PROVIDER_NAME, `read the local state of "${env.name}"`, path, error);
     }
     // No `bytes`: summing a tree is O(files), and `list` describes every env.
-    return { location: path, vars: { FORKSTACK_LOCAL_PATH: path }, ...extra };
+    return { location: path, vars: { FORKSTACK_LOCAL_PATH: path }, data: { path }, ...extra };
   };
 
   return {
@@ -146,14 +166,17 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
       return (await info(env, { method: "empty", bytesAdded: 0 }))!;
     },
 
-    async fork(parent, child, op) {
+    target: (env) => ({ path: dirOf(env) }),
+
+    async fork(parent, child, op, forkOptions) {
       op.signal?.throwIfAborted();
       const path = checkedDir(child);
-      const from = (await info(parent))?.location;
+      // The parent's directory as recorded: the template may have changed since it was made.
+      const from = (await info(parent, {}, forkOptions?.parent))?.location;
       if (!from) {
         throw new ProviderError(
           PROVIDER_NAME,
-          `Env "${parent.name}" has no local state directory (no ${dirOf(parent)}).`,
+          `Env "${parent.name}" has no local state directory (no ${recordedPath(forkOptions?.parent) ?? dirOf(parent)}).`,
           "E_ENV_NOT_FOUND",
         );
       }
@@ -182,12 +205,15 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
       }
     },
 
-    async remove(env, op) {
-      const current = dirOf(env);
+    // The recorded directory, never the template's (the config may have changed since we made it), and
+    // only while our marker records the same one: a step's target that a crash stopped before the
+    // directory was claimed may name a directory that is someone else's.
+    async remove(env, op, recorded) {
+      const path = recordedPath(recorded);
+      if (path === undefined) throw noRecordError(PROVIDER_NAME, env.name, "local state directory");
       try {
-        // The recorded path, not the template's: the config may have changed since we made it.
-        const path = await ownedPath(env);
-        if (path !== null && problems(path).length === 0) {
+        const owned = await ownedPath(env);
+        if (owned === path && placeProblem(path) === undefined) {
           await rm(path, { recursive: true, force: true });
           // Temp trees of a fork that crashed midway.
           const prefix = `.${basename(path)}.`;
@@ -196,17 +222,17 @@ const provider: ProviderFactory<DirectoryOptions, LocalStateProvider> = (options
               await rm(join(dirname(path), name), { recursive: true, force: true });
             }
           }
-        } else if (await exists(current)) {
-          op.log.warn(`[${PROVIDER_NAME}] left ${current} in place: forkstack did not create it`);
+          op.log.debug(`[${PROVIDER_NAME}] removed ${path}`);
+        } else if (await exists(path)) {
+          op.log.warn(`[${PROVIDER_NAME}] left ${path} in place: forkstack did not create it`);
         }
-        await rm(markerPath(env), { force: true });
+        if (owned === null || owned === path) await rm(markerPath(env), { force: true });
       } catch (error) {
-        throw fsError(PROVIDER_NAME, `remove the local state of "${env.name}"`, current, error);
+        throw fsError(PROVIDER_NAME, `remove the local state of "${env.name}"`, path, error);
       }
-      op.log.debug(`[${PROVIDER_NAME}] removed ${current}`);
     },
 
-    describe: (env) => info(env),
+    describe: (env, _op, recorded) => info(env, {}, recorded),
 
     // An app with a file open in the directory, or a shell or server whose cwd is inside it, would keep
     // using a tree that `reset`/`delete` unlinks. Only the directory we recorded is ours to check.

@@ -19,7 +19,8 @@
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ProviderError, errnoCode } from "../../errors.js";
+import { ProviderError, errnoCode, madeElsewhereError, noRecordError } from "../../errors.js";
+import { recordedString } from "../../layout.js";
 import type { EnvRef, OpContext, ProviderFactory, ResourceInfo, SecretsProvider } from "../types.js";
 import {
   PROVIDER_NAME,
@@ -97,8 +98,8 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
       "E_ENV_NOT_FOUND",
     );
 
-  /** The env's config: from what was recorded, the env dir's note, else by its name among all configs. */
-  const locate = async (env: EnvRef, op: OpContext, recorded?: ResourceInfo): Promise<Where | null> => {
+  /** The env's config as recorded: in the record's `data`, else in the env dir's note; null if neither. */
+  const recordedWhere = async (env: EnvRef, recorded?: ResourceInfo): Promise<Where | null> => {
     const data = recorded?.data as Where | undefined;
     if (data?.config) return data;
     try {
@@ -106,6 +107,13 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
     } catch (error) {
       if (errnoCode(error) !== "ENOENT" && !(error instanceof SyntaxError)) throw error;
     }
+    return null;
+  };
+
+  /** The env's config: as recorded, else by its name among all configs (to read it, never to delete it). */
+  const locate = async (env: EnvRef, op: OpContext, recorded?: ResourceInfo): Promise<Where | null> => {
+    const where = await recordedWhere(env, recorded);
+    if (where) return where;
     const found = (await api.allConfigs(op)).find((c) => !c.root && isOwn(env, c.name));
     return found ? { project, environment: found.environment, config: found.name } : null;
   };
@@ -289,10 +297,27 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
       op.log.debug(`[${PROVIDER_NAME}] wrote ${Object.keys(values).length} secrets to ${where.config}`);
     },
 
+    // The config the record names (or this machine's note of it), in the Doppler project it was made in:
+    // never one found by its name today, and only a branch config this project named for this env,
+    // never an adopted or hand-made one.
+    target: (env, parent) => {
+      const environment = recordedString(parent, "environment") ?? options.environment;
+      return { project, ...(environment ? { environment, config: configName(environment, env) } : {}) };
+    },
+
     async remove(env, op, recorded) {
-      const where = await locate(env, op, recorded);
-      // Only a branch config this project named for this env: never an adopted or hand-made one.
-      if (where && !where.adopted && isOwn(env, where.config)) await removeConfig(where, op);
+      const where = await recordedWhere(env, recorded);
+      if (!where) {
+        // A step's target without a config: `create` had no environment to make one in, so it made
+        // nothing (at worst, a fork from a parent recorded without one is left, never someone else's).
+        if (recordedString(recorded, "project") && !recordedString(recorded, "config")) return;
+        throw noRecordError(PROVIDER_NAME, env.name, "Doppler config");
+      }
+      if (where.project !== project) {
+        const made = { recorded: where.project, now: project, key: "secrets.project" };
+        throw madeElsewhereError(PROVIDER_NAME, env.name, "Doppler config", made);
+      }
+      if (!where.adopted && isOwn(env, where.config)) await removeConfig(where, op);
       await rm(recordPath(env), { force: true });
     },
 

@@ -20,7 +20,13 @@ import type {
   ResourceInfo,
   SecretsProvider,
 } from "../types.js";
-import { ensurePrivateDir, fsError, listEnvsWith, writeFileDurable } from "../_internal/files.js";
+import {
+  ensurePrivateDir,
+  fsError,
+  listEnvsWith,
+  recordedOwnFile,
+  writeFileDurable,
+} from "../_internal/files.js";
 
 export interface DotenvOptions {
   /**
@@ -191,8 +197,10 @@ const provider: ProviderFactory<DotenvOptions, SecretsProvider> = (options, cont
       op.log.debug(`[${PROVIDER_NAME}] wrote ${Object.keys(values).length} secrets to ${path}`);
     },
 
-    async remove(env) {
-      const path = filePath(env);
+    target: (env) => ({ file: filePath(env) }),
+
+    async remove(env, _op, recorded) {
+      const path = recordedOwnFile(PROVIDER_NAME, env, recorded, filePath(env), "secrets file");
       const dir = dirname(path);
       try {
         await rm(path, { force: true });

@@ -11,10 +11,10 @@
  * optional suffix from the config goes right after the project name (`myapp-k3x9-bucket-alice`), so a
  * listing by prefix still finds one project's buckets and nothing else.
  */
-import { ENV_NAME_PATTERN } from "../../layout.js";
+import { ENV_NAME_PATTERN, recordedString, recordedStrings } from "../../layout.js";
 import { bucketNameProblem } from "../../storage-server/names.js";
 import type { EnvRef, OpContext, ResourceInfo } from "../types.js";
-import { ProviderError } from "../../errors.js";
+import { ProviderError, madeElsewhereError, noRecordError } from "../../errors.js";
 import { TigrisApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
 
@@ -63,6 +63,63 @@ export function bucketNameProblems(
   });
 }
 
+/**
+ * The buckets a record names, each with its variable, the default first: from the record's vars
+ * (`BUCKET_NAME`, `BUCKET_NAME_<KEY>`), which every record a provider returned holds. Undefined for a
+ * record without them (a step's target, which holds `data.buckets` alone).
+ */
+export function recordedBuckets(recorded: ResourceInfo | undefined): BucketSpec[] | undefined {
+  const vars = { ...recorded?.vars };
+  const main = vars.BUCKET_NAME;
+  if (!main) return undefined;
+  const named = Object.entries(vars)
+    .filter(([variable, name]) => variable.startsWith("BUCKET_NAME_") && name)
+    .map(([variable, name]) => ({ name, variable }));
+  return [{ name: main, variable: "BUCKET_NAME" }, ...named];
+}
+
+/**
+ * The bucket names `remove` may delete for a record: `data.buckets`, else (a record of an older
+ * version) the buckets its vars name; never today's config. Throws E_NO_RECORD when it names none.
+ */
+export function bucketsToRemove(provider: string, env: EnvRef, recorded: ResourceInfo | undefined): string[] {
+  const names = recordedStrings(recorded, "buckets") ?? recordedBuckets(recorded)?.map((b) => b.name);
+  if (!names?.length) throw noRecordError(provider, env.name, "buckets");
+  return names;
+}
+
+/**
+ * A record made on another endpoint than the one the config names now is refused: the same bucket name
+ * there may be someone else's. `key` is the config key to point back.
+ */
+export function checkRecordedEndpoint(
+  provider: string,
+  env: EnvRef,
+  recorded: ResourceInfo | undefined,
+  now: string,
+  key: string,
+): void {
+  const made = recordedString(recorded, "endpoint") ?? recorded?.vars.AWS_ENDPOINT_URL_S3;
+  if (made === undefined) throw noRecordError(provider, env.name, "buckets' endpoint");
+  if (made.replace(/\/+$/, "") !== now.replace(/\/+$/, "")) {
+    throw madeElsewhereError(provider, env.name, "buckets", { recorded: made, now, key });
+  }
+}
+
+/**
+ * Where each of a fork's buckets comes from: the parent's bucket recorded under the same variable, or
+ * none (a named bucket added to the config since the parent was made: the child gets it empty). Without
+ * a parent record (a caller outside the core), the parent's buckets as today's config names them.
+ */
+export function forkSources(
+  child: readonly BucketSpec[],
+  parentByConfig: readonly BucketSpec[],
+  parentRecord: ResourceInfo | undefined,
+): (string | undefined)[] {
+  const recorded = recordedBuckets(parentRecord) ?? parentByConfig;
+  return child.map((b) => recorded.find((p) => p.variable === b.variable)?.name);
+}
+
 /** Env names read back from bucket names starting with `${base}-`; other names are ignored. */
 export function envsFromBucketNames(
   names: Iterable<string>,
@@ -90,11 +147,26 @@ export interface ForkableBucketsOptions {
   readonly api: (op: OpContext) => Promise<TigrisClient>;
   /** A failed call as the provider's error (with its hints). */
   readonly apiError: (action: string, error: unknown) => Error;
+  /**
+   * A backend whose endpoint the config chooses (Tigris): `remove` refuses a record made at another one,
+   * and `key` is the config key named in that error. Absent for the project's own embedded store.
+   */
+  readonly endpoint?: { readonly now: () => string; readonly key: string };
+}
+
+/**
+ * The env's buckets as found: the names to report and, when found without a record, the ones that
+ * exist (what the core names when it refuses to make the env's storage over them).
+ */
+export interface FoundBuckets {
+  readonly buckets: BucketSpec[];
+  readonly existing?: string[];
 }
 
 /**
  * The lifecycle of an env's buckets over the Tigris fork API: roots are made snapshot-enabled, a fork is
  * one CreateBucket with `X-Tigris-Fork-Source-Bucket` per bucket (O(1) whatever the parent holds).
+ * `remove` deletes the buckets the record names, never the ones today's config names.
  */
 export function forkableBuckets(options: ForkableBucketsOptions) {
   const { provider, keys, suffix, api, apiError } = options;
@@ -128,10 +200,19 @@ export function forkableBuckets(options: ForkableBucketsOptions) {
     throw apiError(action, failed.reason);
   };
 
+  const heads = async (client: TigrisClient, names: readonly string[]) =>
+    Promise.all(names.map((name) => call(`read bucket ${name}`, client.headBucket(name))));
+
   return {
     bucketsOf: of,
 
     checkName: (env: EnvRef) => bucketNameProblems(of(env)),
+
+    /** What `create`/`fork` will make: the bucket names (and where, for a chosen endpoint). */
+    target: (env: EnvRef): Record<string, unknown> => ({
+      ...(options.endpoint ? { endpoint: options.endpoint.now() } : {}),
+      buckets: of(env).map((b) => b.name),
+    }),
 
     async create(env: EnvRef, op: OpContext): Promise<void> {
       op.signal?.throwIfAborted();
@@ -141,66 +222,93 @@ export function forkableBuckets(options: ForkableBucketsOptions) {
       );
     },
 
-    /** `snapshot`: fork the parent as of this Tigris snapshot version (Unix ns) instead of now. */
-    async fork(parent: EnvRef, child: EnvRef, op: OpContext, snapshot?: string): Promise<void> {
+    /**
+     * Fork the parent's recorded buckets (`parent`: its record) into the child's, each into the bucket of
+     * the same variable; `snapshot`: as of this Tigris snapshot version (Unix ns) instead of now.
+     */
+    async fork(
+      parent: EnvRef,
+      child: EnvRef,
+      op: OpContext,
+      from: { parent?: ResourceInfo | undefined; snapshot?: string | undefined } = {},
+    ): Promise<void> {
       op.signal?.throwIfAborted();
       const client = await api(op);
-      const sources = of(parent);
+      const sources = forkSources(of(child), of(parent), from.parent);
       const action = `fork the buckets of "${parent.name}" into "${child.name}"`;
-      const at = snapshot ? { forkSnapshot: snapshot } : {};
+      const at = from.snapshot ? { forkSnapshot: from.snapshot } : {};
       const noParentBucket = () =>
         new ProviderError(
           provider,
-          `Env "${parent.name}" has no bucket ${sources[0]!.name}.`,
+          `Env "${parent.name}" has no bucket ${sources[0] ?? of(parent)[0]!.name}.`,
           "E_ENV_NOT_FOUND",
           {
             hint: `Check the parent's name, or recreate "${parent.name}".`,
           },
         );
-      if (keys.length === 0) {
+      if (sources.length === 1 && sources[0]) {
         // One bucket per env: no HEAD first. CreateBucket with the fork source is refused with
         // NoSuchBucket if the parent's bucket is missing, and then nothing was made.
-        await client
-          .createBucket(of(child)[0]!.name, { forkSource: sources[0]!.name, ...at })
-          .catch((error) => {
-            if (error instanceof TigrisApiError && error.code === "NoSuchBucket") throw noParentBucket();
-            throw apiError(action, error);
-          });
+        await client.createBucket(of(child)[0]!.name, { forkSource: sources[0], ...at }).catch((error) => {
+          if (error instanceof TigrisApiError && error.code === "NoSuchBucket") throw noParentBucket();
+          throw apiError(action, error);
+        });
         return;
       }
-      const heads = await Promise.all(
-        sources.map((s) => call(`read bucket ${s.name}`, client.headBucket(s.name))),
+      const found = await heads(
+        client,
+        sources.filter((s): s is string => s !== undefined),
       );
-      if (!heads[0]) throw noParentBucket();
-      await makeAll(client, child, action, (b, i) =>
-        // A named bucket added to the config after the parent was made: the child gets it empty.
-        heads[i]
-          ? client.createBucket(b.name, { forkSource: sources[i]!.name, ...at })
-          : client.createBucket(b.name, { enableSnapshot: true }),
-      );
+      const present = new Set(found.flatMap((h) => (h ? [h.name] : [])));
+      if (!sources[0] || !present.has(sources[0])) throw noParentBucket();
+      await makeAll(client, child, action, (b, i) => {
+        const source = sources[i];
+        // A named bucket the parent has no record of (added to the config since): the child gets it empty.
+        return source && present.has(source)
+          ? client.createBucket(b.name, { forkSource: source, ...at })
+          : client.createBucket(b.name, { enableSnapshot: true });
+      });
     },
 
     /**
-     * Force-deletes the buckets `names` lists (the env's record), else every bucket of `env` by name
-     * (no need to empty them first); missing ones are fine.
+     * Force-deletes the buckets the record names (no need to empty them first); missing ones are fine.
+     * Never the ones today's config names: a bucket the config gained since may be the user's own.
      */
-    async remove(env: EnvRef, op: OpContext, names?: readonly string[]): Promise<void> {
+    async remove(env: EnvRef, op: OpContext, recorded: ResourceInfo | undefined): Promise<void> {
+      const names = bucketsToRemove(provider, env, recorded);
+      if (options.endpoint) {
+        checkRecordedEndpoint(provider, env, recorded, options.endpoint.now(), options.endpoint.key);
+      }
       const client = await api(op);
+      // Force: no need to empty them, and (on the embedded store) a bucket with forks is detached.
       await Promise.all(
-        (names ?? of(env).map((b) => b.name)).map((name) =>
-          call(`delete bucket ${name}`, client.deleteBucket(name, { force: true })),
-        ),
+        names.map((name) => call(`delete bucket ${name}`, client.deleteBucket(name, { force: true }))),
       );
+      op.log.debug(`[${provider}] removed ${names.join(", ")} of ${env.name}`);
     },
 
-    /** Whether the env's default bucket exists. */
-    async exists(env: EnvRef, op: OpContext): Promise<boolean> {
+    /**
+     * The env's buckets if they exist. With a record, its buckets, by the default one. Without (the core
+     * asking before it makes the env's buckets), every bucket the config names now: any that exists
+     * means the env's storage is not this operation's to make.
+     */
+    async find(env: EnvRef, op: OpContext, recorded?: ResourceInfo): Promise<FoundBuckets | null> {
       const client = await api(op);
-      const name = of(env)[0]!.name;
-      return (await call(`read bucket ${name}`, client.headBucket(name))) !== null;
+      const own = recordedBuckets(recorded);
+      if (own) {
+        const [main] = await heads(client, [own[0]!.name]);
+        return main ? { buckets: own } : null;
+      }
+      const buckets = of(env);
+      const found = await heads(
+        client,
+        buckets.map((b) => b.name),
+      );
+      const existing = found.flatMap((h) => (h ? [h.name] : []));
+      return existing.length ? { buckets, existing } : null;
     },
 
-    /** `exists` of many envs with one ListBuckets instead of a HEAD each. */
+    /** Whether each env's default bucket exists, with one ListBuckets instead of a HEAD each. */
     async existMany(envs: readonly EnvRef[], op: OpContext): Promise<boolean[]> {
       if (envs.length === 0) return [];
       const client = await api(op);
@@ -217,14 +325,18 @@ export function forkableBuckets(options: ForkableBucketsOptions) {
   };
 }
 
-/** The shape `info` helpers of these providers share: vars and the bucket list. */
+/**
+ * The shape `info` helpers of these providers share: vars and the bucket list. `shown`: the buckets the
+ * location names, when not all of them (the ones found existing, for a refusal).
+ */
 export function bucketInfo(
   buckets: readonly BucketSpec[],
   endpoint: string,
   extra: Partial<ResourceInfo> & Pick<ResourceInfo, "vars">,
+  shown: readonly string[] = buckets.map((b) => b.name),
 ): ResourceInfo {
   return {
-    location: `${buckets.map((b) => b.name).join(", ")} at ${endpoint}`,
+    location: `${shown.join(", ")} at ${endpoint}`,
     data: { endpoint, buckets: buckets.map((b) => b.name) },
     ...extra,
     vars: { ...extra.vars, ...bucketVars(buckets) },

@@ -13,7 +13,18 @@
 import type * as S3Sdk from "@aws-sdk/client-s3";
 import { InterruptedError, ProviderError, isForkstackError } from "../../errors.js";
 import type { EnvRef, OpContext, ProviderContext, ResourceInfo, StorageProvider } from "../types.js";
-import { bucketBase, bucketInfo, bucketNameProblems, bucketsOf, envsFromBucketNames } from "./_buckets.js";
+import {
+  bucketBase,
+  bucketInfo,
+  bucketNameProblems,
+  bucketsOf,
+  bucketsToRemove,
+  checkRecordedEndpoint,
+  envsFromBucketNames,
+  forkSources,
+  recordedBuckets,
+  type BucketSpec,
+} from "./_buckets.js";
 import { copyBuckets, emptyAndDelete } from "./_copy-fork.js";
 import { copyObject, type CopyObjectTarget } from "./_copy-object.js";
 import { readKeys, type StorageKeys } from "./_keys.js";
@@ -227,16 +238,26 @@ export function copyStorageProvider(
     return buckets;
   };
 
-  const info = (env: EnvRef, keys: StorageKeys, extra: Partial<ResourceInfo> = {}): ResourceInfo => {
+  const info = (
+    buckets: readonly BucketSpec[],
+    keys: StorageKeys,
+    extra: Partial<ResourceInfo> = {},
+    shown?: readonly string[],
+  ): ResourceInfo => {
     const { endpoint, region } = backend();
-    return bucketInfo(of(env), endpoint, {
-      vars: { AWS_ENDPOINT_URL_S3: endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: keys.accessKeyId },
-      secretVars: {
-        AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
-        ...(keys.sessionToken ? { AWS_SESSION_TOKEN: keys.sessionToken } : {}),
+    return bucketInfo(
+      buckets,
+      endpoint,
+      {
+        vars: { AWS_ENDPOINT_URL_S3: endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: keys.accessKeyId },
+        secretVars: {
+          AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+          ...(keys.sessionToken ? { AWS_SESSION_TOKEN: keys.sessionToken } : {}),
+        },
+        ...extra,
       },
-      ...extra,
-    });
+      shown,
+    );
   };
 
   const listNames = (prefix: string) =>
@@ -258,19 +279,23 @@ export function copyStorageProvider(
 
     checkName: (env) => bucketNameProblems(of(env), spec.limitName, spec.nameRule),
 
+    // Where, and which buckets: a record made at another endpoint is never removed here.
+    target: (env) => ({ endpoint: backend().endpoint, buckets: of(env).map((b) => b.name) }),
+
     async create(env, op) {
       await makeBuckets(env, op);
       op.log.debug(`[${providerName}] created the buckets of ${env.name}`);
-      return info(env, (await connect()).keys, { method: "empty", bytesAdded: 0 });
+      return info(of(env), (await connect()).keys, { method: "empty", bytesAdded: 0 });
     },
 
-    async fork(parent, child, op) {
-      const sources = of(parent);
-      const present = await Promise.all(sources.map((b) => exists(b.name)));
+    async fork(parent, child, op, forkOptions) {
+      // The parent's recorded buckets, each copied into the child's bucket of the same variable.
+      const sources = forkSources(of(child), of(parent), forkOptions?.parent);
+      const present = await Promise.all(sources.map((name) => (name ? exists(name) : false)));
       if (!present[0]) {
         throw new ProviderError(
           providerName,
-          `Env "${parent.name}" has no bucket ${sources[0]!.name}.`,
+          `Env "${parent.name}" has no bucket ${sources[0] ?? of(parent)[0]!.name}.`,
           "E_ENV_NOT_FOUND",
           {
             hint: `Check the parent's name, or recreate "${parent.name}".`,
@@ -280,8 +305,10 @@ export function copyStorageProvider(
       const targets = await makeBuckets(child, op);
       const { sdk, s3, keys, copyObject } = await connect();
       try {
-        // A named bucket added to the config after the parent was made: the child gets it empty.
-        const pairs = sources.flatMap((b, i) => (present[i] ? [{ from: b.name, to: targets[i]!.name }] : []));
+        // A named bucket the parent has no record of (added to the config since): the child gets it empty.
+        const pairs = sources.flatMap((from, i) =>
+          from && present[i] ? [{ from, to: targets[i]!.name }] : [],
+        );
         const copied = await copyBuckets(sdk, s3, pairs, {
           concurrency: options.concurrency,
           multipartThreshold: options.multipartThresholdBytes,
@@ -293,7 +320,7 @@ export function copyStorageProvider(
         op.log.debug(
           `[${providerName}] copied ${copied.objects} objects (${copied.bytes} bytes) into ${child.name}`,
         );
-        return info(child, keys, { method: "copy", bytesAdded: copied.bytes, bytes: copied.bytes });
+        return info(targets, keys, { method: "copy", bytesAdded: copied.bytes, bytes: copied.bytes });
       } catch (error) {
         // Nothing half-made stays: the buckets this fork made go, with whatever was copied into them.
         await deleteAll(targets.map((b) => b.name)).catch((cleanup: unknown) =>
@@ -305,19 +332,30 @@ export function copyStorageProvider(
       }
     },
 
-    async remove(env, op) {
-      await deleteAll(of(env).map((b) => b.name));
-      op.log.debug(`[${providerName}] emptied and removed the buckets of ${env.name}`);
+    // The record's buckets, emptied first: never the ones today's config names (one it gained since
+    // may be the user's own), and never at another endpoint than the one they were made at.
+    async remove(env, op, recorded) {
+      const names = bucketsToRemove(providerName, env, recorded);
+      checkRecordedEndpoint(providerName, env, recorded, backend().endpoint, "storage.endpoint");
+      await deleteAll(names);
+      op.log.debug(`[${providerName}] emptied and removed ${names.join(", ")} of ${env.name}`);
     },
 
-    async describe(env) {
-      return (await exists(of(env)[0]!.name)) ? info(env, (await connect()).keys) : null;
+    // With a record, its buckets by the default one; without (the core asking before it makes the
+    // env's buckets), any bucket today's config names for it means they are not this operation's.
+    async describe(env, _op, recorded) {
+      const own = recordedBuckets(recorded);
+      if (own) return (await exists(own[0]!.name)) ? info(own, (await connect()).keys) : null;
+      const buckets = of(env);
+      const found = await Promise.all(buckets.map((b) => exists(b.name)));
+      const existing = buckets.filter((_, i) => found[i]).map((b) => b.name);
+      return existing.length ? info(buckets, (await connect()).keys, {}, existing) : null;
     },
 
     async describeMany(envs) {
       const names = new Set(await listNames(`${bucketBase(context.project, options.bucketSuffix)}-bucket-`));
       const { keys } = await connect();
-      return envs.map((env) => (names.has(of(env)[0]!.name) ? info(env, keys) : null));
+      return envs.map((env) => (names.has(of(env)[0]!.name) ? info(of(env), keys) : null));
     },
 
     async list() {

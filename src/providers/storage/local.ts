@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { failpoint } from "../../core/failpoints.js";
 import { ProviderError, UserError } from "../../errors.js";
 import type { ForkstackConfig } from "../../config/schema.js";
-import type { ProjectLayout } from "../../layout.js";
+import { recordedStrings, type ProjectLayout } from "../../layout.js";
 import type { Credentials } from "../../storage-server/auth/types.js";
 import type {
   DoctorFinding,
@@ -29,7 +29,7 @@ import type {
   StorageProvider,
 } from "../types.js";
 import { LocalServer } from "./_local-server.js";
-import { bucketInfo, forkableBuckets } from "./_buckets.js";
+import { bucketInfo, forkableBuckets, recordedBuckets, type FoundBuckets } from "./_buckets.js";
 import { envKeys, isOutdated, recordedKey, withKey } from "./_env-keys.js";
 import { providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
@@ -102,25 +102,21 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     apiError: (action, error) => apiError(server, action, error),
   });
   const namesOf = (env: EnvRef) => buckets.bucketsOf(env).map((b) => b.name);
-  /** The bucket names the env's record lists (what its create/fork made), if it lists them. */
-  const recordedBuckets = (recorded: ResourceInfo | undefined) => {
-    const names = recorded?.data?.buckets;
-    return Array.isArray(names) && names.every((n) => typeof n === "string")
-      ? (names as string[])
-      : undefined;
-  };
 
   /** The env's record: its buckets, and its own key (absent only where none could be found). */
   const info = async (
     env: EnvRef,
     key: Credentials | undefined,
     extra: Partial<ResourceInfo> = {},
+    found: FoundBuckets = { buckets: buckets.bucketsOf(env) },
   ): Promise<ResourceInfo> => {
     const { url } = await server.resolve();
-    const made = bucketInfo(buckets.bucketsOf(env), url, {
-      vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto" },
-      ...extra,
-    });
+    const made = bucketInfo(
+      found.buckets,
+      url,
+      { vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto" }, ...extra },
+      found.existing,
+    );
     return key ? withKey(made, key) : made;
   };
 
@@ -135,7 +131,10 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       failpoint("local:after-key"); // a crash here leaves a key no record names yet (tests)
       return key;
     } catch (error) {
-      await buckets.remove(env, op).catch(() => undefined);
+      // By what was just made (the target), as a rollback would.
+      await buckets
+        .remove(env, op, { location: "", vars: {}, data: buckets.target(env) })
+        .catch(() => undefined);
       throw error;
     }
   };
@@ -167,9 +166,12 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       return info(env, key, { method: "empty", bytesAdded: 0 });
     },
 
+    // The project's own store, whatever port it is on now: bucket names are all a removal needs.
+    target: buckets.target,
+
     async fork(parent, child, op, forkOptions) {
       const before = await metadataBytes();
-      await buckets.fork(parent, child, op);
+      await buckets.fork(parent, child, op, { parent: forkOptions?.parent });
       const key = await keyFor(child, op, forkOptions?.previous);
       const bytesAdded = Math.max(0, (await metadataBytes()) - before);
       op.log.debug(
@@ -182,15 +184,15 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       // The key first, so that it never outlives its buckets; a reset keeps it for the fork (_env-keys.ts).
       if (removeOptions?.reset) await keys.release(env, op, recorded);
       else await keys.revoke(env, op, recorded);
-      // Force: no need to empty the buckets, and a bucket with forks is detached rather than refused.
-      await buckets.remove(env, op, recordedBuckets(recorded));
-      op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
+      // The recorded buckets, force-deleted: a bucket with forks is detached rather than refused here.
+      await buckets.remove(env, op, recorded);
     },
 
     async describe(env, op, recorded) {
-      if (!(await buckets.exists(env, op))) return null;
-      const key = recordedKey(recorded) ?? (await keys.find(env, op, namesOf(env)[0]!));
-      return info(env, key);
+      const found = await buckets.find(env, op, recorded);
+      if (!found) return null;
+      const key = recordedKey(recorded) ?? (await keys.find(env, op, found.buckets[0]!.name));
+      return info(env, key, {}, found);
     },
 
     // One ListBuckets for all of them instead of a HEAD per env: `list` of 20 envs is one round trip
@@ -210,9 +212,12 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
           { hint: `Remove \`roots.${env.name}.storage\` from the config.` },
         );
       }
-      if (!(await buckets.exists(env, op))) return null;
-      const key = (await keys.find(env, op, namesOf(env)[0]!)) ?? (await keys.mint(env, op, namesOf(env)));
-      return info(env, key);
+      const found = await buckets.find(env, op);
+      if (!found) return null;
+      const key =
+        (await keys.find(env, op, found.buckets[0]!.name)) ??
+        (await keys.mint(env, op, found.existing ?? namesOf(env)));
+      return info(env, key, {}, found);
     },
 
     outdated: isOutdated,
@@ -220,7 +225,8 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
     // An env recorded with the project's key gets its own, reaching the recorded buckets that still
     // exist. One found by name is taken up (an earlier upgrade that died before the manifest was written).
     async upgrade(env, op, recorded) {
-      const names = recordedBuckets(recorded) ?? namesOf(env);
+      const names =
+        recordedStrings(recorded, "buckets") ?? recordedBuckets(recorded)?.map((b) => b.name) ?? namesOf(env);
       const client = await readApi(op);
       const heads = await Promise.all(names.map((name) => client.headBucket(name))).catch(
         (error: unknown) => {

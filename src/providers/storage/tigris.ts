@@ -13,7 +13,7 @@
  */
 import { ProviderError } from "../../errors.js";
 import type { DoctorFinding, EnvRef, ProviderFactory, ResourceInfo, StorageProvider } from "../types.js";
-import { bucketInfo, forkableBuckets } from "./_buckets.js";
+import { bucketInfo, forkableBuckets, type FoundBuckets } from "./_buckets.js";
 import { readKeys } from "./_keys.js";
 import { createTigrisClient, providerApiError } from "./_tigris-client.js";
 import type { TigrisClient } from "./_tigris-client.js";
@@ -66,16 +66,27 @@ const provider: ProviderFactory<TigrisStorageOptions, StorageProvider> = (option
     suffix: options.bucketSuffix,
     api,
     apiError,
+    // The same bucket name at another endpoint is not this project's to delete.
+    endpoint: { now: endpoint, key: "storage.endpoint" },
   });
 
-  const info = (env: EnvRef, extra: Partial<ResourceInfo> = {}): ResourceInfo => {
+  const info = (
+    env: EnvRef,
+    extra: Partial<ResourceInfo> = {},
+    found: FoundBuckets = { buckets: buckets.bucketsOf(env) },
+  ): ResourceInfo => {
     const url = endpoint();
     const { accessKeyId, secretAccessKey } = keys();
-    return bucketInfo(buckets.bucketsOf(env), url, {
-      vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto", AWS_ACCESS_KEY_ID: accessKeyId },
-      secretVars: { AWS_SECRET_ACCESS_KEY: secretAccessKey },
-      ...extra,
-    });
+    return bucketInfo(
+      found.buckets,
+      url,
+      {
+        vars: { AWS_ENDPOINT_URL_S3: url, AWS_REGION: "auto", AWS_ACCESS_KEY_ID: accessKeyId },
+        secretVars: { AWS_SECRET_ACCESS_KEY: secretAccessKey },
+        ...extra,
+      },
+      found.existing,
+    );
   };
 
   return {
@@ -91,9 +102,11 @@ const provider: ProviderFactory<TigrisStorageOptions, StorageProvider> = (option
       return info(env, { method: "empty", bytesAdded: 0 });
     },
 
+    target: buckets.target,
+
     async fork(parent, child, op, forkOptions) {
       const snapshot = forkOptions?.at ? snapshotVersionOf(forkOptions.at) : undefined;
-      await buckets.fork(parent, child, op, snapshot);
+      await buckets.fork(parent, child, op, { parent: forkOptions?.parent, snapshot });
       op.log.debug(
         `[${PROVIDER_NAME}] forked ${parent.name} -> ${child.name}${snapshot ? ` at ${snapshot}` : ""}`,
       );
@@ -101,13 +114,12 @@ const provider: ProviderFactory<TigrisStorageOptions, StorageProvider> = (option
       return info(child, { method: "native", bytesAdded: 0 });
     },
 
-    async remove(env, op) {
-      await buckets.remove(env, op);
-      op.log.debug(`[${PROVIDER_NAME}] removed the buckets of ${env.name}`);
-    },
+    // The recorded buckets, and only at the endpoint they were made at.
+    remove: buckets.remove,
 
-    async describe(env, op) {
-      return (await buckets.exists(env, op)) ? info(env) : null;
+    async describe(env, op, recorded) {
+      const found = await buckets.find(env, op, recorded);
+      return found ? info(env, {}, found) : null;
     },
 
     async describeMany(envs, op) {

@@ -43,6 +43,8 @@ const DATA_TESTS = [
   "a removed name can be forked again",
   "describe, fork and remove work from the recorded info, and describe also by name alone",
   "a point-in-time fork sees the parent as it was at that moment",
+  "change the config between `new` and `delete`/`reset`: nothing that was not recorded is touched",
+  "rollback of a step that crashed while making removes the recorded target",
 ];
 
 /** DATABASE_URL and DATABASE_AUTH_TOKEN of a resource, from `vars` or `secretVars`. */

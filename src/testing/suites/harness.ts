@@ -12,7 +12,7 @@ import { afterEach, beforeEach, expect, it } from "../vitest-api.js";
 import type { ProviderError } from "../../errors.js";
 import type { Provider, ResourceInfo } from "../../providers/types.js";
 import { coreDriver, throughJson, type CoreDriver } from "../core-driver.js";
-import { appVars, envRef, tempProject, type TestProject } from "../project.js";
+import { appVars, tempProject, type TestProject } from "../project.js";
 
 export interface SuiteSkip {
   readonly reason: string;
@@ -29,6 +29,13 @@ export interface SuiteOptions<P extends Provider> {
    * buckets over the network, several per test. @default 120000
    */
   readonly timeout?: number;
+  /**
+   * A provider for the same project and backend under a changed config (another bucket list, path
+   * template, branch prefix…), given the test's first provider (to share a server with it). The test
+   * "change the config between `new` and `delete`/`reset`" removes and re-forks through it what the
+   * first one made, by the record. Without it that test runs with a second provider from `provider`.
+   */
+  readonly reconfigured?: (project: TestProject, first: P) => P | Promise<P>;
   /** Provider-specific tests, sharing the suite's per-test context. */
   readonly additionalTests?: (ctx: SuiteContext<P>) => void;
 }
@@ -38,7 +45,21 @@ export interface SuiteContext<P extends Provider> {
   readonly project: TestProject;
   /** The lifecycle calls as the core makes them. */
   readonly core: CoreDriver;
+  /** A provider under a changed config (`reconfigured`, else another from `provider`), disposed after the test. */
+  reconfigured(): Promise<P>;
 }
+
+/**
+ * Something of the user's own where a changed config would put env `env`'s resource but its record
+ * does not (a bucket the new bucket list names, a directory the new template names), made as a user
+ * would. `check` asserts it is untouched; `remove` takes it away after the test. Undefined when the two
+ * configs name nothing different for the kind.
+ */
+export type Occupy<P extends Provider> = (
+  changed: P,
+  env: string,
+  recorded: ResourceInfo,
+) => Promise<{ check(): Promise<void>; remove(): Promise<void> } | undefined>;
 
 /** Put and read key/value data in one env's resource. */
 export interface DataAccess {
@@ -58,7 +79,7 @@ export const DEFAULT_TIMEOUT_MS = 120_000;
 /** Set up the per-test context and cleanup, and return a `test` that honours skips. */
 export function setupSuite<P extends Provider>(options: SuiteOptions<P>) {
   const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
-  let state: { provider?: P; project?: TestProject; core?: CoreDriver } = {};
+  let state: { provider?: P; project?: TestProject; core?: CoreDriver; others?: P[] } = {};
   const ctx: SuiteContext<P> = {
     get provider() {
       return state.provider!;
@@ -69,6 +90,11 @@ export function setupSuite<P extends Provider>(options: SuiteOptions<P>) {
     get core() {
       return state.core!;
     },
+    async reconfigured() {
+      const other = await (options.reconfigured ?? options.provider)(state.project!, state.provider!);
+      (state.others ??= []).push(other);
+      return other;
+    },
   };
   beforeEach(async () => {
     state.project = await tempProject();
@@ -76,9 +102,10 @@ export function setupSuite<P extends Provider>(options: SuiteOptions<P>) {
     state.core = coreDriver(state.provider, state.project);
   }, timeout);
   afterEach(async () => {
-    const { provider, project, core } = state;
+    const { provider, project, core, others = [] } = state;
     state = {};
     const problems = provider && project && core ? await removeEverything(provider, project, core) : [];
+    for (const other of others) await other.dispose?.();
     await provider?.dispose?.();
     await project?.cleanup();
     if (problems.length > 0) {
@@ -130,9 +157,10 @@ async function removeEverything(
       break;
     }
     if (left.length === 0) break;
-    // Several passes: with forksPinParent a parent goes only once its forks are gone.
+    // Several passes: with forksPinParent a parent goes only once its forks are gone. No record holds
+    // these, so each is removed by what the provider's `target` names for it.
     for (const name of left) {
-      await provider.remove(envRef(project, name), project.op).catch((error: unknown) => {
+      await core.remove(name).catch((error: unknown) => {
         if (pass === 2) problems.push(`remove ${name}: ${messageOf(error)}`);
       });
     }

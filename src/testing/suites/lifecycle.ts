@@ -12,6 +12,7 @@ import {
   expectInfo,
   expectProviderError,
   type DataAccess,
+  type Occupy,
   type SuiteContext,
   type SuiteTest,
 } from "./harness.js";
@@ -23,6 +24,7 @@ export function lifecycleTests<P extends Provider>(
   ctx: SuiteContext<P>,
   test: SuiteTest<P>,
   data: DataAccess,
+  occupy?: Occupy<P>,
 ): void {
   test("create makes an empty root that describe and list report", async () => {
     expect(await ctx.core.list()).toEqual([]);
@@ -180,6 +182,75 @@ export function lifecycleTests<P extends Provider>(
     expect(await ctx.provider.describe(env("alice"), ctx.project.op)).toBeNull();
     expect(await ctx.core.list()).toEqual(["dev"]);
   });
+
+  test("change the config between `new` and `delete`/`reset`: nothing that was not recorded is touched", async () => {
+    await ctx.core.create("dev");
+    await data.put("dev", "k", "dev");
+    await ctx.core.fork("dev", "alice");
+    await data.put("alice", "mine", "alice");
+    await ctx.core.fork("dev", "bob");
+    await data.put("bob", "mine", "bob");
+    const env = (name: string) => envRef(ctx.project, name);
+    const recorded = { alice: ctx.core.recorded("alice")!, bob: ctx.core.recorded("bob")! };
+    // Today's provider, under the changed config, handed what the old one recorded (as the core does).
+    const changed = ctx.core.withProvider(await ctx.reconfigured());
+    const theirs = {
+      alice: await occupy?.(changed.provider as P, "alice", recorded.alice),
+      bob: await occupy?.(changed.provider as P, "bob", recorded.bob),
+    };
+    try {
+      // delete: exactly what alice's record names goes.
+      await changed.remove("alice");
+      expect(await ctx.provider.describe(env("alice"), ctx.project.op, recorded.alice)).toBeNull();
+      await theirs.alice?.check();
+      // reset: bob's recorded resource goes, and the fork again makes what today's config names; where
+      // that is the user's own, it refuses (E_ENV_EXISTS) and leaves it as it was.
+      await changed.remove("bob");
+      expect(await ctx.provider.describe(env("bob"), ctx.project.op, recorded.bob)).toBeNull();
+      if (theirs.bob) {
+        await expectProviderError(changed.fork("dev", "bob"), changed.provider, "E_ENV_EXISTS");
+        await theirs.bob.check();
+      } else {
+        await changed.fork("dev", "bob");
+        expect(await data.read("bob")).toEqual({ k: "dev" });
+      }
+      expect(await data.read("dev")).toEqual({ k: "dev" });
+    } finally {
+      await theirs.alice?.remove();
+      await theirs.bob?.remove();
+    }
+  });
+
+  test(
+    "rollback of a step that crashed while making removes the recorded target",
+    async () => {
+      await ctx.core.create("dev");
+      await data.put("dev", "k", "v");
+      const env = (name: string) => envRef(ctx.project, name);
+      // What the core records before it calls `fork`; then the fork runs, and the process dies before
+      // the core records what it returned.
+      const target = ctx.core.target("alice", "dev")!;
+      expect(throughJson(target)).toEqual(target);
+      const made = await ctx.core.fork("dev", "alice");
+      ctx.core.forget("alice");
+      // The next command rolls it back, under a config changed meanwhile: by the target alone.
+      const changed = await ctx.reconfigured();
+      const theirs = await occupy?.(changed, "alice", made);
+      try {
+        await changed.remove(env("alice"), ctx.project.op, throughJson(target));
+        expect(await ctx.provider.describe(env("alice"), ctx.project.op, made)).toBeNull();
+        expect(await ctx.core.list()).toEqual(["dev"]);
+        expect(await data.read("dev")).toEqual({ k: "v" });
+        await theirs?.check();
+      } finally {
+        await theirs?.remove();
+      }
+      // A crash before anything was made: the target names nothing that exists, and removing it is a no-op.
+      await ctx.provider.remove(env("bob"), ctx.project.op, ctx.core.target("bob", "dev"));
+      expect(await ctx.core.list()).toEqual(["dev"]);
+    },
+    (p) => (p.target ? undefined : "no `target` (the provider does not say what it is about to make)"),
+  );
 
   test(
     "a point-in-time fork sees the parent as it was at that moment",

@@ -3,12 +3,12 @@
  * Conformance suite for local-state providers: the shared lifecycle, with data as files in the directory
  * the app is given (`FORKSTACK_LOCAL_PATH`), plus trees: nested directories, modes, symlinks.
  */
-import { lstat, mkdir, readFile, readdir, readlink, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { expect } from "../vitest-api.js";
 import type { LocalStateProvider } from "../../providers/types.js";
 import { appVars } from "../project.js";
-import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";
+import { setupSuite, type DataAccess, type Occupy, type SuiteContext, type SuiteOptions } from "./harness.js";
 import { lifecycleTests } from "./lifecycle.js";
 
 export type LocalSuiteContext = SuiteContext<LocalStateProvider>;
@@ -33,7 +33,21 @@ export function localSuite(options: LocalSuiteOptions): void {
     },
   };
 
-  lifecycleTests(ctx, test, data);
+  // The user's own directory where a changed path template puts the env, and its record does not.
+  const occupy: Occupy<LocalStateProvider> = async (changed, env, recorded) => {
+    const path = changed.target?.(ctx.core.env(env)).path;
+    if (typeof path !== "string" || path === appVars(recorded).FORKSTACK_LOCAL_PATH) return undefined;
+    await mkdir(path, { recursive: true });
+    await writeFile(join(path, "mine.txt"), "the user's own");
+    return {
+      async check() {
+        expect(await readFile(join(path, "mine.txt"), "utf8")).toBe("the user's own");
+      },
+      remove: () => rm(path, { recursive: true, force: true }),
+    };
+  };
+
+  lifecycleTests(ctx, test, data, occupy);
 
   test("vars give the app an absolute FORKSTACK_LOCAL_PATH", async () => {
     const info = await ctx.core.create("dev");

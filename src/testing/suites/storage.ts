@@ -7,8 +7,8 @@
 import { expect } from "../vitest-api.js";
 import type { StorageProvider } from "../../providers/types.js";
 import { appVars } from "../project.js";
-import { putObject, readBucket } from "../s3.js";
-import { setupSuite, type DataAccess, type SuiteContext, type SuiteOptions } from "./harness.js";
+import { createBucket, deleteBucket, putObject, readBucket } from "../s3.js";
+import { setupSuite, type DataAccess, type Occupy, type SuiteContext, type SuiteOptions } from "./harness.js";
 import { lifecycleTests } from "./lifecycle.js";
 
 export type StorageSuiteContext = SuiteContext<StorageProvider>;
@@ -16,6 +16,14 @@ export type StorageSuiteContext = SuiteContext<StorageProvider>;
 export interface StorageSuiteOptions extends SuiteOptions<StorageProvider> {
   /** Named bucket keys the provider was configured with (none skips the named-bucket test). */
   readonly bucketKeys: readonly string[];
+  /**
+   * The keys a user makes their own buckets with, on a backend where an env's key cannot make one (the
+   * embedded store gives each env a key that reaches only its buckets: the project's key there).
+   * @default the env's own keys
+   */
+  readonly userCredentials?: (
+    ctx: StorageSuiteContext,
+  ) => Promise<{ readonly accessKeyId: string; readonly secretAccessKey: string }>;
 }
 
 const variableOf = (key: string) => `BUCKET_NAME_${key.toUpperCase().replace(/-/g, "_")}`;
@@ -38,8 +46,38 @@ export function storageSuite(options: StorageSuiteOptions): void {
     },
   };
   const project = () => ctx.project.context.project;
+  // The user's own buckets under the names a changed bucket list gives the env and its record does not.
+  const occupy: Occupy<StorageProvider> = async (changed, env, record) => {
+    const named = changed.target?.(ctx.core.env(env)).buckets;
+    const own = new Set(Object.values(appVars(record)));
+    const theirs = (Array.isArray(named) ? (named as string[]) : []).filter((b) => !own.has(b));
+    if (theirs.length === 0) return undefined;
+    // The endpoint of the env's record, with the keys a user makes buckets with.
+    const user = options.userCredentials ? await options.userCredentials(ctx) : undefined;
+    const recorded: typeof record = user
+      ? {
+          ...record,
+          vars: { ...record.vars, AWS_ACCESS_KEY_ID: user.accessKeyId },
+          secretVars: { ...record.secretVars, AWS_SECRET_ACCESS_KEY: user.secretAccessKey },
+        }
+      : record;
+    for (const bucket of theirs) {
+      await createBucket(recorded, bucket);
+      await putObject(recorded, bucket, "mine.txt", "the user's own");
+    }
+    return {
+      async check() {
+        for (const bucket of theirs) {
+          expect(await readBucket(recorded, bucket), bucket).toEqual({ "mine.txt": "the user's own" });
+        }
+      },
+      async remove() {
+        for (const bucket of theirs) await deleteBucket(recorded, bucket);
+      },
+    };
+  };
 
-  lifecycleTests(ctx, test, data);
+  lifecycleTests(ctx, test, data, occupy);
 
   test("vars give the app an S3 endpoint, region, key id and bucket names; the secret key is secret", async () => {
     const info = await ctx.core.create("dev");

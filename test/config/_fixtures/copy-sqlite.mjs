@@ -1,6 +1,7 @@
 // A custom database provider, the example of docs/providers.md: one SQLite file per env, forked by a
 // plain file copy. An empty file is a valid empty SQLite database, so it needs no SQLite library.
-// `data` records the file's name; `fork`, `describe` and `remove` use it when the core passes it back.
+// `data` records the file's path; `fork`, `describe` and `remove` use it when the core passes it back,
+// since `dir` in the config may have changed since the env was made.
 import { appendFile, copyFile, constants, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -18,7 +19,8 @@ export const optionsSchema = z.strictObject({
 export default function copySqlite(options, context) {
   const name = "copy-sqlite";
   const dir = resolve(context.projectRoot, options.dir);
-  const fileOf = (env, recorded) => join(dir, recorded?.data?.file ?? `${env.name}.sqlite`);
+  const newFile = (env) => join(dir, `${env.name}.sqlite`);
+  const fileOf = (env, recorded) => recorded?.data?.file ?? newFile(env);
   const trace = (call) =>
     options.trace
       ? appendFile(resolve(context.projectRoot, options.trace), `${JSON.stringify(call)}\n`)
@@ -34,7 +36,7 @@ export default function copySqlite(options, context) {
       location: path,
       bytes: found.size,
       vars: { DATABASE_URL: url },
-      data: { file: `${env.name}.sqlite` },
+      data: { file: path },
       ...extra,
     };
   };
@@ -64,9 +66,17 @@ export default function copySqlite(options, context) {
       });
       return describe(child, undefined, { method: "copy" });
     },
+    // What `create`/`fork` is about to make, recorded by the core first: a crash before they return
+    // is rolled back by `remove` with this as `data`.
+    target: (env) => ({ file: newFile(env) }),
     async remove(env, _op, recorded) {
       await trace({ op: "remove", env: env.name, recorded: recorded ?? null });
-      await rm(fileOf(env, recorded), { force: true });
+      // Only the file the record names, never the one today's `dir` would name.
+      const file = recorded?.data?.file;
+      if (typeof file !== "string") {
+        throw new ProviderError(name, `No record names the file of "${env.name}".`, "E_NO_RECORD");
+      }
+      await rm(file, { force: true });
     },
     describe: (env, _op, recorded) => describe(env, recorded),
     async list() {

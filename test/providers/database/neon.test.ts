@@ -45,6 +45,8 @@ const since = (mark: number) => emulator.exchanges.slice(mark);
 describe("neon provider", () => {
   databaseSuite({
     provider: (project) => make(project),
+    // Another branch prefix, as after an edit of `database.branchPrefix`.
+    reconfigured: (project) => make(project, { branchPrefix: "renamed/" }),
     dialect: "postgres",
     query,
     timeout: 60_000,
@@ -88,7 +90,9 @@ describe("neon provider: roots, history, expiry, operations", () => {
       ]);
       await p.remove(core.env("alice"), project.op, alice);
       await p.remove(core.env("dev"), project.op, main!);
-      await p.remove(core.env("dev"), project.op);
+      // Without a record nothing is removed; by what the target names (dev's own branch), main neither.
+      await expectProviderError(p.remove(core.env("dev"), project.op), p, "E_NO_RECORD");
+      await p.remove(core.env("dev"), project.op, core.target("dev"));
       expect(held("main")).toMatchObject({ isDefault: true });
       expect(await p.list(project.op)).toEqual([]);
 
@@ -184,8 +188,8 @@ describe("neon provider: roots, history, expiry, operations", () => {
         true,
       );
     } finally {
-      await p.remove(core.env("long"), project.op);
-      await p.remove(core.env("dev"), project.op);
+      await core.remove("long");
+      await core.remove("dev");
       await project.cleanup();
     }
   });
@@ -242,12 +246,13 @@ describe("neon provider: roots, history, expiry, operations", () => {
       expect((await post(`${project.context.project}/b`)).status).toBe(201);
       expect((await post(`${project.context.project}/b`)).status).toBe(409);
     } finally {
-      // Through the provider: remove() finds them by name.
+      // Through the provider, by what its target names for each (no record holds them).
+      const core = coreDriver(p, project);
       for (const name of ["a", "b"]) {
         await new Promise((r) => setTimeout(r, 150));
-        await p.remove({ project: project.context.project, name }, project.op);
+        await core.remove(name);
       }
-      await p.remove({ project: project.context.project, name: "dev" }, project.op);
+      await core.remove("dev");
       await project.cleanup();
     }
   });

@@ -151,7 +151,9 @@ describe("postgres provider: the connection fence", () => {
         ]);
       }
       expect(await allowConnections(`${project.context.project}_dev`)).toBe(true);
-      for (const name of names) await make(project).remove(core.env(name), project.op);
+      for (const [i, name] of names.entries()) {
+        await make(project).remove(core.env(name), project.op, results[i]);
+      }
     } finally {
       await cleanup();
     }
@@ -248,7 +250,7 @@ describe("postgres provider: bad input", () => {
     try {
       const ref = { database: existing };
       const adopted = await p.adopt!({ project: project.context.project, name: "dev" }, ref, project.op);
-      expect(adopted?.data).toEqual({ database: existing });
+      expect(adopted?.data).toEqual({ database: existing, server: `127.0.0.1:${new URL(server.url).port}` });
       expect(adopted?.secretVars?.DATABASE_URL).toBe(server.urlOf(existing));
       expect(
         await p.adopt!({ project: project.context.project, name: "prod" }, undefined, project.op),

@@ -245,7 +245,18 @@ describe("providers: database/sqlite", () => {
           "db.sqlite-wal",
           "manifest.json",
         ]);
-        await ctx.provider.remove(ctx.core.env("dev"), ctx.project.op);
+        // Without a record, or with one naming another file, nothing is removed.
+        const env = ctx.core.env("dev");
+        const recorded = ctx.core.recorded("dev")!;
+        await expectProviderError(ctx.provider.remove(env, ctx.project.op), ctx.provider, "E_NO_RECORD");
+        const elsewhere = { ...recorded, data: { file: join(ctx.project.root, "other.sqlite") } };
+        await expectProviderError(
+          ctx.provider.remove(env, ctx.project.op, elsewhere),
+          ctx.provider,
+          "E_NO_RECORD",
+        );
+        expect(await readdir(dir)).toHaveLength(5);
+        await ctx.provider.remove(env, ctx.project.op, recorded);
         holder.close();
         expect(await readdir(dir)).toEqual(["manifest.json"]);
       });

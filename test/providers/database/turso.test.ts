@@ -58,7 +58,7 @@ describe("turso provider: tokens, groups, adoption", () => {
   afterEach(async () => {
     for (const project of projects.splice(0)) {
       const p = make(project);
-      for (const name of await p.list(project.op)) await p.remove(envRef(project, name), project.op);
+      for (const name of await p.list(project.op)) await coreDriver(p, project).remove(name);
       await project.cleanup();
     }
   });
@@ -88,7 +88,9 @@ describe("turso provider: tokens, groups, adoption", () => {
 
     const before = emulator.exchanges.length;
     await make(project).remove(envRef(project, "alice"), project.op, alice);
+    // The database is looked up first: only the very one alice recorded (by its id) is deleted.
     expect(emulator.exchanges.slice(before).map((e) => `${e.method} ${e.operation} ${e.status}`)).toEqual([
+      "GET getDatabase 200",
       "POST invalidateDatabaseTokens 200",
       "DELETE deleteDatabase 200",
     ]);
@@ -226,7 +228,7 @@ describe("turso provider: bad input and failures", () => {
   });
   afterAll(async () => {
     const p = make(project);
-    for (const name of await p.list(project.op)) await p.remove(envRef(project, name), project.op);
+    for (const name of await p.list(project.op)) await coreDriver(p, project).remove(name);
     await project.cleanup();
   });
   const env = (name: string) => envRef(project, name);
@@ -398,6 +400,27 @@ describe("turso provider: bad input and failures", () => {
     );
     expect(emulator.databases.has(`acme/${project.context.project}-dev`)).toBe(true);
     await make(project).remove(env("dev"), project.op, again);
+  });
+
+  it("remove deletes only the database the record names: not one made again under its name, nor in another org", async () => {
+    const old = await make(project).create(env("dev"), project.op);
+    await make(project).remove(env("dev"), project.op, old);
+    // Made again since under the same name (another machine, another tool): not the recorded one.
+    const again = await make(project).create(env("dev"), project.op);
+    await make(project).remove(env("dev"), project.op, old);
+    expect(emulator.databases.has(`acme/${project.context.project}-dev`)).toBe(true);
+    expect(project.logs.some((l) => l.level === "warn" && l.message.includes("not the one"))).toBe(true);
+    // A record from another organization than the config names now: refused, nothing removed.
+    const elsewhere = { ...again, data: { ...again.data, organization: "other-org" } };
+    const error = await expectProviderError(
+      make(project).remove(env("dev"), project.op, elsewhere),
+      make(project),
+      "E_CONFIG_INVALID",
+    );
+    expect(error.message).toContain("other-org");
+    expect(emulator.databases.has(`acme/${project.context.project}-dev`)).toBe(true);
+    await make(project).remove(env("dev"), project.op, again);
+    expect(emulator.databases.has(`acme/${project.context.project}-dev`)).toBe(false);
   });
 
   it("forks from the parent's record without reading the parent, and names a parent deleted since", async () => {

@@ -10,6 +10,7 @@ import { expectProviderError, localSuite } from "../../../src/testing/index.js";
 describe("providers: local/directory", () => {
   localSuite({
     provider: (project) => directory({}, project.context),
+    reconfigured: (project) => directory({ path: "state/{env}" }, project.context),
     additionalTests(ctx) {
       it("puts each env at {project}.{env}.db in the project root by default", async () => {
         const info = await ctx.core.create("dev");
@@ -66,9 +67,13 @@ describe("providers: local/directory", () => {
       await expectProviderError(provider.create(env("dev"), project.op), provider, "E_CONFIG_INVALID");
       const victim = join(project.root, "..", `${basename(project.root)}-outside-dev`);
       await mkdir(victim);
+      await writeFile(join(victim, "keep.txt"), "someone's");
       try {
-        await provider.remove(env("dev"), project.op);
-        expect(await readdir(victim)).toEqual([]);
+        // Without a record nothing is removed; with the target the rollback has, the directory it names
+        // was never claimed, so it is left alone.
+        await expectProviderError(provider.remove(env("dev"), project.op), provider, "E_NO_RECORD");
+        await coreDriver(provider, project).remove("dev");
+        expect(await readdir(victim)).toEqual(["keep.txt"]);
       } finally {
         await rm(victim, { recursive: true, force: true });
       }
@@ -100,11 +105,15 @@ describe("providers: local/directory", () => {
       expect(await readdir(join(project.root, "src"))).toEqual(["index.ts"]);
     });
 
-    it("remove deletes the directory it made even after the template changed", async () => {
-      await coreDriver(directory({ path: "old/{env}" }, project.context), project).create("dev");
-      const renamed = directory({ path: "new/{env}" }, project.context);
-      await renamed.remove(env("dev"), project.op);
+    it("remove deletes the directory it made even after the template changed, and no other", async () => {
+      const core = coreDriver(directory({ path: "old/{env}" }, project.context), project);
+      await core.create("dev");
+      await mkdir(join(project.root, "new/dev"), { recursive: true });
+      await writeFile(join(project.root, "new/dev/notes.txt"), "the user's own");
+      const renamed = core.withProvider(directory({ path: "new/{env}" }, project.context));
+      await renamed.remove("dev");
       expect(await readdir(join(project.root, "old"))).toEqual([]);
+      expect(await readFile(join(project.root, "new/dev/notes.txt"), "utf8")).toBe("the user's own");
     });
 
     it("a fork into an unwritable location fails clearly and leaves nothing", async (test) => {

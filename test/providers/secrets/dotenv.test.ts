@@ -130,7 +130,7 @@ describe("providers: secrets/dotenv", () => {
         const dir = ctx.project.context.envDir("dev");
         await writeFile(join(dir, ".secrets.env.abcdef.tmp"), "A='leaked'\n");
         await writeFile(join(dir, "manifest.json"), "{}");
-        await ctx.provider.remove(env("dev"), ctx.project.op);
+        await ctx.provider.remove(env("dev"), ctx.project.op, ctx.core.recorded("dev"));
         expect(await readdir(dir)).toEqual(["manifest.json"]);
       });
     },

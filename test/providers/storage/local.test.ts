@@ -38,9 +38,19 @@ async function withInProcessServer(project: TestProject, options: { buckets?: st
 }
 
 describe("providers: storage/local (in-process server)", () => {
+  const ports = new WeakMap<TestProject, number>();
   storageSuite({
     bucketKeys: ["uploads"],
-    provider: async (project) => (await withInProcessServer(project, { buckets: ["uploads"] })).provider,
+    provider: async (project) => {
+      const { server, provider } = await withInProcessServer(project, { buckets: ["uploads"] });
+      ports.set(project, server.port);
+      return provider;
+    },
+    // The same store with another bucket list, as after an edit of `storage.buckets`.
+    reconfigured: (project) =>
+      local({ buckets: ["uploads", "extra"], port: ports.get(project)! }, project.context),
+    // An env's key cannot make buckets: the user makes theirs with the project's key.
+    userCredentials: (ctx) => loadOrCreateCredentials(serverPaths(ctx.project.context.dataDir).credentials),
     additionalTests(ctx) {
       it("a removed parent's name can be made again while its fork keeps the old data", async () => {
         await ctx.core.create("dev");

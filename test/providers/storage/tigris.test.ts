@@ -23,6 +23,7 @@ describe("providers: storage/tigris (embedded server as Tigris)", () => {
   storageSuite({
     bucketKeys: ["uploads"],
     provider: (project) => tigris(options({ buckets: ["uploads"] }), project.context),
+    reconfigured: (project) => tigris(options({ buckets: ["uploads", "extra"] }), project.context),
     additionalTests(ctx) {
       it("roots are snapshot-enabled and forks are the server's forks (fork header), reported native", async () => {
         const dev = await ctx.core.create("dev");
@@ -60,13 +61,12 @@ describe("providers: storage/tigris names and keys", () => {
     const project = await tempProject("myapp");
     const provider = tigris(options({ bucketSuffix: "k3x9", buckets: ["uploads"] }), project.context);
     const plain = tigris(options(), project.context);
+    const core = coreDriver(provider, project);
     onTestFinished(async () => {
-      for (const env of ["dev", "alice"])
-        await provider.remove(coreDriver(provider, project).env(env), project.op);
-      await plain.remove(coreDriver(plain, project).env("dev"), project.op);
+      for (const env of ["alice", "dev"]) await core.remove(env);
+      await coreDriver(plain, project).remove("dev");
       await project.cleanup();
     });
-    const core = coreDriver(provider, project);
     const dev = await core.create("dev");
     expect(dev.vars.BUCKET_NAME).toBe("myapp-k3x9-bucket-dev");
     expect(dev.vars.BUCKET_NAME_UPLOADS).toBe("myapp-k3x9-uploads-dev");
