@@ -12,6 +12,7 @@ import { requireManifest } from "../../core/manifests.js";
 import { currentEnvOf } from "../../core/switch.js";
 import { cacheSecrets } from "../../core/variables.js";
 import type { SecretsProvider } from "../../providers/types.js";
+import { UNWRITABLE_HINT, isVariableName, quoteValue } from "../../providers/secrets/dotenv.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
 
 interface SecretsResult {
@@ -22,6 +23,28 @@ interface SecretsResult {
 
 async function readStdin(): Promise<string> {
   return (await text(process.stdin)).replace(/\r?\n$/, "");
+}
+
+/**
+ * Every secret ends up in dotenv files (`.env.local`'s block, the dotenv provider's file, the runtime's
+ * cache of a cloud provider's values): a name or value no dotenv file can hold is refused before
+ * anything is written, whatever the provider, rather than break a later `switch`.
+ */
+function refuseUnwritable(key: string, value: string): void {
+  if (!isVariableName(key)) {
+    throw new UsageError(`Secret name ${JSON.stringify(key)} is not a valid variable name.`, {
+      hint: "Use letters, digits and underscores, not starting with a digit.",
+    });
+  }
+  const quoted = quoteValue(value);
+  if (typeof quoted !== "string") {
+    throw new UsageError(
+      `The value of ${key} cannot be stored: it ${quoted.problem}, which no dotenv file can hold.`,
+      {
+        hint: UNWRITABLE_HINT,
+      },
+    );
+  }
 }
 
 const command: CommandDef<SecretsResult> = {
@@ -86,6 +109,7 @@ const command: CommandDef<SecretsResult> = {
         throw new UsageError(`No value for ${key}.`, {
           hint: "Use KEY=VALUE, or one KEY with the value on stdin.",
         });
+      if (action === "set") refuseUnwritable(key, values[key]!);
       keys.push(key);
     }
     await provider.write(ref, values, project.op());
