@@ -13,6 +13,7 @@ import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest, ManifestResource } from "../layout.js";
 import type { ResourceKind } from "../providers/types.js";
 import { notReadyHint } from "../runtime/resolve.js";
+import { checkTtlMs } from "./duration.js";
 import { failpoint } from "./failpoints.js";
 import { readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
@@ -258,12 +259,15 @@ async function ensureParent(
   return manifest;
 }
 
+const AT_HINT = "Give a past time (2026-11-30T10:00Z) or how long ago (1h, 2d).";
+
 /** `--at`: only where every provider can fork at a past time, and never in the future. */
 function checkAt(project: Project, at: Date | undefined): void {
   if (!at) return;
+  if (Number.isNaN(at.getTime())) throw new UsageError("--at is not a valid time.", { hint: AT_HINT });
   if (at.getTime() > Date.now()) {
     throw new UsageError(`--at ${at.toISOString()} is in the future.`, {
-      hint: "Give a past time (2026-11-30T10:00Z) or how long ago (1h, 2d).",
+      hint: AT_HINT,
     });
   }
   const cannot = project.providers.filter((p) => !p.flags.pointInTime).map((p) => `${p.kind} (${p.name})`);
@@ -291,7 +295,10 @@ export async function createEnv(
     return { ...root, switched: options.switchTo ?? true, ms: performance.now() - started };
   }
   const parent = options.from ?? project.config.defaultEnv;
+  // The parent's name is a path too (its manifest): checked before anything reads it.
+  checkEnvName(parent, project.config.project);
   if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
+  if (options.ttlMs !== undefined) checkTtlMs(options.ttlMs);
   checkAt(project, options.at);
   await repairJournal(project);
   // A parent that does not exist is said before any question about it (the default env is the one

@@ -61,9 +61,12 @@ const command: CommandDef<EnvResult> = {
     const positional = args.positionals[0];
     const option = stringValue(args, "env");
     if (positional !== undefined && option !== undefined && positional !== option) {
-      throw new UsageError(`Two envs given: ${positional} and --env ${option}.`, {
-        hint: "Name the env once, as `forkstack env <env>` or `--env <env>`.",
-      });
+      throw new UsageError(
+        `Two envs given: ${JSON.stringify(positional)} and --env ${JSON.stringify(option)}.`,
+        {
+          hint: "Name the env once, as `forkstack env <env>` or `--env <env>`.",
+        },
+      );
     }
     const env = currentEnvOf(project, positional ?? option);
     checkEnvName(env, project.config.project);

@@ -21,8 +21,8 @@ interface SecretsResult {
   readonly keys: string[];
 }
 
-async function readStdin(): Promise<string> {
-  return (await text(process.stdin)).replace(/\r?\n$/, "");
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  return (await text(stdin)).replace(/\r?\n$/, "");
 }
 
 /**
@@ -96,7 +96,7 @@ const command: CommandDef<SecretsResult> = {
       if (action === "unset") delete values[key];
       else if (eq >= 0) values[key] = item.slice(eq + 1);
       else if (items.length === 1) {
-        const value = await readStdin();
+        const value = await readStdin(ctx.stdin);
         // An empty stdin is far more often a mistake (nothing piped, a failed command before the
         // pipe) than a wish to store '': refuse unless asked.
         if (value === "" && !flag(args, "allow-empty")) {
