@@ -14,7 +14,7 @@ import type { ResourceKind } from "../providers/types.js";
 import { deleteEnv } from "./delete-env.js";
 import { listEnvs } from "./listing.js";
 import { NO_MANIFEST } from "./manifests.js";
-import type { Project } from "./project.js";
+import { isRootEnv, type Project } from "./project.js";
 import { envRef, forgetEnvDir } from "./steps.js";
 
 export interface OrphanResource {
@@ -40,14 +40,9 @@ export interface GcResult {
   readonly failed: { env: string; error: string }[];
 }
 
+/** A root, or a protected env: gc never deletes its resources. */
 function isRoot(project: Project, env: string): boolean {
-  const { config } = project;
-  return (
-    env === config.defaultEnv ||
-    config.protected.includes(env) ||
-    config.production.includes(env) ||
-    env in config.roots
-  );
+  return isRootEnv(project, env) || project.config.protected.includes(env);
 }
 
 export async function gc(

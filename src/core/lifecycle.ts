@@ -17,7 +17,7 @@ import { checkTtlMs } from "./duration.js";
 import { failpoint } from "./failpoints.js";
 import { readManifest, requireManifest, writeManifest } from "./manifests.js";
 import { checkEnvName } from "./names.js";
-import type { Project } from "./project.js";
+import { isRootEnv, type Project } from "./project.js";
 import { refuseInUse } from "./in-use.js";
 import { pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { repairJournal } from "./repair.js";
@@ -280,6 +280,31 @@ function checkAt(project: Project, at: Date | undefined): void {
   }
 }
 
+/**
+ * A fork that touches production data asks first: one from a production env copies its data out; one
+ * into a production env (`new prod --from dev`) makes production a copy of another env's data.
+ */
+function productionQuestion(
+  project: Project,
+  name: string,
+  parent: string,
+): { question: string; refusal: string } | undefined {
+  const { production } = project.config;
+  if (production.includes(parent)) {
+    return {
+      question: `"${parent}" holds production data. Fork it into "${name}"?`,
+      refusal: `Forking from the production env "${parent}" needs confirmation.`,
+    };
+  }
+  if (production.includes(name)) {
+    return {
+      question: `"${name}" is a production env. Make it a fork of "${parent}", starting as a copy of its data?`,
+      refusal: `Making the production env "${name}" a fork of "${parent}" needs confirmation.`,
+    };
+  }
+  return undefined;
+}
+
 export async function createEnv(
   project: Project,
   name: string,
@@ -287,9 +312,9 @@ export async function createEnv(
 ): Promise<EnvSummary> {
   const started = performance.now();
   checkEnvName(name, project.config.project, project.providers);
-  // `new dev` (the default env) or `new prod` (a root the config names) without --from makes that root
-  // again, adopting what its backends have: how a deleted root is started over.
-  if (options.from === undefined && (name === project.config.defaultEnv || name in project.config.roots)) {
+  // `new dev` or `new prod` (a root: see isRootEnv) without --from makes that root, empty or adopting
+  // what its backends have: how a root is first made on this machine, or a deleted one started over.
+  if (options.from === undefined && isRootEnv(project, name)) {
     const root = await createRootEnv(project, name, options.onStep);
     if (options.switchTo ?? true) await switchEnv(project, name);
     return { ...root, switched: options.switchTo ?? true, ms: performance.now() - started };
@@ -304,17 +329,11 @@ export async function createEnv(
   // A parent that does not exist is said before any question about it (the default env is the one
   // parent made on demand).
   if (parent !== project.config.defaultEnv) await requireManifest(project.layout, parent);
-  if (project.config.production.includes(parent) && !options.yes) {
-    const question = `"${parent}" holds production data. Fork it into "${name}"?`;
-    if (!(options.confirm && (await options.confirm(question)))) {
-      throw new UserError(
-        `Forking from the production env "${parent}" needs confirmation.`,
-        "E_CONFIRMATION_REQUIRED",
-        {
-          hint: "Pass --yes to confirm (required when not running in a terminal).",
-        },
-      );
-    }
+  const asked = productionQuestion(project, name, parent);
+  if (asked && !options.yes && !(options.confirm && (await options.confirm(asked.question)))) {
+    throw new UserError(asked.refusal, "E_CONFIRMATION_REQUIRED", {
+      hint: "Pass --yes to confirm (required when not running in a terminal).",
+    });
   }
   await prepareAll(project, options.signal, options.onStep);
   const lock = await project.state.lock(name);
