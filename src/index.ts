@@ -14,7 +14,7 @@ import { allVars, currentEnv, lookup, lookupOptional, refresh } from "./runtime/
 export { currentEnv, refresh };
 export { defineConfig, env } from "./config/define.js";
 export type { EnvValue, ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
-export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+export { ForkstackError, UserError, UsageError, ProviderError, ServiceStoppedError } from "./errors.js";
 // The provider contract, for custom providers (docs/providers.md): types only, nothing loads.
 export type {
   CopyProgress,
