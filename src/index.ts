@@ -110,7 +110,7 @@ export function secret(name: string): string | undefined {
   return lookupOptional(name);
 }
 
-/** Every variable of the current env (DESIGN.md §3), `process.env` winning for names it already has. */
+/** Every variable of the current env (docs/architecture.md, "Variables an env exposes"), `process.env` winning for names it already has. */
 export function envVars(): Record<string, string> {
   return allVars();
 }

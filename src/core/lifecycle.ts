@@ -1,6 +1,6 @@
 /**
  * @module core/lifecycle
- * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of DESIGN.md §5:
+ * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of docs/architecture.md:
  * - all resources of an env are made in parallel, and if one fails the others are rolled back;
  * - every change is journaled before it touches a resource, so a kill -9 at any point is repaired by
  *   the next command (`repair.ts`), and a half-made env is never reported as ready;
