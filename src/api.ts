@@ -29,7 +29,7 @@ export type {
   SwitchResult,
 };
 export type { StepEvent } from "./core/lifecycle.js";
-export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+export { ForkstackError, UserError, UsageError, ProviderError, ServiceStoppedError } from "./errors.js";
 
 export interface ApiOptions {
   /** Directory inside the project. @default process.cwd() */

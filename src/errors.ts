@@ -250,6 +250,23 @@ export function madeElsewhereError(
 }
 
 /**
+ * An embedded service (the local storage server) is stopped — `forkstack down`, or never started — and
+ * starts by itself on next use: what a read-only look (`list`, `doctor`) finds then is not a failure, and
+ * is shown as "stopped", not as an error. Recognised by `isServiceStopped`, by a property rather than
+ * the class, like every forkstack error (two builds hold two copies of this module).
+ */
+export class ServiceStoppedError extends ProviderError {
+  readonly serviceStopped = true;
+  constructor(provider: string, message: string, options?: ForkstackErrorOptions) {
+    super(provider, message, "E_SERVER", options);
+  }
+}
+
+export function isServiceStopped(error: unknown): error is ServiceStoppedError {
+  return isForkstackError(error) && (error as { serviceStopped?: unknown }).serviceStopped === true;
+}
+
+/**
  * `forkstack run` could not start its command: exit 127 (not found) or 126 (not executable), the codes
  * a shell uses, so scripts that check them keep working.
  */

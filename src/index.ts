@@ -21,7 +21,7 @@ import {
 export { currentEnv, refresh };
 export { defineConfig, env } from "./config/define.js";
 export type { EnvValue, ForkstackConfig, ForkstackConfigInput } from "./config/define.js";
-export { ForkstackError, UserError, UsageError, ProviderError } from "./errors.js";
+export { ForkstackError, UserError, UsageError, ProviderError, ServiceStoppedError } from "./errors.js";
 // The provider contract, for custom providers (docs/providers.md): types only, nothing loads.
 export type {
   CopyProgress,
@@ -126,7 +126,7 @@ export function secret(name: string): string | undefined {
   return lookupOptional(name);
 }
 
-/** Every variable of the current env (DESIGN.md §3), `process.env` winning for names it already has. */
+/** Every variable of the current env (docs/architecture.md, "Variables an env exposes"), `process.env` winning for names it already has. */
 export function envVars(): Record<string, string> {
   return allVars();
 }

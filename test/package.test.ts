@@ -3,7 +3,7 @@
  * through `npx` and the library through bare `forkstack` / `forkstack/api` imports.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
@@ -13,7 +13,9 @@ describe("package: npm pack output installs and works", () => {
   it("init, new and the library from a fresh app directory", { timeout: 240_000 }, async () => {
     const dir = await mkdtemp(join(tmpdir(), "fs-pack-"));
     onTestFinished(() => rm(dir, { recursive: true, force: true }));
-    execFileSync("npm", ["pack", "--pack-destination", dir], {
+    // dist/ is built (`npm test` builds first): --ignore-scripts keeps prepack from rebuilding it under
+    // the test files that run it at the same time.
+    execFileSync("npm", ["pack", "--ignore-scripts", "--pack-destination", dir], {
       cwd: REPO,
       stdio: "ignore",
       timeout: 120_000,
@@ -55,4 +57,47 @@ describe("package: npm pack output installs and works", () => {
       envs: ["alice", "dev"],
     });
   });
+});
+
+describe("package: a fresh clone packs what it builds", () => {
+  it(
+    "`npm pack` in a checkout without dist/ builds it first (prepack) and ships it",
+    { timeout: 240_000 },
+    async () => {
+      // The repository's files as a clone has them: tracked files only, so no dist/; its node_modules
+      // (as after `npm install`) linked in.
+      const clone = await mkdtemp(join(tmpdir(), "fs-clone-"));
+      onTestFinished(() => rm(clone, { recursive: true, force: true }));
+      const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: REPO, encoding: "utf8" }).split("\0");
+      for (const file of tracked.filter(Boolean)) {
+        await cp(join(REPO, file), join(clone, file), { recursive: true }).catch(
+          (error: NodeJS.ErrnoException) => {
+            if (error.code !== "ENOENT") throw error; // deleted in the work tree, not yet committed
+          },
+        );
+      }
+      await symlink(join(REPO, "node_modules"), join(clone, "node_modules"));
+      expect(tracked).not.toContain("dist/index.js");
+
+      const packed = JSON.parse(
+        execFileSync("npm", ["pack", "--dry-run", "--json"], {
+          cwd: clone,
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+          timeout: 180_000,
+        }),
+      ) as Array<{ files: Array<{ path: string }> }>;
+      const files = packed[0]!.files.map((f) => f.path);
+      for (const path of [
+        "dist/index.js",
+        "dist/api.js",
+        "dist/cli/main.js",
+        "dist/storage-server/daemon.js",
+        "dist/index.d.ts",
+      ]) {
+        expect(files, path).toContain(path);
+      }
+      expect(files).toContain("bin/forkstack.mjs");
+    },
+  );
 });

@@ -26,6 +26,8 @@ export interface CommandContext {
   /** A person can answer prompts: stdin and stderr are TTYs and not CI. */
   readonly interactive: boolean;
   readonly signal: AbortSignal;
+  /** What the command may read (`secrets set KEY` takes the value from it): process.stdin. */
+  readonly stdin: NodeJS.ReadableStream;
   confirm(question: string): Promise<boolean>;
   /** Open the project (config, providers, state); closed by the CLI after the command. */
   project(): Promise<Project>;
@@ -86,8 +88,12 @@ export function parseCommandArgs(def: CommandDef, argv: string[]): ParsedArgs {
       strict: true,
     });
   } catch (error) {
-    throw new UsageError((error as Error).message.replace(/\. To specify a positional.*$/s, "."), {
-      hint: optionHint(def, options, (error as Error).message, dash >= 0),
+    // One line of error and one of hint: parseArgs's further lines (an ambiguous value: "Did you
+    // forget…? To specify an option argument starting with a dash use '--from=-XYZ'.") become the hint.
+    const message = (error as Error).message.replace(/\. To specify a positional.*$/s, ".");
+    const [first, ...more] = message.split("\n");
+    throw new UsageError(first!, {
+      hint: more.length ? more.join(" ") : optionHint(def, options, message, dash >= 0),
     });
   }
   const required = def.positionals.filter((p) => !p.endsWith("?")).length;

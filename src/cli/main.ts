@@ -14,6 +14,7 @@ import {
 } from "../errors.js";
 import type { Project } from "../core/project.js";
 import { commandHelp, flag, parseCommandArgs, type CommandContext, type CommandDef } from "./command.js";
+export { GLOBAL_OPTIONS } from "./command.js";
 import { createIo, createLogger, type Io } from "./output.js";
 
 type Loader = () => Promise<{ default: CommandDef }>;
@@ -57,6 +58,14 @@ const COMMANDS: Record<string, { summary: string; load: Loader }> = {
   },
 };
 
+/** Every command's definition by name, loaded: what the CLI parses argv against (its tests walk it). */
+export async function commandDefinitions(): Promise<Record<string, CommandDef>> {
+  const entries = await Promise.all(
+    Object.entries(COMMANDS).map(async ([name, c]) => [name, (await c.load()).default] as const),
+  );
+  return Object.fromEntries(entries);
+}
+
 export function registerCommand(name: string, summary: string, load: Loader): void {
   COMMANDS[name] = { summary, load };
 }
@@ -85,6 +94,15 @@ async function version(): Promise<string> {
   return pkg.version;
 }
 
+/**
+ * An error is one line and its hint another: a control character that came in with the user's input
+ * (a newline in an argument) is shown escaped, as JSON would, so it cannot break or forge a line.
+ */
+function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 function reportError(io: Io, raw: unknown, json: boolean, verbose: boolean): number {
   const error = friendlySystemError(raw);
   const known: ForkstackError = isForkstackError(error)
@@ -93,8 +111,8 @@ function reportError(io: Io, raw: unknown, json: boolean, verbose: boolean): num
   if (json) {
     io.out(JSON.stringify({ error: { code: known.code, message: known.message, hint: known.hint ?? null } }));
   }
-  io.err(`${io.paint("red", "✗")} ${known.message}`);
-  if (known.hint) io.err(`  ${io.paint("dim", known.hint)}`);
+  io.err(`${io.paint("red", "✗")} ${oneLine(known.message)}`);
+  if (known.hint) io.err(`  ${io.paint("dim", oneLine(known.hint))}`);
   if (known.code === "E_INTERNAL") {
     io.err("  This is a bug in forkstack; please report it with the output of `--verbose`.");
   }
@@ -108,6 +126,8 @@ function reportError(io: Io, raw: unknown, json: boolean, verbose: boolean): num
 export interface MainOptions {
   cwd?: string;
   io?: Io;
+  /** @default process.stdin */
+  stdin?: NodeJS.ReadableStream;
 }
 
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
@@ -164,6 +184,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       json,
       interactive,
       signal: controller.signal,
+      stdin: options.stdin ?? process.stdin,
       async confirm(question) {
         if (!interactive) return false;
         const prompts = await import("@clack/prompts");

@@ -25,7 +25,10 @@ export const configSchema = z.strictObject({
   defaultEnv: envName.default("dev"),
   /** Envs that refuse `delete` and `reset` without `--force`. @default ["dev", "prod"] */
   protected: z.array(envName).default(["dev", "prod"]),
-  /** Envs holding production data: forking from them asks for confirmation (or `--yes`). @default ["prod"] */
+  /**
+   * Envs holding production data, which are roots (`new prod` makes one empty): forking from one, or
+   * into one with `--from`, asks for confirmation (or `--yes`). @default ["prod"]
+   */
   production: z.array(envName).default(["prod"]),
   database: z.union([providerBlock, z.literal(false)], {
     error: 'is required: e.g. { provider: "sqlite" }, or false for none',

@@ -6,6 +6,13 @@ import { UsageError } from "../errors.js";
 
 const UNITS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
+/**
+ * The longest duration taken: a ttl or an `--at` beyond it is a typo, and far enough beyond it the
+ * moment it names is past what a date can hold (±8.64e15 ms around 1970), which would fail later.
+ */
+export const MAX_DURATION_DAYS = 36_500;
+const MAX_DURATION_MS = MAX_DURATION_DAYS * UNITS.d!;
+
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim());
   const value = match ? Number(match[1]) * UNITS[match[2]!]! : NaN;
@@ -14,7 +21,22 @@ export function parseDuration(text: string): number {
       hint: "Use a number and a unit: 30m, 2h, 7d, 1w (s, m, h, d, w).",
     });
   }
+  if (value > MAX_DURATION_MS) {
+    throw new UsageError(
+      `Duration ${JSON.stringify(text)} is too long: the most is ${MAX_DURATION_DAYS}d (about 100 years).`,
+      { hint: `Give at most ${MAX_DURATION_DAYS}d, e.g. 30m, 2h, 7d, 1w.` },
+    );
+  }
   return value;
+}
+
+/** A ttl in ms from the library (`createEnv({ ttlMs })`): above zero and at most the longest duration. */
+export function checkTtlMs(ms: number): void {
+  if (!(ms > 0 && ms <= MAX_DURATION_MS)) {
+    throw new UsageError(`ttlMs ${ms} is out of range.`, {
+      hint: `Give a number of milliseconds above 0 and at most ${MAX_DURATION_MS} (${MAX_DURATION_DAYS} days).`,
+    });
+  }
 }
 
 /**

@@ -28,7 +28,7 @@ import { parseEnv } from "node:util";
 // From layout, not config/schema: that module loads zod, which `switch` does not otherwise need.
 import { ENV_NAME_PATTERN } from "../layout.js";
 import { UserError, errnoCode } from "../errors.js";
-import { formatDotenv } from "../providers/secrets/dotenv.js";
+import { isVariableName, quoteValue } from "../providers/secrets/dotenv.js";
 import { stateWriteError, writeFileAtomic } from "./fs-atomic.js";
 import { eolOf, findBlock, withEol } from "./marked-block.js";
 
@@ -37,10 +37,12 @@ export const BLOCK_END = "# <<< forkstack <<<";
 const MARKERS = { begin: BLOCK_BEGIN, end: BLOCK_END };
 
 /**
- * One `KEY=value` record exactly as `formatDotenv` writes it: a quoted value that may span lines.
- * Only such records are forkstack's to replace; anything else is a line of the user's.
+ * One `KEY=value` record exactly as `formatDotenv` writes it: a quoted value (which may span lines), or
+ * a bare one holding both a single quote and a backtick (written bare when double quotes cannot carry it
+ * either). Only such records are forkstack's to replace; anything else is a line of the user's.
  */
-const RECORD = /([A-Za-z_][A-Za-z0-9_]*)=('[^']*'|`[^`]*`|"[^"]*")[ \t]*(?:\r?\n|$)/y;
+const RECORD =
+  /([A-Za-z_][A-Za-z0-9_]*)=('[^']*'|`[^`]*`|"[^"]*"|(?=[^\n]*')(?=[^\n]*`)[^\s'"`#](?:[^\n#]*[^\s#])?)[ \t]*(?:\r?\n|$)/y;
 const LINE = /[^\n]*(?:\n|$)/y;
 
 interface Chunk {
@@ -48,6 +50,14 @@ interface Chunk {
   readonly raw: string;
   /** Set when the chunk is a record in forkstack's own format. */
   readonly record?: { readonly key: string; readonly value: string };
+}
+
+/** A record's value as the parsers read it (inside double quotes, `\n` is a newline). */
+function unquote(quoted: string): string {
+  const quote = quoted[0]!;
+  if (!"'\"`".includes(quote)) return quoted;
+  const inner = quoted.slice(1, -1);
+  return quote === '"' ? inner.replaceAll("\\n", "\n") : inner;
 }
 
 /** Split text into forkstack-format records and other lines, keeping every byte. */
@@ -58,7 +68,7 @@ function chunks(text: string): Chunk[] {
     RECORD.lastIndex = at;
     const record = RECORD.exec(text);
     if (record) {
-      out.push({ raw: record[0], record: { key: record[1]!, value: record[2]!.slice(1, -1) } });
+      out.push({ raw: record[0], record: { key: record[1]!, value: unquote(record[2]!) } });
       at = RECORD.lastIndex;
       continue;
     }
@@ -84,12 +94,32 @@ function list(keys: Iterable<string>): string {
   return [...keys].sort().join(", ");
 }
 
-/** The managed block for `values`, in the file's line ending (values' own newlines stay LF). */
-function renderBlock(values: Record<string, string>, eol: string): string {
-  const records = Object.entries(values).map(([key, value]) =>
-    formatDotenv({ [key]: value }).replace(/\n$/, ""),
-  );
-  return [BLOCK_BEGIN, ...records, BLOCK_END].join(eol) + eol;
+/**
+ * The managed block for `values`, in the file's line ending (a value's own newlines are written as
+ * `\n`, or stay LF inside quotes). A value no dotenv quoting can carry (a carriage return, say, from a
+ * cloud secrets provider) is left out with a warning rather than written so that it reads as something
+ * else or breaks the block; `forkstack run` still passes it.
+ */
+function renderBlock(values: Record<string, string>, eol: string, path: string): Rendered {
+  const records: string[] = [];
+  const warnings: string[] = [];
+  for (const [key, value] of Object.entries(values)) {
+    const quoted = isVariableName(key) ? quoteValue(value) : undefined;
+    if (typeof quoted === "string") {
+      records.push(`${key}=${quoted}`);
+      continue;
+    }
+    const why = quoted ? `its value ${quoted.problem}` : "its name is not a variable name";
+    warnings.push(
+      `Left ${key} out of ${path}: ${why}, which no dotenv file can hold; \`forkstack run\` and the library still pass it.`,
+    );
+  }
+  return { text: [BLOCK_BEGIN, ...records, BLOCK_END].join(eol) + eol, warnings };
+}
+
+interface Rendered {
+  readonly text: string;
+  readonly warnings: string[];
 }
 
 export interface EnvLocalPlan {
@@ -149,8 +179,7 @@ export function planEnvLocal(
 ): EnvLocalPlan {
   const text = existing ?? "";
   const eol = eolOf(text);
-  const block = renderBlock(values, eol);
-  const warnings: string[] = [];
+  const { text: block, warnings } = renderBlock(values, eol, path);
   const found = splitAtBlock(text, path);
 
   let before: string;

@@ -6,7 +6,7 @@
  */
 import { UserError } from "../errors.js";
 import { readAllManifests } from "./manifests.js";
-import type { Project } from "./project.js";
+import { isRootEnv, type Project } from "./project.js";
 
 export function pendingRollback(project: Project, name: string): void {
   const entry = project.state.journal().find((e) => e.env === name && e.lastError !== null);
@@ -23,13 +23,7 @@ export function pendingRollback(project: Project, name: string): void {
  * `new <root>`, adopting what its backends have.
  */
 export function isRoot(project: Project, env: string): boolean {
-  const { config } = project;
-  return (
-    env === config.defaultEnv ||
-    config.protected.includes(env) ||
-    config.production.includes(env) ||
-    env in config.roots
-  );
+  return isRootEnv(project, env) || project.config.protected.includes(env);
 }
 
 export function refuseProtected(project: Project, name: string, verb: string, force?: boolean): void {

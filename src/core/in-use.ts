@@ -77,8 +77,9 @@ export async function refuseInUse(
     );
     return;
   }
+  // One line, as every error is (the CLI prints it beside a ✗); the warning above may take several.
   throw new UserError(
-    `"${envName}" cannot be ${verb} while ${many ? `${holders.length} processes use` : "a process uses"} its data:\n${lines}`,
+    `"${envName}" cannot be ${verb} while ${many ? `${holders.length} processes use` : "a process uses"} its data: ${holders.map((h) => describeHolder(project, h)).join("; ")}.`,
     "E_ENV_BUSY",
     {
       hint: `Stop ${many ? "them" : "it"} (\`kill ${holders.map((h) => h.pid).join(" ")}\`) and run the command again, or pass --force (${many ? "they" : "it"} would keep the old files and lose ${many ? "their" : "its"} writes).`,

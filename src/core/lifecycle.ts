@@ -1,7 +1,7 @@
 /**
  * @module core/lifecycle
- * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of DESIGN.md §5. This
- * module checks and refuses; the journaled runs themselves, which crash repair shares, are in
+ * Creating and resetting envs (deleting: `delete-env.ts`) with the guarantees of docs/architecture.md.
+ * This module checks and refuses; the journaled runs themselves, which crash repair shares, are in
  * `make-env.ts`:
  * - all resources of an env are made in parallel, and if one fails the others are rolled back;
  * - every change is journaled before it touches a resource, so a kill -9 at any point is repaired by
@@ -13,11 +13,12 @@ import { UsageError, UserError, isForkstackError } from "../errors.js";
 import type { EnvManifest } from "../layout.js";
 import type { ResourceKind } from "../providers/types.js";
 import { notReadyHint } from "../runtime/resolve.js";
+import { checkTtlMs } from "./duration.js";
 import { failpoint } from "./failpoints.js";
 import { readManifest, requireManifest } from "./manifests.js";
 import { beginReset, forkEach, makeNewEnv, resetInPlace } from "./make-env.js";
 import { checkEnvName } from "./names.js";
-import type { Project } from "./project.js";
+import { isRootEnv, type Project } from "./project.js";
 import { refuseInUse } from "./in-use.js";
 import { pendingRollback, refuseChildren, refuseProtected } from "./guards.js";
 import { repairJournal } from "./repair.js";
@@ -161,12 +162,15 @@ async function ensureParent(
   return manifest;
 }
 
+const AT_HINT = "Give a past time (2026-11-30T10:00Z) or how long ago (1h, 2d).";
+
 /** `--at`: only where every provider can fork at a past time, and never in the future. */
 function checkAt(project: Project, at: Date | undefined): void {
   if (!at) return;
+  if (Number.isNaN(at.getTime())) throw new UsageError("--at is not a valid time.", { hint: AT_HINT });
   if (at.getTime() > Date.now()) {
     throw new UsageError(`--at ${at.toISOString()} is in the future.`, {
-      hint: "Give a past time (2026-11-30T10:00Z) or how long ago (1h, 2d).",
+      hint: AT_HINT,
     });
   }
   const cannot = project.providers.filter((p) => !p.flags.pointInTime).map((p) => `${p.kind} (${p.name})`);
@@ -179,6 +183,31 @@ function checkAt(project: Project, at: Date | undefined): void {
   }
 }
 
+/**
+ * A fork that touches production data asks first: one from a production env copies its data out; one
+ * into a production env (`new prod --from dev`) makes production a copy of another env's data.
+ */
+function productionQuestion(
+  project: Project,
+  name: string,
+  parent: string,
+): { question: string; refusal: string } | undefined {
+  const { production } = project.config;
+  if (production.includes(parent)) {
+    return {
+      question: `"${parent}" holds production data. Fork it into "${name}"?`,
+      refusal: `Forking from the production env "${parent}" needs confirmation.`,
+    };
+  }
+  if (production.includes(name)) {
+    return {
+      question: `"${name}" is a production env. Make it a fork of "${parent}", starting as a copy of its data?`,
+      refusal: `Making the production env "${name}" a fork of "${parent}" needs confirmation.`,
+    };
+  }
+  return undefined;
+}
+
 export async function createEnv(
   project: Project,
   name: string,
@@ -186,30 +215,27 @@ export async function createEnv(
 ): Promise<EnvSummary> {
   const started = performance.now();
   checkEnvName(name, project.config.project, project.providers);
-  // `new dev` (the default env) or `new prod` (a root the config names) without --from makes that root
-  // again, adopting what its backends have: how a deleted root is started over.
-  if (options.from === undefined && (name === project.config.defaultEnv || name in project.config.roots)) {
+  // `new dev` or `new prod` (a root: see isRootEnv) without --from makes that root, empty or adopting
+  // what its backends have: how a root is first made on this machine, or a deleted one started over.
+  if (options.from === undefined && isRootEnv(project, name)) {
     const root = await createRootEnv(project, name, options.onStep, { switchTo: options.switchTo ?? true });
     return { ...root, ms: performance.now() - started };
   }
   const parent = options.from ?? project.config.defaultEnv;
+  // The parent's name is a path too (its manifest): checked before anything reads it.
+  checkEnvName(parent, project.config.project);
   if (parent === name) throw new UsageError(`An env cannot be forked from itself ("${name}").`);
+  if (options.ttlMs !== undefined) checkTtlMs(options.ttlMs);
   checkAt(project, options.at);
   await repairJournal(project);
   // A parent that does not exist is said before any question about it (the default env is the one
   // parent made on demand).
   if (parent !== project.config.defaultEnv) await requireManifest(project.layout, parent);
-  if (project.config.production.includes(parent) && !options.yes) {
-    const question = `"${parent}" holds production data. Fork it into "${name}"?`;
-    if (!(options.confirm && (await options.confirm(question)))) {
-      throw new UserError(
-        `Forking from the production env "${parent}" needs confirmation.`,
-        "E_CONFIRMATION_REQUIRED",
-        {
-          hint: "Pass --yes to confirm (required when not running in a terminal).",
-        },
-      );
-    }
+  const asked = productionQuestion(project, name, parent);
+  if (asked && !options.yes && !(options.confirm && (await options.confirm(asked.question)))) {
+    throw new UserError(asked.refusal, "E_CONFIRMATION_REQUIRED", {
+      hint: "Pass --yes to confirm (required when not running in a terminal).",
+    });
   }
   await prepareAll(project, options.signal, options.onStep);
   const lock = await project.state.lock(name);

@@ -4,6 +4,7 @@
  * resources as the backend has it now, and the current marker. An env is `ready` only when its manifest
  * says so and every resource exists: a half-made env is never reported as healthy.
  */
+import { isServiceStopped } from "../errors.js";
 import { limit } from "../providers/_limit.js";
 import type { Provider, ResourceInfo, ResourceKind } from "../providers/types.js";
 import { envRef, recordedInfo } from "./steps.js";
@@ -14,7 +15,8 @@ import { currentEnvOf } from "./switch.js";
 
 export interface ResourceState {
   readonly provider: string;
-  readonly status: "ok" | "missing" | "error";
+  /** `stopped`: an embedded service is stopped and starts on next use (not an error). */
+  readonly status: "ok" | "missing" | "error" | "stopped";
   readonly location?: string;
   readonly method?: string;
   /** The root adopted an existing backend resource. */
@@ -93,7 +95,13 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
         const recorded = m.resources[provider.kind];
         const found = described[p]![at.get(m.name)!]!;
         if ("error" in found) {
-          return { provider: provider.name, status: "error", detail: (found.error as Error).message };
+          const stopped = isServiceStopped(found.error);
+          return {
+            provider: provider.name,
+            status: stopped ? "stopped" : "error",
+            ...(stopped ? { location: recorded?.location, method: recorded?.method } : {}),
+            detail: (found.error as Error).message,
+          };
         }
         const { info } = found;
         return {
@@ -108,7 +116,8 @@ export async function listEnvs(project: Project, now = Date.now()): Promise<EnvL
       // Built in provider order (database, storage, secrets, local) so output is stable.
       const resources: EnvListing["resources"] = {};
       project.providers.forEach((provider, i) => (resources[provider.kind] = states[i]));
-      const allOk = Object.values(resources).every((r) => r.status === "ok");
+      // A stopped service is no fault of the env's: it starts on next use.
+      const allOk = Object.values(resources).every((r) => r.status === "ok" || r.status === "stopped");
       const unfinished = pending.get(m.name);
       const status = unfinished ? "interrupted" : m.status === "ready" && !allOk ? "degraded" : m.status;
       const expired = m.expiresAt !== null && Date.parse(m.expiresAt) <= now;

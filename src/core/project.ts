@@ -85,3 +85,13 @@ export async function openProject(options: OpenOptions = {}): Promise<Project> {
 export function providerOf(project: Project, kind: ResourceKind): Provider | undefined {
   return project.providers.find((p) => p.kind === kind);
 }
+
+/**
+ * The envs the config makes roots, which have no parent: the default env, every env marked
+ * `production`, and every env `roots` names. `new <root>` makes one empty (adopting what its backends
+ * already have) unless `--from` asks for a fork.
+ */
+export function isRootEnv(project: Project, name: string): boolean {
+  const { defaultEnv, production, roots } = project.config;
+  return name === defaultEnv || production.includes(name) || Object.hasOwn(roots, name);
+}

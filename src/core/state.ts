@@ -12,6 +12,7 @@ import type Database from "libsql";
 import { ensurePrivateFile, mkdirPrivate } from "../durable-fs.js";
 import { UserError, errnoCode } from "../errors.js";
 import { requireLibsql } from "../native-sqlite.js";
+import { processAlive } from "../process-alive.js";
 import type { ProjectLayout } from "../layout.js";
 import { stateWriteError } from "./fs-atomic.js";
 import { parseManifest } from "./manifests.js";
@@ -138,12 +139,7 @@ function openError(layout: ProjectLayout, error: unknown): unknown {
 /** Is the process that wrote a lock or journal row still running? Another host's rows are trusted as live. */
 export function isHolderAlive(pid: number, host: string): boolean {
   if (host !== hostname()) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+  return processAlive(pid);
 }
 
 export interface Lock {

@@ -2,7 +2,7 @@
  * @module core/steps
  * Making and removing an env's resources, one step per provider, in parallel, under the journal.
  *
- * The rule this module exists for (DESIGN.md §5.7): rollback and repair remove only what the
+ * The rule this module exists for (docs/architecture.md, "Guarantees"): rollback and repair remove only what the
  * operation itself made. Before a provider is asked to make a resource, the core checks that the
  * resource does not exist and records the step (`making`, with the provider's `target`: what it is
  * about to make); when the provider returns, the step is `made` with what the provider reported, and

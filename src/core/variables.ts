@@ -1,6 +1,6 @@
 /**
  * @module core/variables
- * The variables of an env (DESIGN.md §3), split into plain values and secrets so that output can mask
+ * The variables of an env (docs/architecture.md), split into plain values and secrets so that output can mask
  * the secrets unless asked to reveal them.
  */
 import { readFile, rm } from "node:fs/promises";

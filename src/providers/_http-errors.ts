@@ -89,7 +89,7 @@ export function isApiError(error: unknown, kind?: ApiErrorKind): error is ApiErr
 }
 
 /**
- * The vendor's message and code from an error body. The four shapes of reference/providers.md §0:
+ * The vendor's message and code from an error body. The four shapes the vendors use (docs/providers.md):
  * Neon `{code, message, request_id}`, PlanetScale `{code, message}`, Turso `{error}`, Doppler
  * `{messages: [], success: false}`; plus `{errors: [...]}` and `{error: {message}}`, which proxies and
  * other APIs use. A short plain-text body is taken as is; HTML (a load balancer's page) is not.

@@ -14,7 +14,7 @@
  *   honouring `Retry-After`, bounded in attempts and total time; network failures and 502/504 only for
  *   idempotent requests, because a create that may have reached the server must never be sent twice;
  * - errors: stable codes (`E_PROVIDER_AUTH`, `E_ENV_NOT_FOUND`, `E_ENV_EXISTS`, `E_SERVER`,
- *   `E_PROVIDER_API`) with the vendor's own message (four body shapes, reference/providers.md §0) and
+ *   `E_PROVIDER_API`) with the vendor's own message (four body shapes: docs/providers.md) and
  *   the request id a support ticket needs;
  * - load: at most `maxConcurrency` requests in flight per client, and a 429 pauses the whole client,
  *   not just the request that got it;

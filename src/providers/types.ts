@@ -82,7 +82,7 @@ export interface ResourceInfo {
   readonly bytesAdded?: number;
   /** Size of the resource's data, where cheap to know. */
   readonly bytes?: number;
-  /** Variables the app sees (DESIGN.md §3) that are not secret: DATABASE_URL, BUCKET_NAME, … */
+  /** Variables the app sees (docs/architecture.md) that are not secret: DATABASE_URL, BUCKET_NAME, … */
   readonly vars: Readonly<Record<string, string>>;
   /** Variables that are secret (tokens, keys): masked by `forkstack env` unless `--reveal`. */
   readonly secretVars?: Readonly<Record<string, string>>;

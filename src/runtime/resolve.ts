@@ -136,8 +136,8 @@ export interface ResolveOptions {
 }
 
 /**
- * The one resolver of the current env, used by every command and by the runtime library (DESIGN.md
- * §1): `--env` → `FORKSTACK_ENV` → `ENV` (production→prod, development→dev) → `.current-env` → the
+ * The one resolver of the current env, used by every command and by the runtime library (docs/architecture.md,
+ * "The resolver"): `--env` → `FORKSTACK_ENV` → `ENV` (production→prod, development→dev) → `.current-env` → the
  * config's default. Whatever the source, the name is validated: `FORKSTACK_ENV=../../x` is refused,
  * never used as a path.
  */

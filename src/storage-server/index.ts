@@ -1,6 +1,6 @@
 /**
  * @module storage-server
- * The embedded S3-compatible object store with zero-copy bucket forks (DESIGN.md §7): S3 core API,
+ * The embedded S3-compatible object store with zero-copy bucket forks (docs/architecture.md, "The embedded object store"): S3 core API,
  * the Tigris fork/snapshot API, SigV4 auth, durable storage in immutable blob files.
  */
 export { startStorageServer } from "./listen.js";

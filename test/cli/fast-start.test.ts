@@ -42,6 +42,18 @@ describe("cli: fast start", () => {
     },
   );
 
+  // What the README says of `current`: no config is read while the cache knows the default env; with a
+  // cold cache (a fresh clone, a config just edited) and nothing else naming the env, it reads it once.
+  it("`forkstack current` reads the config only with a cold cache, once", async () => {
+    const cwd = await tempProject(); // a config and nothing else: no .forkstack/, no .current-env
+    const configLoader = (loaded: string[]) =>
+      sourcesIn(loaded).filter((src) => /^src\/config\//.test(src)).length > 0;
+    expect(configLoader(await modulesLoadedBy(["current"], cwd))).toBe(true);
+    expect(configLoader(await modulesLoadedBy(["current"], cwd))).toBe(false);
+    await cli(["new", "alice"], { cwd }); // .current-env names the env: no default needed at all
+    expect(configLoader(await modulesLoadedBy(["current"], cwd))).toBe(false);
+  });
+
   // The common path is a few chunks, not dozens of small modules (each costs a read, parse and link).
   it.each([["new", "bob", "--no-switch"], ["list"], ["env"]])(
     "`forkstack %s` loads few of forkstack's own files",

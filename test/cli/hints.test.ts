@@ -126,18 +126,36 @@ describe("cli hints and safe output", () => {
     }
   });
 
-  it("read-only commands do not start the storage server after `down`: they say it is down", async () => {
+  it("read-only commands do not start the storage server after `down`: they say it is stopped, not an error", async () => {
     const dir = await tempProject({ ...EMBEDDED_CONFIG, storage: { provider: "local" } });
     try {
       await cli(["new", "alice"], { cwd: dir });
       await cli(["down"], { cwd: dir });
       const list = await runCli(["list"], { cwd: dir });
       expect(list.code).toBe(0);
-      expect(list.stdout).toMatch(
-        /storage error: \[local\] The storage server is not running \(`forkstack up` starts it/,
-      );
+      const aliceRow = list.stdout.split("\n").find((l) => /^\* alice /.test(l))!;
+      expect(aliceRow).toMatch(/ ready +database .*, storage stopped \(starts on next use\), secrets /);
+      expect(list.stdout).not.toMatch(/degraded|error|\.,/);
+      const json = JSON.parse((await runCli(["list", "--json"], { cwd: dir })).stdout) as Array<{
+        name: string;
+        status: string;
+        resources: { storage: { status: string; detail: string; location: string } };
+      }>;
+      for (const env of json) {
+        expect(env.status).toBe("ready");
+        expect(env.resources.storage).toMatchObject({
+          status: "stopped",
+          detail: expect.stringMatching(/stopped; it starts on next use/),
+          location: expect.stringContaining(`-bucket-${env.name}`),
+        });
+      }
       const doctor = await runCli(["doctor"], { cwd: dir });
-      expect(doctor.stdout).toMatch(/The storage server is not running/);
+      expect(doctor.code, doctor.stdout).toBe(0);
+      expect(doctor.stdout).not.toMatch(/^✗/m);
+      expect(doctor.stdout).toMatch(
+        /storage \(local\): resources not compared with the envs: the server is stopped/,
+      );
+      expect(doctor.stdout).toMatch(/envs: 2 env\(s\), all ready/);
       await cli(["gc"], { cwd: dir });
       // none of them started it
       expect((await runCli(["down"], { cwd: dir })).stderr).toContain("The storage server is not running.");

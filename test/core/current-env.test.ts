@@ -22,7 +22,7 @@ describe("the current env, resolved the same way everywhere", () => {
   beforeAll(async () => {
     cwd = await tempProject(undefined, { suite: true });
     await cli(["new", "alice"], { cwd });
-    await cli(["new", "prod", "--from", "dev", "--no-switch"], { cwd });
+    await cli(["new", "prod", "--no-switch"], { cwd }); // a root of its own (test/cli/roots.test.ts)
     await cli(["switch", "dev"], { cwd });
     urls = {};
     for (const env of ["dev", "alice", "prod"]) {

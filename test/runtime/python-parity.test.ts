@@ -632,7 +632,8 @@ describe.skipIf(!PYTHON)(`python parity: Doppler secrets${PYTHON ? "" : " (skipp
 describe("python module: shipped", () => {
   it("is in the npm package, so an app copies the version that matches its CLI", () => {
     const packed = JSON.parse(
-      execFileSync("npm", ["pack", "--dry-run", "--json"], {
+      // --ignore-scripts: prepack would rebuild dist/ under the tests running beside this one.
+      execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], {
         cwd: REPO,
         stdio: ["ignore", "pipe", "ignore"],
       }).toString(),

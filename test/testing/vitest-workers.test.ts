@@ -25,7 +25,6 @@ export default defineConfig({
   test: {
     pool: process.env.POOL ?? "forks",
     maxWorkers: 4,
-    minWorkers: 4,
     // Checks the template once, deletes worker envs an interrupted run left behind.
     globalSetup: process.env.NO_GLOBAL_SETUP ? [] : ["forkstack/vitest/global-setup"],
     // Forks test-<worker> from the template before each test file, deletes it after.

@@ -4,6 +4,7 @@
  */
 import { access, constants, statfs } from "node:fs/promises";
 import { isRoot } from "../../core/guards.js";
+import { isServiceStopped } from "../../errors.js";
 import { listEnvs } from "../../core/listing.js";
 import type { DoctorFinding } from "../../providers/types.js";
 import type { CommandDef } from "../command.js";
@@ -90,7 +91,16 @@ const command: CommandDef<{ checks: Check[] }> = {
         names = await provider.list(project.op(undefined, { readOnly: true }));
       } catch (error) {
         const area = `${provider.kind} (${provider.name})`;
-        checks.push({ area, level: "error", message: `cannot list resources: ${(error as Error).message}` });
+        checks.push(
+          isServiceStopped(error)
+            ? {
+                area,
+                level: "ok",
+                message:
+                  "resources not compared with the envs: the server is stopped (`forkstack up` to check them)",
+              }
+            : { area, level: "error", message: `cannot list resources: ${(error as Error).message}` },
+        );
         continue;
       }
       const orphans = names.filter((name) => !known.has(name));

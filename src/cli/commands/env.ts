@@ -3,7 +3,9 @@ import { UsageError } from "../../errors.js";
 import { checkEnvName } from "../../core/names.js";
 import { currentEnvOf } from "../../core/switch.js";
 import { envVariables, formatDotenv, formatShell } from "../../core/variables.js";
+import { quoteValue } from "../../providers/secrets/dotenv.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
+import type { Io } from "../output.js";
 
 const FORMATS = ["dotenv", "json", "shell"] as const;
 type Format = (typeof FORMATS)[number];
@@ -17,6 +19,21 @@ interface EnvResult {
   readonly variables: Record<string, string>;
   /** Names of the secrets that were masked. */
   readonly masked: string[];
+}
+
+/**
+ * Dotenv output; a value no dotenv quoting can carry (a carriage return from a cloud provider) is left
+ * out with a comment naming it, as `.env.local` does, rather than printed so it reads as something else.
+ */
+function writeDotenv(values: Record<string, string>, io: Io): void {
+  const unwritable = Object.keys(values).filter((k) => typeof quoteValue(values[k]!) !== "string");
+  const writable = Object.fromEntries(Object.entries(values).filter(([k]) => !unwritable.includes(k)));
+  io.stdout.write(formatDotenv(writable));
+  if (unwritable.length) {
+    io.stdout.write(
+      `# left out, no dotenv file can hold their values (${unwritable.join(", ")}): --format json or shell prints them\n`,
+    );
+  }
 }
 
 const command: CommandDef<EnvResult> = {
@@ -44,9 +61,12 @@ const command: CommandDef<EnvResult> = {
     const positional = args.positionals[0];
     const option = stringValue(args, "env");
     if (positional !== undefined && option !== undefined && positional !== option) {
-      throw new UsageError(`Two envs given: ${positional} and --env ${option}.`, {
-        hint: "Name the env once, as `forkstack env <env>` or `--env <env>`.",
-      });
+      throw new UsageError(
+        `Two envs given: ${JSON.stringify(positional)} and --env ${JSON.stringify(option)}.`,
+        {
+          hint: "Name the env once, as `forkstack env <env>` or `--env <env>`.",
+        },
+      );
     }
     const env = currentEnvOf(project, positional ?? option);
     checkEnvName(env, project.config.project);
@@ -71,7 +91,8 @@ const command: CommandDef<EnvResult> = {
     const plain = Object.fromEntries(
       Object.entries(result.variables).filter(([k]) => !result.masked.includes(k)),
     );
-    io.stdout.write(result.format === "shell" ? formatShell(plain) : formatDotenv(plain));
+    if (result.format === "shell") io.stdout.write(formatShell(plain));
+    else writeDotenv(plain, io);
     if (result.masked.length) {
       io.stdout.write(
         `# ${result.masked.length} secret ${result.masked.length > 1 ? "values" : "value"} left out (${result.masked.join(", ")}): pass --reveal to print ${result.masked.length > 1 ? "them" : "it"}\n`,

@@ -16,7 +16,9 @@ const MADE: Record<string, string> = {
 
 function describeResource(r: ResourceState): string {
   if (r.status === "missing") return "MISSING";
-  if (r.status === "error") return `error: ${r.detail ?? "unknown"}`;
+  // Resources are joined with ", ": a message's own final period would read as `., `.
+  if (r.status === "error") return `error: ${(r.detail ?? "unknown").replace(/\.$/, "")}`;
+  if (r.status === "stopped") return "stopped (starts on next use)";
   const how = r.adopted ? "adopted" : r.method ? (MADE[r.method] ?? r.method) : undefined;
   return [r.bytes !== undefined ? formatBytes(r.bytes) : undefined, how].filter(Boolean).join(" ") || "ok";
 }

@@ -17,7 +17,8 @@ const command: CommandDef<EnvSummary> = {
     from: {
       type: "string",
       value: "<env>",
-      description: "Parent env (default: the config's defaultEnv, usually dev)",
+      description:
+        "Parent env (default: the config's defaultEnv, usually dev; a root such as prod is made empty without it)",
     },
     at: {
       type: "string",
@@ -29,7 +30,7 @@ const command: CommandDef<EnvSummary> = {
     ttl: {
       type: "string",
       value: "<duration>",
-      description: "Expire after this long (30m, 2h, 7d); `gc` deletes it",
+      description: "Expire after this long (30m, 2h, 7d; at most 36500d); `gc` deletes it",
     },
     yes: { type: "boolean", short: "y", description: "Confirm forking from a production env" },
   },

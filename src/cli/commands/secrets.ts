@@ -7,6 +7,7 @@ import { text } from "node:stream/consumers";
 import { UsageError } from "../../errors.js";
 import { changeSecrets } from "../../core/secrets.js";
 import { currentEnvOf } from "../../core/switch.js";
+import { UNWRITABLE_HINT, isVariableName, quoteValue } from "../../providers/secrets/dotenv.js";
 import { flag, stringValue, type CommandDef } from "../command.js";
 
 interface SecretsResult {
@@ -15,8 +16,30 @@ interface SecretsResult {
   readonly keys: string[];
 }
 
-async function readStdin(): Promise<string> {
-  return (await text(process.stdin)).replace(/\r?\n$/, "");
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
+  return (await text(stdin)).replace(/\r?\n$/, "");
+}
+
+/**
+ * Every secret ends up in dotenv files (`.env.local`'s block, the dotenv provider's file, the runtime's
+ * cache of a cloud provider's values): a name or value no dotenv file can hold is refused before
+ * anything is written, whatever the provider, rather than break a later `switch`.
+ */
+function refuseUnwritable(key: string, value: string): void {
+  if (!isVariableName(key)) {
+    throw new UsageError(`Secret name ${JSON.stringify(key)} is not a valid variable name.`, {
+      hint: "Use letters, digits and underscores, not starting with a digit.",
+    });
+  }
+  const quoted = quoteValue(value);
+  if (typeof quoted !== "string") {
+    throw new UsageError(
+      `The value of ${key} cannot be stored: it ${quoted.problem}, which no dotenv file can hold.`,
+      {
+        hint: UNWRITABLE_HINT,
+      },
+    );
+  }
 }
 
 const command: CommandDef<SecretsResult> = {
@@ -52,7 +75,7 @@ const command: CommandDef<SecretsResult> = {
         if (action === "unset") delete values[key];
         else if (eq >= 0) values[key] = item.slice(eq + 1);
         else if (items.length === 1) {
-          const value = await readStdin();
+          const value = await readStdin(ctx.stdin);
           // An empty stdin is far more often a mistake (nothing piped, a failed command before the
           // pipe) than a wish to store '': refuse unless asked.
           if (value === "" && !flag(args, "allow-empty")) {
@@ -65,6 +88,7 @@ const command: CommandDef<SecretsResult> = {
           throw new UsageError(`No value for ${key}.`, {
             hint: "Use KEY=VALUE, or one KEY with the value on stdin.",
           });
+        if (action === "set") refuseUnwritable(key, values[key]!);
         keys.push(key);
       }
     });

@@ -1,6 +1,6 @@
 /**
  * @module providers/database/_neon-api
- * The calls of Neon API v2 the `neon` provider makes (reference/providers.md §2), on the shared HTTP
+ * The calls of Neon API v2 the `neon` provider makes (docs/databases.md, `neon`), on the shared HTTP
  * client: the shapes it reads, branch lookups by name, waiting for operations, connection URIs.
  * Nothing here logs a response body or a URI: connection URIs carry the role's password.
  */

@@ -1,6 +1,6 @@
 /**
  * @module providers/database/neon
- * A Neon branch per env (API v2, reference/providers.md §2). A fork is a new branch of the parent's
+ * A Neon branch per env (API v2, docs/databases.md, `neon`). A fork is a new branch of the parent's
  * (copy-on-write in Neon's storage: O(1) in data size, method `native`) with its own read-write
  * endpoint; `--at` becomes `parent_timestamp`, `--ttl` becomes `expires_at`. Every mutation returns
  * operations, which are polled until they finish before the branch is used or reported.

@@ -1,6 +1,6 @@
 /**
  * @module providers/database/turso
- * A Turso database per env, through the Platform API (reference/providers.md §1): `<project>-<env>`
+ * A Turso database per env, through the Platform API (docs/databases.md, `turso`): `<project>-<env>`
  * in the organization's group.
  *
  * A fork is a new database seeded from the parent's (`seed: { type: "database", name }`, plus

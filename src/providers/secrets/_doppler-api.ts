@@ -1,6 +1,6 @@
 /**
  * @module providers/secrets/_doppler-api
- * The Doppler API v3 calls the `doppler` provider makes (reference/providers.md §4.2), on the shared
+ * The Doppler API v3 calls the `doppler` provider makes (docs/secrets.md, `doppler`), on the shared
  * HTTP client (`_http.ts`: base-URL override FORKSTACK_DOPPLER_API_URL, retries on 429 with
  * Retry-After, Doppler's `{messages}` errors with the request id, the token never logged), and the
  * naming rules for configs forkstack makes.

@@ -1,6 +1,6 @@
 /**
  * @module providers/secrets/doppler
- * Secrets in Doppler (API v3, reference/providers.md §4), one config per env:
+ * Secrets in Doppler (API v3, docs/secrets.md), one config per env:
  *
  * - Roots adopt an existing config and never make or delete one: `roots.<env>.secrets` names it
  *   (`{ environment: "dev", config: "dev" }`), else a root config named like the env is taken

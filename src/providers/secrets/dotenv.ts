@@ -3,10 +3,8 @@
  * The embedded secrets store: one dotenv file per env at `.forkstack/envs/<env>/secrets.env`, mode 0600.
  *
  * Files are parsed with Node's own `util.parseEnv`, so what a user writes by hand reads the way Node's
- * `--env-file` would read it. That parser knows no escape sequences (only `\n` inside double quotes), so
- * we write each value in the first quote style that cannot end it early: single quotes, else backticks,
- * else double quotes. A value holding all three quote characters, a carriage return (the parser drops
- * them) or a NUL cannot round-trip, and `write` refuses it rather than store something else.
+ * `--env-file` would read it. How values are written (`quoteValue`) is shared with every dotenv file
+ * forkstack writes (`.env.local`'s block, `forkstack env`): see docs/secrets.md, "How values are written".
  */
 import { chmod, readFile, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -44,22 +42,73 @@ const SECRETS_FILE = "secrets.env";
 const FILE_MODE = 0o600;
 /** What `process.env` and shells accept as a variable name. */
 const KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const isVariableName = (key: string) => KEY_PATTERN.test(key) && key !== "__proto__";
 
-/** Quote one value so that `util.parseEnv` gives it back unchanged, or say why that is impossible. */
-export function quoteValue(value: string): string | { problem: string } {
-  if (/[\r\0]/.test(value)) return { problem: "contains a carriage return or NUL character" };
+/**
+ * A line that a reader going line by line (`docker --env-file`, a shell loop, grep) would take for a
+ * variable of its own, or one of forkstack's block markers (core/env-local.ts): such a line must never
+ * be a line of a multi-line value.
+ */
+const ASSIGNMENT_LINE = /^\s*(?:export\s+)?[\w.-]+\s*=/;
+const MARKER_LINE = /^\s*#\s*(?:>>>|<<<)\s*forkstack\b/;
+
+/**
+ * Inside double quotes both parsers turn the two characters `\n` into a newline (and the `dotenv`
+ * package `\r` into a carriage return) and neither knows an escaped quote, so a value fits there only
+ * without a double quote or such a pair of its own.
+ */
+const fitsDoubleQuotes = (value: string) => !value.includes('"') && !/\\[nr]/.test(value);
+
+/** A one-line value: the first quote style it does not contain, else bare if nothing is lost so. */
+function quoteOneLine(value: string): string | undefined {
   if (!value.includes("'")) return `'${value}'`;
   if (!value.includes("`")) return `\`${value}\``;
-  // Inside double quotes parseEnv turns the two characters `\n` into a newline.
-  if (!value.includes('"') && !value.includes("\\n")) return `"${value}"`;
-  return { problem: "contains single quotes, backticks and double quotes (or `\\n`) at once" };
+  if (fitsDoubleQuotes(value)) return `"${value}"`;
+  // All three quote characters: bare, which parsers read to the end of the line, trimmed, cut at `#`.
+  if (/^[^\s'"`#][^#]*$/.test(value) && !/\s$/.test(value)) return value;
+  return undefined;
 }
+
+/**
+ * Quote one value so that Node's `util.parseEnv` and the `dotenv` package both give it back unchanged
+ * and no line of the file reads as another variable or as a block marker; or say why that is impossible.
+ * A multi-line value goes on one line with its newlines as `\n` inside double quotes (the `dotenv`
+ * package's own way); one that cannot (it holds a double quote or a `\n` of its own) spans lines inside
+ * single quotes or backticks, if none of its lines could be taken for a variable or a marker.
+ */
+export function quoteValue(value: string): string | { problem: string } {
+  // `dotenv` reads every carriage return as a line end and Node drops them; nobody keeps a NUL.
+  if (/[\r\0]/.test(value)) return { problem: "contains a carriage return or NUL character" };
+  if (!value.includes("\n")) {
+    return (
+      quoteOneLine(value) ?? {
+        problem:
+          "contains single quotes, backticks and double quotes (or `\\n`) at once, and a `#` or spaces at an end",
+      }
+    );
+  }
+  if (fitsDoubleQuotes(value)) return `"${value.replaceAll("\n", "\\n")}"`;
+  const later = value.split("\n").slice(1);
+  if (later.some((line) => ASSIGNMENT_LINE.test(line) || MARKER_LINE.test(line))) {
+    return {
+      problem:
+        "spans lines, one of which reads as a variable or a forkstack marker of its own, and holds a double quote or a `\\n`, so it cannot be written on one line",
+    };
+  }
+  if (!value.includes("'")) return `'${value}'`;
+  if (!value.includes("`")) return `\`${value}\``;
+  return { problem: "spans lines and contains single quotes, backticks and double quotes at once" };
+}
+
+/** What to do about a value no dotenv quoting can carry. */
+export const UNWRITABLE_HINT =
+  "Store it encoded (base64, or JSON on one line), or drop the character the message names; docs/secrets.md says what each dotenv parser can read.";
 
 /** Serialise secrets in dotenv format; throws a ProviderError naming the first key that cannot be stored. */
 export function formatDotenv(values: Record<string, string>): string {
   let text = "";
   for (const [key, value] of Object.entries(values)) {
-    if (!KEY_PATTERN.test(key) || key === "__proto__") {
+    if (!isVariableName(key)) {
       throw new ProviderError(
         PROVIDER_NAME,
         `Secret name "${key}" is not a valid variable name.`,
@@ -78,6 +127,7 @@ export function formatDotenv(values: Record<string, string>): string {
         PROVIDER_NAME,
         `The value of secret ${key} cannot be stored: it ${quoted.problem}.`,
         "E_USAGE",
+        { hint: UNWRITABLE_HINT },
       );
     }
     text += `${key}=${quoted}\n`;

@@ -1,6 +1,6 @@
 /**
  * @module providers/storage/_buckets
- * What every bucket-per-env storage provider shares: the names of an env's buckets (DESIGN.md §3: a
+ * What every bucket-per-env storage provider shares: the names of an env's buckets (docs/architecture.md: a
  * default bucket `{project}-bucket-{env}` exposed as `BUCKET_NAME`, and `{project}-{key}-{env}` as
  * `BUCKET_NAME_<KEY>` for each named key), the S3 rules those names must pass before anything is made,
  * and reading env names back out of a bucket listing. `forkableBuckets` adds the lifecycle over the

@@ -1,7 +1,7 @@
 /**
  * @module providers/storage/_copy-fork
  * A fork where the backend has none (S3, R2): every object of the parent's bucket is copied into the
- * child's server-side, never through this machine (reference/storage.md §2.4). The listing (pages of
+ * child's server-side, never through this machine (docs/storage.md, `s3` and `r2`). The listing (pages of
  * 1,000) runs ahead of the copies, which run `concurrency` at a time: `CopyObject` (`_copy-object.ts`) up to
  * `multipartThreshold` (S3's single-copy limit is 5 GB), above it CreateMultipartUpload + `UploadPartCopy`
  * of equal-sized ranges (R2 wants every part but the last the same size) + CompleteMultipartUpload,

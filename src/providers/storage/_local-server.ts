@@ -20,6 +20,7 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ProviderError, UserError, errnoCode } from "../../errors.js";
+import { processAlive } from "../../process-alive.js";
 import { loadOrCreateCredentials } from "../../storage-server/auth/credentials.js";
 import type { Credentials } from "../../storage-server/auth/types.js";
 import { CHALLENGE_HEADER, PROOF_HEADER, proofMatches, serverProof } from "../../storage-server/proof.js";
@@ -103,20 +104,6 @@ export interface ServerAddress {
 export function endpointUrl(host: string, port: number): string {
   const h = ["0.0.0.0", "::", "", "localhost"].includes(host) ? "127.0.0.1" : host;
   return `http://${h.includes(":") ? `[${h}]` : h}:${port}`;
-}
-
-/** Alive and not a zombie (a killed daemon whose reaper is slow still answers `kill(pid, 0)`). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return errnoCode(error) === "EPERM";
-  }
-  try {
-    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return true; // no procfs (macOS): kill(0) is all we have
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

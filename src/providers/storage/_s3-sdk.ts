@@ -48,7 +48,7 @@ export async function createS3Client(
     forcePathStyle: settings.forcePathStyle,
     credentials: settings.keys,
     // Server-side copies and deletes carry no payload worth a checksum; sending none keeps every
-    // S3-compatible server (R2 in early 2025, reference/storage.md §2.3) happy.
+    // S3-compatible server (R2 in early 2025: docs/storage.md) happy.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: 5,

@@ -1,7 +1,7 @@
 /**
  * @module providers/storage/_tigris-client
  * The few bucket-level calls a storage provider makes, over the Tigris fork API (plain S3 requests plus
- * `X-Tigris-*` headers, reference/storage.md §1.2). The embedded server speaks the same API, so the
+ * `X-Tigris-*` headers, docs/storage.md, "The Tigris fork API"). The embedded server speaks the same API, so the
  * `local` provider and a `tigris` provider share this client and differ only in endpoint and keys.
  *
  * Why not @aws-sdk/client-s3 or a signing library: we need five bucket calls, not the S3 model, and

@@ -16,7 +16,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { failpoint } from "../../core/failpoints.js";
-import { ProviderError, UserError } from "../../errors.js";
+import { ServiceStoppedError, UserError } from "../../errors.js";
 import type { ForkstackConfig } from "../../config/schema.js";
 import { recordedStrings, type ProjectLayout } from "../../layout.js";
 import type { Credentials } from "../../storage-server/auth/types.js";
@@ -75,16 +75,15 @@ const provider: ProviderFactory<LocalStorageOptions, StorageProvider> = (options
       }));
 
   /**
-   * For read-only commands: the API if the server runs, else a clear error (shown as the resource's
-   * status) instead of silently starting it after the user stopped it with `forkstack down`.
+   * For read-only commands: the API if the server runs, else "stopped" (shown as the resource's status,
+   * not as an error) instead of silently starting it after the user stopped it with `forkstack down`.
    */
   const readApi = async (op: OpContext): Promise<TigrisClient> => {
     if (!op.readOnly || ready) return api();
     if ((await server.status()).running) return api();
-    throw new ProviderError(
+    throw new ServiceStoppedError(
       PROVIDER_NAME,
-      "The storage server is not running (`forkstack up` starts it; `new`, `run` and `reset` start it by themselves).",
-      "E_SERVER",
+      "The storage server is stopped; it starts on next use (`new`, `run`, `reset`), or now with `forkstack up`.",
     );
   };
 

@@ -4,7 +4,7 @@
  * (`_copy-provider.ts`, `_copy-fork.ts`): method `copy`. Requests go to
  * `https://<account id>.r2.cloudflarestorage.com` with region `auto` (R2's only region), unless
  * `endpoint` (or `FORKSTACK_R2_ENDPOINT`) names another server. R2 differs from S3 where it matters here
- * (reference/storage.md §2.3): bucket names are per account (no global collisions) and may not hold
+ * (docs/storage.md, "Where R2 differs from S3"): bucket names are per account (no global collisions) and may not hold
  * dots, multipart parts must be equal in size (`_copy-fork.ts` cuts them so), and there is no
  * versioning API, so remove lists current objects only.
  */

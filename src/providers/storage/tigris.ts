@@ -2,7 +2,7 @@
  * @module providers/storage/tigris
  * Tigris buckets per env, forked natively: roots are created snapshot-enabled, and a fork is one
  * CreateBucket with `X-Tigris-Fork-Source-Bucket` per bucket (plus `…-Snapshot` for `new --at`), which
- * Tigris answers with metadata only, whatever the parent holds (reference/storage.md §1). Same calls as
+ * Tigris answers with metadata only, whatever the parent holds (docs/storage.md, "The Tigris fork API"). Same calls as
  * the `local` provider (`_buckets.ts`), against Tigris's endpoint with the project's key.
  *
  * Tigris's rules shape the flags: a fork reads through its parent, and Tigris refuses to delete a bucket

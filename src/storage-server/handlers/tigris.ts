@@ -1,6 +1,6 @@
 /**
  * @module storage-server/handlers/tigris
- * The Tigris-only surface (reference/storage.md §1.2): snapshots through CreateBucket / ListBuckets /
+ * The Tigris-only surface (docs/storage.md, "The Tigris fork API"): snapshots through CreateBucket / ListBuckets /
  * DeleteBucket headers, and the JSON endpoints `@tigrisdata/storage` calls for bucket info, fork
  * listing and bucket settings. Shapes follow what that SDK reads.
  */

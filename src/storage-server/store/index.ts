@@ -6,6 +6,7 @@
 import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { processAlive } from "../../process-alive.js";
 import { BlobStore } from "./blobs.js";
 import { openDb } from "./db.js";
 import { collectGarbage, reclaimReleased } from "./gc.js";
@@ -91,15 +92,6 @@ export class Store {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /**
  * One process per root: a second server on the same data would break the single-writer assumptions
  * (pending blobs, in-memory seq). A lock left by a killed process (dead pid) is taken over.
@@ -112,7 +104,7 @@ function takeLock(file: string): void {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
   }
   const pid = Number(readFileSync(file, "utf8").trim());
-  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
     throw new Error(`The storage root ${file} is in use by process ${pid}.`);
   }
   if (pid === process.pid) throw new Error(`The storage root of ${file} is already open in this process.`);

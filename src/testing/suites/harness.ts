@@ -1,7 +1,7 @@
 /**
  * @module testing/suites/harness
  * What every conformance suite shares around its tests, shaped after unstorage's `testDriver`
- * (reference/aesthetics.md §1) with reasoned skips:
+ * (docs/providers.md, "Testing one with `forkstack/testing`") with reasoned skips:
  * - a provider's test file may skip tests by name, with a reason that shows in the test title;
  * - tests that need a capability skip themselves from the provider's `flags` (`pointInTime`,
  *   `forksPinParent`, `copyOnWrite`), so the same suite runs unchanged against every backend;

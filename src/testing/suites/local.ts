@@ -68,7 +68,7 @@ export function localSuite(options: LocalSuiteOptions): void {
     await ctx.core.fork("dev", "alice");
     const alice = await pathOf("alice");
     expect(await readFile(join(alice, "a/b/c/deep.txt"), "utf8")).toBe("deep");
-    // The owner's bits are kept (a script stays executable); group and others get nothing (issue 7 §4).
+    // The owner's bits are kept (a script stays executable); group and others get nothing (docs/architecture.md).
     expect((await lstat(join(alice, "run.sh"))).mode & 0o777).toBe(0o700);
     expect(await readlink(join(alice, "link"))).toBe("a/b/c/deep.txt");
     expect(await readFile(join(alice, "link"), "utf8")).toBe("deep");

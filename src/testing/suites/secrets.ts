@@ -20,7 +20,10 @@ export type SecretsSuiteContext = SuiteContext<SecretsProvider>;
 
 export type SecretsSuiteOptions = SuiteOptions<SecretsProvider>;
 
-/** Values that break naive dotenv writers: comment and assignment characters, quotes, newlines, unicode. */
+/**
+ * Values that break naive dotenv writers: comment and assignment characters, quotes, newlines, unicode,
+ * lines that read as variables or as forkstack's `.env.local` markers, backslashes and escape-like text.
+ */
 export const TRICKY_VALUES: Readonly<Record<string, string>> = {
   EMPTY: "",
   HASH: "abc#def # not a comment",
@@ -36,6 +39,15 @@ export const TRICKY_VALUES: Readonly<Record<string, string>> = {
   UNICODE: "pässwörd ✓ 🔑",
   LOOKS_LIKE_LINE: "x\nOTHER=injected",
   URL: "postgres://user:p%40ss@host:5432/db?sslmode=require",
+  TRAILING_BACKSLASH: "ends in a backslash \\",
+  TABS: "\tTAB\t",
+  ESCAPES_TEXT: "\\n \\r \\t \\\\ \\'",
+  ALL_QUOTES: `it's "a" \`b\``,
+  EXPORT_LINE: "x\nexport OTHER=injected",
+  MARKERS:
+    "x\n# >>> forkstack (managed: forkstack switch rewrites this block) >>>\n# <<< forkstack <<<\nOTHER=1",
+  JSON_LINES: '{\n  "key": "line\\nnext",\n  "n": 1\n}',
+  LINE_ENDS_IN_BACKSLASH: "a\\\nnb",
 };
 
 /** Tests that write skip themselves on a read-only backend (no `write`). */

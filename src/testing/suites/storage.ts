@@ -2,7 +2,7 @@
  * @module testing/suites/storage
  * Conformance suite for storage providers: the shared lifecycle with data as objects in the env's default
  * bucket, plus named buckets, the variables' shape, bucket-name rules and, where the provider claims
- * copy-on-write forks, the cost of a fork. Buckets are named `<project>-<key>-<env>` (DESIGN.md §3).
+ * copy-on-write forks, the cost of a fork. Buckets are named `<project>-<key>-<env>` (docs/architecture.md).
  */
 import { expect } from "../vitest-api.js";
 import type { StorageProvider } from "../../providers/types.js";

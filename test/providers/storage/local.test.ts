@@ -9,7 +9,8 @@ import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vit
 import { UserError } from "../../../src/errors.js";
 import local from "../../../src/providers/storage/local.js";
 import { optionsSchema } from "../../../src/providers/storage/local.options.js";
-import { LocalServer, processAlive, serverPaths } from "../../../src/providers/storage/_local-server.js";
+import { LocalServer, serverPaths } from "../../../src/providers/storage/_local-server.js";
+import { processAlive } from "../../../src/process-alive.js";
 import { createTigrisClient } from "../../../src/providers/storage/_tigris-client.js";
 import { loadOrCreateCredentials } from "../../../src/storage-server/auth/credentials.js";
 import { startStorageServer } from "../../../src/storage-server/index.js";
