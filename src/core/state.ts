@@ -58,7 +58,7 @@ export interface StepRow {
 
 /**
  * One resource this project's own operations made and forkstack has not removed since: the durable
- * record (DESIGN.md §4's journal) that rollback, `delete`, `reset` and `gc` remove by — never by what
+ * record (docs/architecture.md, "What each operation leaves") that rollback, `delete`, `reset` and `gc` remove by — never by what
  * a backend lists or today's config names.
  */
 export interface RecordedResource {

@@ -108,35 +108,70 @@ export function sendError(ctx: Ctx, error: S3Error): void {
     return;
   }
   const headers: Record<string, string> = { "Content-Type": "application/xml" };
+  const answer = () => {
+    if (error.code === "InvalidRange" && error.details.ActualObjectSize !== undefined) {
+      headers["Content-Range"] = `bytes */${error.details.ActualObjectSize}`;
+    }
+    if (error.status === 304) {
+      send(ctx, 304, undefined, headers);
+      return;
+    }
+    const resource = ctx.head.rawUrl.split("?")[0] ?? "/";
+    const body = buildXml(
+      "Error",
+      {
+        Code: error.code,
+        Message: error.message,
+        Resource: safeDecode(resource),
+        RequestId: ctx.requestId,
+        ...error.details,
+      },
+      false,
+    );
+    send(ctx, error.status, body, headers);
+  };
   // A body we never read (or stopped reading) must not be parsed as the next request: a client
   // waiting on 100-continue will not send it at all, so close; otherwise drain it.
   if (!ctx.bodyUsed && hasBody(ctx.req)) {
     if (ctx.expectContinue) headers.Connection = "close";
     else ctx.req.resume();
   } else if (ctx.bodyUsed && !ctx.req.readableEnded) {
-    headers.Connection = "close";
-    ctx.req.resume();
-  }
-  if (error.code === "InvalidRange" && error.details.ActualObjectSize !== undefined) {
-    headers["Content-Range"] = `bytes */${error.details.ActualObjectSize}`;
-  }
-  if (error.status === 304) {
-    send(ctx, 304, undefined, headers);
+    // We stopped reading part-way (a form upload refused on its policy's signer, a bad digest) while
+    // the client may still be sending: answering and closing at once resets a connection it is still
+    // writing to, and it sees EPIPE instead of our answer. So the rest is drained first, up to a
+    // bound; past it (or if the client stops sending) the answer closes the connection.
+    drainThen(ctx.req, ERROR_DRAIN_LIMIT, (ended) => {
+      if (!ended) headers.Connection = "close";
+      answer();
+    });
     return;
   }
-  const resource = ctx.head.rawUrl.split("?")[0] ?? "/";
-  const body = buildXml(
-    "Error",
-    {
-      Code: error.code,
-      Message: error.message,
-      Resource: safeDecode(resource),
-      RequestId: ctx.requestId,
-      ...error.details,
-    },
-    false,
-  );
-  send(ctx, error.status, body, headers);
+  answer();
+}
+
+/** How much of a refused request's remaining body is read before answering (see `sendError`). */
+const ERROR_DRAIN_LIMIT = 8 * 1024 * 1024;
+
+/** Reads and drops what is left of `req`, then calls `done(true)` at its end, or `done(false)` past `limit` or on a failure. */
+function drainThen(req: IncomingMessage, limit: number, done: (ended: boolean) => void): void {
+  let drained = 0;
+  let settled = false;
+  const finish = (ended: boolean) => {
+    if (settled) return;
+    settled = true;
+    req.off("data", onData);
+    done(ended);
+  };
+  const onData = (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > limit) finish(false);
+  };
+  req.unpipe();
+  req.on("data", onData);
+  req.once("end", () => finish(true));
+  req.once("error", () => finish(false));
+  req.once("close", () => finish(req.readableEnded));
+  req.resume();
 }
 
 function safeDecode(s: string): string {

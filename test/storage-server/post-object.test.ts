@@ -326,6 +326,21 @@ describe("policy violations get S3's errors and store nothing", () => {
     await refused(fields, "x", 403, "AccessDenied", /Invalid according to Policy: Policy expired\./);
   });
 
+  test("a form refused before its file is read gets the answer, not a reset, while 4 MB of file are still coming", async () => {
+    // The refusal comes when the file part starts; answering and closing then would reset the
+    // connection the client is still writing to (fetch: EPIPE), and the client would never see why.
+    const fields = {
+      key: "v/expired-big",
+      ...signedFields(policyFor(base(""), new Date(Date.now() - 1000).toISOString())),
+    };
+    const r = await post(fields, "x".repeat(4 * 1024 * 1024));
+    expect(r.status, r.body).toBe(403);
+    expect(r.body).toMatch(/Policy expired\./);
+    // The rest was read, so the connection stays usable for the client's next request.
+    expect(r.headers.get("connection")).not.toBe("close");
+    await absent(fields.key);
+  });
+
   test("eq condition failed", async () => {
     const fields = {
       key: "v/eq",
