@@ -58,8 +58,8 @@ export interface StepRow {
 
 /**
  * One resource this project's own operations made and forkstack has not removed since: the durable
- * record (docs/architecture.md, "What each operation leaves") that rollback, `delete`, `reset` and `gc` remove by — never by what
- * a backend lists or today's config names.
+ * record (docs/architecture.md, "What each operation leaves") that rollback, `delete`, `reset` and
+ * `gc` remove by — never by what a backend lists or today's config names.
  */
 export interface RecordedResource {
   readonly env: string;
