@@ -8,7 +8,8 @@
  * answer the emulator gives is checked against PlanetScale's OpenAPI description (afterAll).
  *
  * Live tests run against PlanetScale itself when PLANETSCALE_SERVICE_TOKEN_ID, PLANETSCALE_SERVICE_TOKEN,
- * PLANETSCALE_ORG and PLANETSCALE_DATABASE are set, and clean up what they made even when they fail.
+ * PLANETSCALE_ORG and PLANETSCALE_DATABASE are set and FORKSTACK_PLANETSCALE_API_URL is not, and clean up
+ * what they made even when they fail.
  */
 import mysql from "mysql2/promise";
 import { pgQuery } from "../../helpers/pg-query.js";
@@ -26,6 +27,7 @@ import {
 } from "../../../src/testing/index.js";
 import type { Row, TestProject } from "../../../src/testing/index.js";
 import { start, type PlanetScaleEmulator } from "../../emulators/planetscale.js";
+import { describeLive, liveGuard } from "../../helpers/live.js";
 import { startMariaDb, type MariaDbServer } from "../../helpers/mariadb-server.js";
 import { freePort, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
@@ -619,9 +621,9 @@ const LIVE = [
   "PLANETSCALE_ORG",
   "PLANETSCALE_DATABASE",
 ];
-const live = LIVE.every((name) => process.env[name]);
+const guard = liveGuard({ vendor: "PlanetScale", provider: "planetscale", credentials: LIVE });
 
-describe.skipIf(!live)(`planetscale provider, live (needs ${LIVE.join(", ")})`, () => {
+describeLive(guard, `planetscale provider, live (needs ${LIVE.join(", ")})`, () => {
   it("forks the default branch, connects with the env's credential, removes it", async () => {
     const project = await tempProject();
     const p = provider(
