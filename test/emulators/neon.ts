@@ -76,6 +76,11 @@ export interface NeonEmulator extends VendorEmulator {
   readonly apiKey: string;
   /** Branches as the emulator holds them now (names, parents, expiry, what the request asked). */
   branches(): ReadonlyArray<Readonly<EmuBranch>>;
+  /**
+   * Makes a branch `ms` older (an earlier `created_at`): a test that needs history behind a branch
+   * (`parent_timestamp` must not predate it) gets it without waiting for the wall clock.
+   */
+  age(name: string, ms: number): void;
   /** Operations started from now on run this long (a test that needs one still running). */
   setOperationDelay(ms: number): void;
   /** Request bodies of every POST …/branches, in order. */
@@ -593,6 +598,11 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
     createRequests,
     setOperationDelay: (ms) => void (delayMs = ms),
     branches: () => [...branches.values()],
+    age(name, ms) {
+      for (const b of branches.values()) {
+        if (b.name === name) b.createdAt = new Date(Date.parse(b.createdAt) - ms).toISOString();
+      }
+    },
     variables: { FORKSTACK_NEON_API_URL: emulator.url, NEON_API_KEY: apiKey, NEON_PROJECT_ID: projectId },
     async close() {
       await emulator.close();
