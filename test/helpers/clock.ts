@@ -16,7 +16,8 @@ export interface TestClock extends Clock {
   readonly sleeps: readonly number[];
 }
 
-export function testClock(): TestClock {
+/** `onSleep` sees each wait as it starts: a test acts "while the provider waits" on it (an abort). */
+export function testClock(options: { onSleep?: (ms: number) => void } = {}): TestClock {
   let skipped = 0;
   const sleeps: number[] = [];
   return {
@@ -24,6 +25,7 @@ export function testClock(): TestClock {
     async sleep(ms, signal) {
       if (signal?.aborted) throw new InterruptedError();
       sleeps.push(ms);
+      options.onSleep?.(ms);
       skipped += ms;
       await new Promise((resolve) => setImmediate(resolve));
       if (signal?.aborted) throw new InterruptedError();
