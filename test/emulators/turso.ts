@@ -27,6 +27,11 @@ import { startEmulator, type EmuRequest, type EmuResponse, type VendorEmulator }
 import { HranaServer, type HranaPipeline } from "./_hrana.js";
 
 export interface TursoEmulatorOptions {
+  /**
+   * Where its time comes from: token expiry, snapshots and `seed.timestamp` follow it. A test moves it
+   * on to see a token expire without waiting. @default Date
+   */
+  readonly clock?: { now(): number };
   /** API port (0 = free). */
   readonly port?: number;
   /** Database server port (0 = free). */
@@ -87,6 +92,8 @@ const b64url = (data: string | Buffer) => Buffer.from(data).toString("base64url"
 const err = (status: number, error: string): EmuResponse => ({ status, body: { error } });
 
 export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEmulator> {
+  // Time as the test's clock tells it (test/helpers/clock.ts), else the wall clock.
+  const clock = options.clock ?? Date;
   const platformToken = options.token ?? "turso-emulator-token";
   const organization = options.organization ?? "acme";
   const windowMs = options.pointInTimeWindowMs ?? 24 * 3600_000;
@@ -123,11 +130,11 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     const target = dbById(claims.id);
     if (!target || (db && target !== db)) return false;
     if (claims.gen !== target.generation) return false;
-    return claims.exp === undefined || claims.exp * 1000 > Date.now();
+    return claims.exp === undefined || claims.exp * 1000 > clock.now();
   };
 
   /** A copy of the database's committed state now, for point-in-time seeds. */
-  const snapshot = (db: EmulatedDatabase, at = Date.now()) => {
+  const snapshot = (db: EmulatedDatabase, at = clock.now()) => {
     const file = join(dir, `${db.dbId}.${++seq}.snap`);
     const conn = new Database(db.file);
     try {
@@ -155,9 +162,9 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
       hostname: `${name}-${org}.turso.io`,
       group,
       file,
-      createdAt: Date.now(),
+      createdAt: clock.now(),
       parent: from
-        ? { id: from.source.dbId, name: from.source.name, branched_at: new Date().toISOString() }
+        ? { id: from.source.dbId, name: from.source.name, branched_at: new Date(clock.now()).toISOString() }
         : null,
       encrypted,
       history: [],
@@ -220,8 +227,8 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     if (body.seed.timestamp !== undefined) {
       const at = Date.parse(body.seed.timestamp);
       if (Number.isNaN(at)) return err(400, `invalid timestamp ${body.seed.timestamp}: use RFC 3339`);
-      if (at > Date.now()) return err(400, "the timestamp is in the future");
-      if (at < source.createdAt || at < Date.now() - windowMs) {
+      if (at > clock.now()) return err(400, "the timestamp is in the future");
+      if (at < source.createdAt || at < clock.now() - windowMs) {
         return err(400, "the timestamp is outside the point-in-time recovery window of the source database");
       }
       const then = source.history.filter((h) => h.at <= at).at(-1);
@@ -350,7 +357,7 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
           let seconds = 0;
           for (const [, n, u] of expiration.matchAll(/(\d+)([wdhms])/g))
             seconds += Number(n) * UNIT_SECONDS[u!]!;
-          const iat = Math.floor(Date.now() / 1000);
+          const iat = Math.floor(clock.now() / 1000);
           const exp = expiration === "never" ? undefined : iat + seconds;
           const jwt = sign({
             a: authorization === "read-only" ? "ro" : "rw",
