@@ -188,6 +188,13 @@ const ACTOR = {
   avatar_url: "https://example.invalid/a.png",
 };
 
+/** What PlanetScale answers beyond its OpenAPI description's per-operation statuses (docs/emulators.md). */
+export const PLANETSCALE_UNLISTED_STATUSES = {
+  409: "a conflict with the branch's state: deleting a default branch, restoring an unfinished backup",
+  422: "input PlanetScale refuses: a name taken or invalid, a seed the database cannot give",
+  429: "past the API's rate limit (600 requests a minute), with Retry-After",
+} as const;
+
 export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<PlanetScaleEmulator> {
   // Time as the test's clock tells it (test/helpers/clock.ts), else the wall clock.
   const clock = options.clock ?? Date;
@@ -915,6 +922,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
     name: "planetscale",
     spec: "planetscale",
     prefix: "/v1",
+    unlistedStatuses: PLANETSCALE_UNLISTED_STATUSES,
     routes: limited,
     port: options.port,
     authorized: (value) => tokens.some((t) => value === `${t.id}:${t.token}`),

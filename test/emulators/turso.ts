@@ -23,7 +23,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireLibsql } from "../../src/native-sqlite.js";
-import { startEmulator, type EmuRequest, type EmuResponse, type VendorEmulator } from "./_base.js";
+import { checkRequest, checkResponse, loadSpec, startEmulator } from "./_base.js";
+import type { EmuRequest, EmuResponse, VendorEmulator } from "./_base.js";
 import { HranaServer, type HranaPipeline } from "./_hrana.js";
 
 export interface TursoEmulatorOptions {
@@ -84,6 +85,11 @@ export interface TursoEmulator extends VendorEmulator {
   /** Whether a token would be accepted for its database now (minted, unexpired, not rotated). */
   tokenWorks(jwt: string): boolean;
 }
+
+/** What Turso answers beyond its OpenAPI description's per-operation statuses (docs/emulators.md). */
+export const TURSO_UNLISTED_STATUSES = {
+  401: "a missing, wrong or expired token: Turso's API documents 401 for every call, its OpenAPI for none",
+} as const;
 
 const UNIT_SECONDS: Record<string, number> = { w: 604_800, d: 86_400, h: 3_600, m: 60, s: 1 };
 
@@ -258,6 +264,7 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     name: "turso",
     spec: "turso",
     prefix: "",
+    unlistedStatuses: TURSO_UNLISTED_STATUSES,
     port: options.port ?? 0,
     requestIdHeader: "x-request-id",
     authorized: (value) => value === `Bearer ${platformToken}`,
@@ -387,30 +394,50 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     ],
   });
 
-  // The database server: `/<hostname>/v2` (version probe) and `/<hostname>/v2/pipeline`.
+  // The database server: `/<hostname>/v2` (version probe) and `/<hostname>/v2/pipeline`. Every
+  // exchange is checked against the Hrana shapes (specs/hrana.json, docs/emulators.md), into the same
+  // `violations` as the Platform API's.
+  const hranaSpec = await loadSpec("hrana");
   const dbServer = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const answer = (status: number, body: unknown) => {
-        dbRequests.push({ path: req.url ?? "", status });
-        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-      };
+      const url = new URL(req.url ?? "/", "http://db");
+      const m = /^\/([^/]+)(\/v\d+(?:\/pipeline)?)\/?$/.exec(url.pathname);
+      const raw = Buffer.concat(chunks).toString("utf8");
+      let body: unknown;
       try {
-        const m = /^\/([^/]+)\/(v2|v3)(\/pipeline)?\/?$/.exec(new URL(req.url ?? "/", "http://db").pathname);
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = raw;
+      }
+      const method = (req.method ?? "GET").toUpperCase();
+      const operation = checkRequest(
+        hranaSpec,
+        { method, path: m?.[2] ?? url.pathname, query: url.searchParams, headers: req.headers, body },
+        api.violations,
+      );
+      const answer = (status: number, answerBody: unknown) => {
+        dbRequests.push({ path: req.url ?? "", status });
+        if (operation) checkResponse(hranaSpec, operation, { status, body: answerBody }, api.violations);
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(answerBody));
+      };
+      // Hrana's errors are its `Error` structure: `message`, and a machine-readable `code`.
+      const refuse = (status: number, message: string, code: string) => answer(status, { message, code });
+      try {
         const db = m ? [...databases.values()].find((d) => d.hostname === m[1]) : undefined;
-        if (!m || !db) return answer(404, { error: "no such database" });
-        if (m[2] !== "v2") return answer(404, { error: "only Hrana v2 over JSON is emulated" });
-        if (!m[3]) return answer(200, {});
+        if (!m || !db) return refuse(404, "no such database", "NOT_FOUND");
+        if (!m[2]!.startsWith("/v2")) return refuse(404, "only Hrana v2 over JSON is emulated", "NOT_FOUND");
+        if (m[2] === "/v2") return answer(200, {});
         const jwt = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-        if (!jwt || !tokenWorks(jwt, db))
-          return answer(401, { error: "Unauthorized: invalid or expired token" });
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as HranaPipeline;
-        const result = hrana.pipeline(db.file, body);
+        if (!jwt || !tokenWorks(jwt, db)) {
+          return refuse(401, "Unauthorized: invalid or expired token", "UNAUTHORIZED");
+        }
+        const result = hrana.pipeline(db.file, body as HranaPipeline);
         if (result.wrote) snapshot(db);
         answer(result.status, result.body);
       } catch (error) {
-        answer(500, { error: String(error) });
+        refuse(500, String(error), "INTERNAL");
       }
     });
   });
