@@ -59,17 +59,23 @@ export async function startMariaDb(): Promise<MariaDbServer> {
   const dir = await mkdtemp(join(tmpdir(), "fs-maria-"));
   const data = join(dir, "data");
   await mkdir(data);
+  // Its own temp folder: in the shared /tmp, a bootstrap's temporary tables were deleted under it
+  // while other test runs used the machine ("Error on delete of '/tmp/#sql-temptable-…'").
+  const tmp = join(dir, "tmp");
+  await mkdir(tmp);
   if (asRoot) {
     const uid = Number((await run("id", ["-u", "mysql"])).stdout);
     const gid = Number((await run("id", ["-g", "mysql"])).stdout);
     await chown(dir, uid, gid);
     await chown(data, uid, gid);
+    await chown(tmp, uid, gid);
   }
   const socket = join(dir, "sock");
   const userFlag = asRoot ? ["--user=mysql"] : [];
   await run(INSTALL_DB, [
     "--no-defaults",
     `--datadir=${data}`,
+    `--tmpdir=${tmp}`,
     ...userFlag,
     "--auth-root-authentication-method=normal",
     "--skip-test-db",
@@ -85,6 +91,7 @@ export async function startMariaDb(): Promise<MariaDbServer> {
       [
         "--no-defaults",
         `--datadir=${data}`,
+        `--tmpdir=${tmp}`,
         ...userFlag,
         `--socket=${socket}`,
         `--port=${port}`,
