@@ -24,6 +24,7 @@ export type { EnvValue, ForkstackConfig, ForkstackConfigInput } from "./config/d
 export { ForkstackError, UserError, UsageError, ProviderError, ServiceStoppedError } from "./errors.js";
 // The provider contract, for custom providers (docs/providers.md): types only, nothing loads.
 export type {
+  Clock,
   CopyProgress,
   DatabaseProvider,
   DoctorFinding,

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { processAlive } from "../src/process-alive.js";
 import { BIN, cleanEnv, runCli, tempProject } from "./helpers/project.js";
+import { waitFor } from "./helpers/wait.js";
 
 const linux = process.platform === "linux";
 
@@ -22,16 +23,6 @@ function procState(pid: number): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Poll (no fixed sleep) until `check` holds. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 2_000; i++) {
-    if (check()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-    if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Lines a child writes on stdout, one at a time. */
@@ -75,7 +66,7 @@ describe("processAlive", () => {
     const pid = Number(await lines(parent)());
     expect(processAlive(pid)).toBe(true);
     process.kill(pid, "SIGKILL");
-    await until(() => procState(pid) === "Z", "the child to become a zombie");
+    await waitFor(() => procState(pid) === "Z"); // the child becomes a zombie
     expect(inProcessTable(pid)).toBe(true);
     expect(processAlive(pid)).toBe(false);
   });
@@ -123,7 +114,7 @@ describe("forkstack up after kill -9 of the daemon, while its parent keeps it a 
     );
 
     process.kill(daemon, "SIGKILL");
-    await until(() => procState(daemon) === "Z", "the daemon to become a zombie");
+    await waitFor(() => procState(daemon) === "Z"); // the daemon becomes a zombie
 
     const up = await runCli(["up"], { cwd });
     expect(up.code, up.stderr).toBe(0);

@@ -247,8 +247,10 @@ export async function createEnv(
       });
     }
     const parentManifest = await ensureParent(project, parent, options.onStep);
-    const createdAt = new Date().toISOString();
-    const expiresAt = options.ttlMs ? new Date(Date.now() + options.ttlMs).toISOString() : null;
+    // One moment for both, so that an env's ttl is exactly what was asked (expiresAt − createdAt).
+    const now = Date.now();
+    const createdAt = new Date(now).toISOString();
+    const expiresAt = options.ttlMs ? new Date(now + options.ttlMs).toISOString() : null;
     const made = await makeNewEnv(
       project,
       { name, parent, createdAt, expiresAt },

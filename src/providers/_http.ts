@@ -37,7 +37,7 @@ import { nodeTransport, type Transport, type WireResponse } from "./_http-transp
 import { limit } from "./_limit.js";
 import type { Limiter } from "./_limit.js";
 import { anySignal, poll, seconds, sleep, type PollOptions } from "./_poll.js";
-import type { Logger } from "./types.js";
+import type { Clock, Logger } from "./types.js";
 
 export * from "./_http-errors.js";
 export { anySignal, poll, sleep, type PollOptions, type PollProgress } from "./_poll.js";
@@ -96,7 +96,9 @@ export interface ApiClientOptions {
   readonly log?: Logger;
   /** Where `FORKSTACK_<PROVIDER>_API_URL` is read. @default process.env */
   readonly env?: Readonly<Record<string, string | undefined>>;
-  // Seams for tests: retries and polls are asserted by counting, never by waiting.
+  // Seams for tests: retries and polls are asserted by counting, never by waiting. `clock` is the
+  // provider context's (`ProviderContext.clock`); `sleep` and `now` win over it.
+  readonly clock?: Clock | undefined;
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly now?: () => number;
   readonly random?: () => number;
@@ -214,9 +216,11 @@ const IDEMPOTENT_METHODS = new Set<HttpMethod>(["GET", "HEAD", "PUT", "DELETE"])
 export function createApiClient(options: ApiClientOptions): ApiClient {
   const { provider, auth } = options;
   const env = options.env ?? process.env;
-  const now = options.now ?? Date.now;
+  const clock = options.clock;
+  const now = options.now ?? (clock ? () => clock.now() : Date.now);
   const random = options.random ?? Math.random;
-  const wait = options.sleep ?? sleep;
+  const wait =
+    options.sleep ?? (clock ? (ms: number, signal?: AbortSignal) => clock.sleep(ms, signal) : sleep);
   // A `fetch` seam (tests) is called as fetch is; its Response has every member a WireResponse has.
   const seam = options.fetch;
   const transport: Transport = seam

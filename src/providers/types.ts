@@ -32,6 +32,17 @@ export interface ProviderContext {
   /** `.forkstack/envs/<env>`: a per-env directory the core creates before fork and removes after remove. */
   envDir(env: string): string;
   readonly log: Logger;
+  /**
+   * What polls and retry backoffs wait on. Absent in production, which waits on the wall clock; tests
+   * pass one whose `sleep` returns at once and moves `now` on, so that a wait is counted, not waited.
+   */
+  readonly clock?: Clock;
+}
+
+/** Time for waiting: `now()` in epoch milliseconds, and an abortable `sleep`. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** Passed to each operation. */

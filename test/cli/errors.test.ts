@@ -14,6 +14,7 @@ import {
   runCli,
   tempProject,
 } from "../helpers/project.js";
+import { clockAhead } from "../helpers/clock-ahead.js";
 
 function expectCleanFailure(
   result: { code: number | null; stderr: string },
@@ -231,10 +232,9 @@ describe("cli: broken config and state", () => {
       });
       await writeFile(join(mnt, "forkstack.config.json"), JSON.stringify(EMBEDDED_CONFIG));
       await cli(["new", "alice"], { cwd: mnt });
-      await cli(["new", "bob", "--no-switch", "--ttl", "1s"], { cwd: mnt });
+      await cli(["new", "bob", "--no-switch", "--ttl", "1h"], { cwd: mnt });
       await cli(["new", "carol", "--no-switch"], { cwd: mnt });
       execFileSync("sh", ["-c", `dd if=/dev/zero of=${mnt}/filler bs=4k 2>/dev/null || true`]);
-      await new Promise((r) => setTimeout(r, 1100)); // bob's ttl passes
 
       const listed = JSON.parse(await cli(["list", "--json"], { cwd: mnt })) as { name: string }[];
       expect(listed.map((e) => e.name)).toEqual(["alice", "bob", "carol", "dev"]);
@@ -246,7 +246,10 @@ describe("cli: broken config and state", () => {
       expect(doctor.stdout).toMatch(/disk holding .* is full/);
       expect(doctor.code).toBe(1);
       // what frees space works
-      expect(await cli(["gc", "--yes"], { cwd: mnt })).toContain("Deleted expired env bob");
+      // An hour later (a clock set ahead, not a sleep), bob's ttl has passed.
+      expect(await cli(["gc", "--yes"], { cwd: mnt, env: clockAhead(3600_000) })).toContain(
+        "Deleted expired env bob",
+      );
       await cli(["delete", "carol", "--yes"], { cwd: mnt });
       const after = JSON.parse(await cli(["list", "--json"], { cwd: mnt })) as { name: string }[];
       expect(after.map((e) => e.name)).toEqual(["alice", "dev"]);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { sql } from "../helpers/sql.js";
 import { describe, expect, it } from "vitest";
 import { cli, runCli, tempProject } from "../helpers/project.js";
+import { clockAhead } from "../helpers/clock-ahead.js";
 
 async function envJson(cwd: string, env: string, reveal = false): Promise<Record<string, string>> {
   const out = await cli(["env", env, "--format", "json", ...(reveal ? ["--reveal"] : [])], { cwd });
@@ -84,9 +85,7 @@ describe("cli: the env lifecycle walk-through", () => {
       JSON.parse(await cli(["list", "--json"], { cwd })) as Array<Record<string, string>>
     ).find((e) => e.name === "bob")!;
     expect(bobListing.parent).toBe("alice");
-    const ttlMs = Date.parse(bobListing.expiresAt!) - Date.parse(bobListing.createdAt!);
-    expect(ttlMs).toBeGreaterThan(2 * 3600_000 - 5_000);
-    expect(ttlMs).toBeLessThanOrEqual(2 * 3600_000 + 5_000);
+    expect(Date.parse(bobListing.expiresAt!) - Date.parse(bobListing.createdAt!)).toBe(2 * 3600_000);
 
     // reset bob: its own writes are gone, alice's data is back, same name and URL
     const bob = await envJson(cwd, "bob");
@@ -110,18 +109,22 @@ describe("cli: the env lifecycle walk-through", () => {
     const after = JSON.parse(await cli(["list", "--json"], { cwd })) as Array<{ name: string }>;
     expect(after.map((e) => e.name)).toEqual(["bob", "dev"]);
 
-    // gc deletes envs whose ttl has passed, and only those
-    await cli(["new", "short", "--no-switch", "--ttl", "1s"], { cwd });
-    await new Promise((r) => setTimeout(r, 1100));
-    const dry = JSON.parse(await cli(["gc", "--dry-run", "--json"], { cwd })) as { expired: string[] };
+    // gc deletes envs whose ttl has passed, and only those: run ten minutes later (short's 5 min have
+    // passed, bob's 2 h have not), on a clock set ahead rather than after a sleep. Ten minutes stay
+    // within the 15 minutes of clock skew SigV4 allows, so the storage server still takes its requests.
+    await cli(["new", "short", "--no-switch", "--ttl", "5m"], { cwd });
+    const later = { cwd, env: clockAhead(10 * 60_000) };
+    const now = JSON.parse(await cli(["gc", "--dry-run", "--json"], { cwd })) as { expired: string[] };
+    expect(now.expired).toEqual([]);
+    const dry = JSON.parse(await cli(["gc", "--dry-run", "--json"], later)) as { expired: string[] };
     expect(dry.expired).toEqual(["short"]);
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(true);
     // Outside a terminal, gc without --yes only reports
-    const unconfirmed = await runCli(["gc"], { cwd });
+    const unconfirmed = await runCli(["gc"], later);
     expect(unconfirmed.stdout).toContain("Would delete expired env short");
     expect(unconfirmed.stderr).toContain("pass --yes to delete");
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(true);
-    const collected = JSON.parse(await cli(["gc", "--yes", "--json"], { cwd })) as { expired: string[] };
+    const collected = JSON.parse(await cli(["gc", "--yes", "--json"], later)) as { expired: string[] };
     expect(collected.expired).toEqual(["short"]);
     expect(existsSync(join(cwd, ".forkstack/envs/short"))).toBe(false);
     expect(existsSync(join(cwd, ".forkstack/envs/bob"))).toBe(true);

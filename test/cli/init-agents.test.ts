@@ -48,11 +48,13 @@ describe("init --agents", () => {
       outputs.push(result.stdout);
       if (line.includes(" new ")) {
         const env = (
-          JSON.parse(await cli(["list", "--json"], { cwd })) as { name: string; expiresAt: string }[]
+          JSON.parse(await cli(["list", "--json"], { cwd })) as {
+            name: string;
+            createdAt: string;
+            expiresAt: string;
+          }[]
         ).find((e) => e.name === "agent-fix-login")!;
-        const hours = (Date.parse(env.expiresAt) - Date.now()) / 3_600_000;
-        expect(hours).toBeGreaterThan(3.9);
-        expect(hours).toBeLessThanOrEqual(4);
+        expect(Date.parse(env.expiresAt) - Date.parse(env.createdAt)).toBe(4 * 3_600_000);
       }
     }
     expect(outputs[1]!.trim()).toBe("agent-fix-login");

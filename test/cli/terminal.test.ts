@@ -6,11 +6,21 @@ import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { BIN, EMBEDDED_CONFIG, cleanEnv, cli, tempProject } from "../helpers/project.js";
 
-/** Run the CLI on a pty, typing `keys` (each after a pause), and return the screen output. */
+/** A key to type once the screen (ANSI stripped) shows `when`: the prompt is there to read it. */
+interface Keystroke {
+  readonly when: RegExp;
+  readonly key: string;
+}
+
+/**
+ * Run the CLI on a pty, typing each key once its prompt is on the screen (never after a delay: on a
+ * busy machine a prompt can take seconds to appear, and a key typed before it is lost or misread).
+ * Returns the screen output once the CLI has exited.
+ */
 function onTerminal(
   cwd: string,
   args: string[],
-  keys: string[] = [],
+  keys: Keystroke[] = [],
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
     const env = cleanEnv();
@@ -23,13 +33,16 @@ function onTerminal(
       env: { ...env, TERM: "xterm-256color" },
     });
     let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    let delay = 1500;
-    for (const key of keys) {
-      setTimeout(() => child.stdin.write(key), delay);
-      delay += 400;
-    }
-    setTimeout(() => child.stdin.end(), delay + 200);
+    let sinceLastKey = ""; // a key's prompt must show up after the previous key was typed
+    const pending = [...keys];
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+      sinceLastKey += d.toString();
+      if (pending.length > 0 && pending[0]!.when.test(strip(sinceLastKey))) {
+        child.stdin.write(pending.shift()!.key);
+        sinceLastKey = "";
+      }
+    });
     child.on("close", (code) => resolve({ code, output }));
   });
 }
@@ -54,11 +67,12 @@ describe("cli: on a terminal", () => {
   it("asks before forking a production env, and forks on yes", async () => {
     const cwd = await tempProject({ ...EMBEDDED_CONFIG, production: ["dev"] });
     await cli(["list"], { cwd });
-    const declined = await onTerminal(cwd, ["new", "alice"], ["n", "\r"]);
+    const question = /"dev" holds production data\. Fork it into "alice"\?/;
+    const declined = await onTerminal(cwd, ["new", "alice"], [{ when: question, key: "n" }]);
     expect(strip(declined.output)).toMatch(/"dev" holds production data\. Fork it into "alice"\?/);
     expect(declined.code).toBe(1);
     expect(JSON.parse(await cli(["list", "--json"], { cwd }))).toEqual([]);
-    const accepted = await onTerminal(cwd, ["new", "alice"], ["y", "\r"]);
+    const accepted = await onTerminal(cwd, ["new", "alice"], [{ when: question, key: "y" }]);
     expect(accepted.code, strip(accepted.output)).toBe(0);
     const names = (JSON.parse(await cli(["list", "--json"], { cwd })) as { name: string }[]).map(
       (e) => e.name,

@@ -3,7 +3,9 @@
  * loopback port that keeps state in memory, checks the bearer credential, injects faults on demand, and
  * — where the vendor publishes an OpenAPI description (copied to `specs/` beside this file by
  * `scripts/vendor-specs.mjs`) — validates every request it receives and every response it sends against it, with
- * `openapi-backend` (ajv underneath). A violation never changes the answer: it is recorded, and each
+ * `openapi-backend` (ajv underneath): the request's shape, the response's status (one the operation
+ * documents, or one the emulator lists with its reason in `unlistedStatuses`) and its body, string
+ * formats included (docs/emulators.md). A violation never changes the answer: it is recorded, and each
  * suite asserts at the end that `violations` is empty, so neither the provider nor the emulator can
  * drift from the real API without a test failing.
  */
@@ -13,12 +15,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import ajvFormats from "ajv-formats";
 import { OpenAPIBackend } from "openapi-backend";
 import type { Document } from "openapi-backend";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export type SpecName = "turso" | "neon" | "planetscale";
+/** The vendors' specs, and Hrana (the protocol of Turso's databases, written from its documentation). */
+export type SpecName = "turso" | "neon" | "planetscale" | "hrana";
 
 /** A request as a route handler sees it: body already parsed (JSON or undefined). */
 export interface EmuRequest {
@@ -86,6 +90,87 @@ export interface EmulatorOptions {
   readonly requestIdHeader?: string;
   /** Port to listen on (0 = a free one). */
   readonly port?: number;
+  /**
+   * Statuses the vendor answers that its OpenAPI description leaves out, each with where that is
+   * known from (docs/emulators.md lists them). Any other undocumented status is a violation.
+   */
+  readonly unlistedStatuses?: UnlistedStatuses;
+}
+
+/** Status → why the emulator may answer it although the spec does not list it for the operation. */
+export type UnlistedStatuses = Readonly<Record<number, string>>;
+
+type Operation = NonNullable<ReturnType<OpenAPIBackend["matchOperation"]>>;
+
+/** A request as the spec validation sees it (path relative to the spec's server URL). */
+export interface SpecRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingMessage["headers"];
+  readonly body: unknown;
+}
+
+/** The operation `req` is, with a violation when there is none or the request strays from it. */
+export function checkRequest(
+  api: OpenAPIBackend,
+  req: SpecRequest,
+  violations: Violation[],
+): Operation | undefined {
+  const specRequest = {
+    method: req.method,
+    path: req.path,
+    query: Object.fromEntries(req.query),
+    headers: req.headers as Record<string, string | string[]>,
+    body: req.body,
+  };
+  const operation = api.matchOperation(specRequest);
+  if (!operation) {
+    violations.push({
+      direction: "request",
+      operation: `${req.method} ${req.path}`,
+      errors: "no such operation in the spec",
+    });
+    return undefined;
+  }
+  const result = api.validateRequest(specRequest, operation);
+  if (!result.valid) {
+    violations.push({
+      direction: "request",
+      operation: operation.operationId ?? `${req.method} ${req.path}`,
+      errors: JSON.stringify(result.errors),
+    });
+  }
+  return operation;
+}
+
+/**
+ * A violation unless the operation documents the answer's status (or `unlisted` names it), and
+ * unless a JSON body has the documented shape (formats included).
+ */
+export function checkResponse(
+  api: OpenAPIBackend,
+  operation: Operation,
+  response: { readonly status: number; readonly body?: unknown },
+  violations: Violation[],
+  unlisted: UnlistedStatuses | "any" = {},
+): void {
+  const name = `${operation.operationId ?? operation.path} ${response.status}`;
+  const documented = documentedResponse(operation.responses, response.status);
+  if (!documented) {
+    if (unlisted === "any" || unlisted[response.status] !== undefined) return;
+    violations.push({
+      direction: "response",
+      operation: name,
+      errors: `status ${response.status} is not documented for this operation (documented: ${Object.keys(operation.responses ?? {}).join(", ")})`,
+    });
+    return;
+  }
+  if (response.body === undefined) return;
+  const result = api.validateResponse(response.body, operation, response.status);
+  if (!result.valid) {
+    violations.push({ direction: "response", operation: name, errors: JSON.stringify(result.errors) });
+  }
 }
 
 export interface Emulator {
@@ -107,6 +192,32 @@ export interface VendorEmulator extends Emulator {
   readonly variables: Readonly<Record<string, string>>;
 }
 
+/** The string formats the vendors' specs use, checked as ajv-formats defines them (RFC 3339, …). */
+export const STRING_FORMATS = ["date-time", "date", "uuid", "email", "uri", "hostname", "ipv4"] as const;
+
+/** Formats in the specs that neither openapi-backend nor ajv-formats knows. */
+const EXTRA_FORMATS = {
+  // PlanetScale's unsigned 64-bit integers (some as numbers, some as numeric strings).
+  uint64: {
+    type: "number",
+    validate: (n: number) => Number.isInteger(n) && n >= 0 && n <= Number.MAX_SAFE_INTEGER,
+  },
+  // Neon's one `format: int`: any integer.
+  int: { type: "number", validate: (n: number) => Number.isInteger(n) },
+} as const;
+
+/**
+ * The response a spec documents for `status`: its own entry, else the `2XX`-style range, else
+ * `default`. Undefined when the operation documents no such answer.
+ */
+export function documentedResponse(
+  responses: Readonly<Record<string, unknown>> | undefined,
+  status: number,
+): unknown {
+  if (!responses) return undefined;
+  return responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
+}
+
 const specCache = new Map<SpecName, Promise<OpenAPIBackend>>();
 
 /** The vendor's spec, parsed and compiled once per process. */
@@ -123,9 +234,16 @@ export function loadSpec(name: SpecName): Promise<OpenAPIBackend> {
         strict: true,
         quick: true,
         validate: true,
-        // The specs' `format`s (int64, date-time, uuid…) beyond ajv's defaults are not checked.
-        ajvOpts: { strict: false, validateFormats: false },
-        customizeAjv: (ajv) => ajv,
+        // String formats are checked too (a `created_at` that is no date-time is a violation):
+        // openapi-backend brings the numeric ones (int32, int64, float, double, byte, binary),
+        // ajv-formats the string ones; the two the specs use beyond both are defined below.
+        ajvOpts: { strict: false, validateFormats: true },
+        customizeAjv: (ajv) => {
+          // A CommonJS module: under Node's ESM its plugin function is the default export's `default`.
+          ajvFormats.default(ajv, [...STRING_FORMATS]);
+          for (const [format, check] of Object.entries(EXTRA_FORMATS)) ajv.addFormat(format, check);
+          return ajv;
+        },
       });
       await backend.init();
       return backend;
@@ -196,37 +314,13 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
       const method = (req.method ?? "GET").toUpperCase();
 
       // Validate the request against the spec (path relative to the spec's server URL).
-      let operationId: string | undefined;
-      let operation: ReturnType<OpenAPIBackend["matchOperation"]> | undefined;
-      if (api) {
-        const specRequest = {
-          method,
-          path,
-          query: Object.fromEntries(url.searchParams),
-          headers: req.headers as Record<string, string | string[]>,
-          body,
-        };
-        operation = api.matchOperation(specRequest);
-        if (!operation) {
-          violations.push({
-            direction: "request",
-            operation: `${method} ${path}`,
-            errors: "no such operation in the spec",
-          });
-        } else {
-          operationId = operation.operationId;
-          const result = api.validateRequest(specRequest, operation);
-          if (!result.valid) {
-            violations.push({
-              direction: "request",
-              operation: operationId ?? `${method} ${path}`,
-              errors: JSON.stringify(result.errors),
-            });
-          }
-        }
-      }
+      const operation = api
+        ? checkRequest(api, { method, path, query: url.searchParams, headers: req.headers, body }, violations)
+        : undefined;
+      const operationId = operation?.operationId;
 
       let response: EmuResponse;
+      let injected = false;
       const faultIndex = faults.findIndex((f) => !f.match || f.match.test(`${method} ${path}`));
       const emuReq = { method, path, query: url.searchParams, headers: req.headers, body, params: {} };
       if (faultIndex >= 0) {
@@ -234,6 +328,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         fault.times = (fault.times ?? 1) - 1;
         if (fault.times <= 0) faults.splice(faultIndex, 1);
         response = { status: fault.status, body: fault.body, headers: fault.headers };
+        injected = true;
       } else if (!options.authorized(req.headers.authorization)) {
         response = options.unauthorized();
       } else {
@@ -253,20 +348,9 @@ export async function startEmulator(options: EmulatorOptions): Promise<Emulator>
         }
       }
 
-      // Validate the response body (only JSON bodies of documented statuses are checked).
-      if (api && operation && response.body !== undefined) {
-        const statusDocumented =
-          operation.responses?.[String(response.status)] ?? operation.responses?.default;
-        if (statusDocumented) {
-          const result = api.validateResponse(response.body, operation, response.status);
-          if (!result.valid) {
-            violations.push({
-              direction: "response",
-              operation: `${operationId ?? path} ${response.status}`,
-              errors: JSON.stringify(result.errors),
-            });
-          }
-        }
+      // A fault a test injects on purpose (a proxy's 502, a 429) is exempt from the status check.
+      if (api && operation) {
+        checkResponse(api, operation, response, violations, injected ? "any" : options.unlistedStatuses);
       }
       exchanges.push({
         method,

@@ -107,7 +107,11 @@ export class HranaServer {
       stream = this.#streams.get(body.baton);
       this.#streams.delete(body.baton);
       if (!stream || stream.file !== file) {
-        return { status: 400, body: { message: "unknown or expired baton" }, wrote: false };
+        return {
+          status: 400,
+          body: { message: "unknown or expired baton", code: "STREAM_EXPIRED" },
+          wrote: false,
+        };
       }
     } else {
       const conn = new this.#Database(file, { timeout: 5000 });

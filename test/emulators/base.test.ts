@@ -17,12 +17,16 @@ beforeAll(async () => {
       ["GET /v1/organizations/:org/databases", () => ({ status: 200, body: answer })],
       [
         "POST /v1/organizations/:org/databases",
-        (req) => ({
-          status: 200,
-          body: { database: { Name: (req.body as { name: string }).name, DbId: "x", Hostname: "h" } },
-        }),
+        (req) => {
+          const name = (req.body as { name: string }).name;
+          // An answer createDatabase does not document (its spec lists 200, 400 and 409).
+          if (name === "teapot") return { status: 418, body: { error: "I'm a teapot" } };
+          if (name === "over-quota") return { status: 402, body: { error: "no active subscription" } };
+          return { status: 200, body: { database: { Name: name, DbId: "x", Hostname: "h" } } };
+        },
       ],
     ],
+    unlistedStatuses: { 401: "a wrong token", 402: "no active subscription (Turso's response codes)" },
     authorized: (value) => value === "Bearer good",
     unauthorized: () => ({ status: 401, body: { error: "invalid token" } }),
     notFound: () => ({ status: 404, body: { error: "not found" } }),
@@ -69,6 +73,44 @@ describe("emulator base", () => {
     expect(emulator.violations.splice(0)).toEqual([
       expect.objectContaining({ direction: "request", errors: "no such operation in the spec" }),
     ]);
+  });
+
+  it("records a status the operation does not document, unless the emulator lists it with a reason", async () => {
+    const before = emulator.violations.length;
+    expect(
+      (await call("POST", "/v1/organizations/acme/databases", { name: "teapot", group: "default" })).status,
+    ).toBe(418);
+    expect(emulator.violations.splice(before)).toEqual([
+      {
+        direction: "response",
+        operation: "createDatabase 418",
+        errors: "status 418 is not documented for this operation (documented: 200, 400, 409)",
+      },
+    ]);
+    expect(
+      (await call("POST", "/v1/organizations/acme/databases", { name: "over-quota", group: "default" }))
+        .status,
+    ).toBe(402);
+    expect((await call("GET", "/v1/organizations/acme/databases", undefined, "bad")).status).toBe(401);
+    expect(emulator.violations.length).toBe(before);
+  });
+
+  it("checks string formats: a date-time that is none is a violation", async () => {
+    const database = (branchedAt: string) => ({
+      Name: "child",
+      DbId: "x",
+      Hostname: "h",
+      parent: { id: "p", name: "parent", branched_at: branchedAt },
+    });
+    answer = { databases: [database("2026-01-02T03:04:05.678Z")] };
+    await call("GET", "/v1/organizations/acme/databases");
+    expect(emulator.violations).toEqual([]);
+    answer = { databases: [database("yesterday")] };
+    await call("GET", "/v1/organizations/acme/databases");
+    answer = { databases: [] };
+    const last = emulator.violations.pop();
+    expect(last).toMatchObject({ direction: "response", operation: "listDatabases 200" });
+    expect(last?.errors).toContain('must match format \\"date-time\\"');
   });
 
   it("answers a wrong credential with the vendor's 401", async () => {

@@ -33,6 +33,12 @@ export interface NeonEmulatorOptions {
   readonly apiKey?: string;
   /** The project made at start. @default "fs-emu-project" */
   readonly projectId?: string;
+  /**
+   * Where its time comes from: operations finish, and `parent_timestamp`/`expires_at` are checked, by
+   * it. A test shares one with the provider (test/helpers/clock.ts) so that waiting skips ahead.
+   * @default Date
+   */
+  readonly clock?: { now(): number };
   /** How long an operation stays `running`. @default 100 */
   readonly operationDelayMs?: number;
   /** The project's history window for `parent_timestamp`. @default 86400 (Neon's free plan: 1 day) */
@@ -70,6 +76,11 @@ export interface NeonEmulator extends VendorEmulator {
   readonly apiKey: string;
   /** Branches as the emulator holds them now (names, parents, expiry, what the request asked). */
   branches(): ReadonlyArray<Readonly<EmuBranch>>;
+  /**
+   * Makes a branch `ms` older (an earlier `created_at`): a test that needs history behind a branch
+   * (`parent_timestamp` must not predate it) gets it without waiting for the wall clock.
+   */
+  age(name: string, ms: number): void;
   /** Operations started from now on run this long (a test that needs one still running). */
   setOperationDelay(ms: number): void;
   /** Request bodies of every POST …/branches, in order. */
@@ -82,13 +93,15 @@ const REGION = "aws-us-east-2";
 const quoteId = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmulator> {
+  // Time as the test's clock tells it (test/helpers/clock.ts), else the wall clock.
+  const clock = options.clock ?? Date;
   const apiKey = options.apiKey ?? "neon-emulator-key";
   const projectId = options.projectId ?? "fs-emu-project";
   let delayMs = options.operationDelayMs ?? 100;
   const retention = options.historyRetentionSeconds ?? 86_400;
   const pgUrl = options.pgUrl ?? process.env.FORKSTACK_EMULATOR_PG_URL;
   const password = `npg_${randomBytes(9).toString("hex")}`;
-  const createdAt = new Date().toISOString();
+  const createdAt = new Date(clock.now()).toISOString();
   const branches = new Map<string, EmuBranch>();
   const endpoints = new Map<string, { id: string; branchId: string; createdAt: string }>();
   const operations = new Map<string, EmuOperation>();
@@ -98,10 +111,10 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
     : undefined;
 
   // ---- shapes (each checked against the spec by the base) ----
-  const now = () => new Date().toISOString();
+  const now = () => new Date(clock.now()).toISOString();
   const running = (branchId?: string) =>
     [...operations.values()].filter(
-      (o) => (branchId === undefined || o.branchId === branchId) && Date.now() < o.finishAt,
+      (o) => (branchId === undefined || o.branchId === branchId) && clock.now() < o.finishAt,
     );
   // Neon locks the whole project while an operation runs (reference/providers.md §2.1).
   const locked = () => {
@@ -119,11 +132,11 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
     branch_id: o.branchId,
     ...(o.endpointId ? { endpoint_id: o.endpointId } : {}),
     action: o.action,
-    status: Date.now() < o.finishAt ? "running" : "finished",
+    status: clock.now() < o.finishAt ? "running" : "finished",
     failures_count: 0,
     created_at: o.createdAt,
     updated_at: now(),
-    total_duration_ms: Math.max(0, Math.min(delayMs, Date.now() - Date.parse(o.createdAt))),
+    total_duration_ms: Math.max(0, Math.min(delayMs, clock.now() - Date.parse(o.createdAt))),
   });
   const branchJson = (b: EmuBranch) => {
     const ready = running(b.id).length === 0;
@@ -219,7 +232,7 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
     created_at: createdAt,
     updated_at: createdAt,
     consumption_period_start: createdAt,
-    consumption_period_end: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+    consumption_period_end: new Date(clock.now() + 30 * 86_400_000).toISOString(),
     owner_id: "emulator-user",
   });
 
@@ -243,7 +256,7 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
       branchId,
       action,
       createdAt: now(),
-      finishAt: Date.now() + delayMs,
+      finishAt: clock.now() + delayMs,
       ...(endpointId ? { endpointId } : {}),
     };
     operations.set(o.id, o);
@@ -318,7 +331,7 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
   let windowCount = 0;
   const limited = (): EmuResponse | undefined => {
     if (!options.requestsPerSecond) return undefined;
-    const t = Date.now();
+    const t = clock.now();
     if (t - windowStart >= 1000) {
       windowStart = t;
       windowCount = 0;
@@ -400,8 +413,8 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
     if (wanted.parent_timestamp) {
       const at = Date.parse(wanted.parent_timestamp);
       if (
-        at > Date.now() + 1000 ||
-        at < Date.now() - retention * 1000 ||
+        at > clock.now() + 1000 ||
+        at < clock.now() - retention * 1000 ||
         at < Date.parse(parent.createdAt) - 1000
       ) {
         return error(
@@ -414,7 +427,7 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
       const at = Date.parse(wanted.expires_at);
       if (!/T\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$/.test(wanted.expires_at))
         return error(400, "expires_at must be RFC 3339 with second precision");
-      if (at <= Date.now() || at > Date.now() + 30 * 86_400_000)
+      if (at <= clock.now() || at > clock.now() + 30 * 86_400_000)
         return error(400, "expires_at must be in the future and at most 30 days ahead");
     }
     const schemaOnly = wanted.init_source === "schema-only";
@@ -585,6 +598,11 @@ export async function start(options: NeonEmulatorOptions = {}): Promise<NeonEmul
     createRequests,
     setOperationDelay: (ms) => void (delayMs = ms),
     branches: () => [...branches.values()],
+    age(name, ms) {
+      for (const b of branches.values()) {
+        if (b.name === name) b.createdAt = new Date(Date.parse(b.createdAt) - ms).toISOString();
+      }
+    },
     variables: { FORKSTACK_NEON_API_URL: emulator.url, NEON_API_KEY: apiKey, NEON_PROJECT_ID: projectId },
     async close() {
       await emulator.close();

@@ -7,13 +7,17 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testClock } from "../helpers/clock.js";
 import { REPO, cleanEnv } from "../helpers/project.js";
 import { rewriteHandshake } from "./_planetscale-data.js";
 import { start, type PlanetScaleEmulator } from "./planetscale.js";
 
+// Its time is a test clock: "after an hour" is `clock.advance`, never a wait (nor a race with one).
+const clock = testClock();
+const HOUR = 3_600_000;
 let emu: PlanetScaleEmulator;
 beforeAll(async () => {
-  emu = await start({ readyAfterMs: 1_000, mariadb: undefined, postgres: undefined });
+  emu = await start({ clock, readyAfterMs: HOUR, mariadb: undefined, postgres: undefined });
 });
 afterAll(async () => {
   const violations = emu ? [...emu.violations] : [];
@@ -37,7 +41,7 @@ describe("planetscale emulator (metadata only)", () => {
     expect(await made.json()).toMatchObject({ name: "feature-1", parent_branch: "main", ready: false });
     const early = await call("POST", `${shop}/branches/feature-1/passwords`, { role: "admin" });
     expect(early.status).toBe(422);
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    clock.advance(HOUR);
     expect(await (await call("GET", `${shop}/branches/feature-1`)).json()).toMatchObject({
       ready: true,
       state: "ready",
@@ -78,9 +82,10 @@ describe("planetscale emulator (metadata only)", () => {
 
   it("past its rate limit a token gets 429 with Retry-After, until the window frees up", async () => {
     const limited = await start({
+      clock,
       mariadb: undefined,
       postgres: undefined,
-      rateLimit: { requests: 2, windowMs: 400 },
+      rateLimit: { requests: 2, windowMs: HOUR },
     });
     try {
       const get = () => fetch(`${limited.url}${shop}`, { headers: { authorization: limited.authorization } });
@@ -88,9 +93,12 @@ describe("planetscale emulator (metadata only)", () => {
       expect((await get()).status).toBe(200);
       const refused = await get();
       expect(refused.status).toBe(429);
-      expect(refused.headers.get("retry-after")).toBe("1");
+      // Seconds until the window frees a slot: the hour, less what the wall clock has run since.
+      const retryAfter = Number(refused.headers.get("retry-after"));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(HOUR / 1000);
       expect(await refused.json()).toEqual({ code: "rate_limited", message: "API rate limit exceeded" });
-      await new Promise((resolve) => setTimeout(resolve, 450));
+      clock.advance(retryAfter * 1000); // waiting what Retry-After says is enough
       expect((await get()).status).toBe(200);
       expect(limited.violations).toEqual([]);
     } finally {

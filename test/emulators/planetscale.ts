@@ -49,6 +49,11 @@ export interface PlanetScaleEmulatorOptions {
   readonly organizations?: readonly { readonly name: string; readonly databases: readonly DatabaseSeed[] }[];
   /** @default [{ id: "emu-token-id", token: "pscale_tkn_emulator" }] */
   readonly tokens?: readonly ServiceToken[];
+  /**
+   * Where its time comes from: `ready`, finished backups and expired passwords follow it. A test
+   * shares one with the provider (test/helpers/clock.ts) so that waiting skips ahead. @default Date
+   */
+  readonly clock?: { now(): number };
   /** How long a new branch stays not `ready`. @default 300 */
   readonly readyAfterMs?: number;
   /** How long a backup stays `pending`/`running`. @default 200 */
@@ -163,7 +168,6 @@ const err = (status: number, code: string, message: string): EmuResponse => ({
   status,
   body: { code, message },
 });
-const now = () => new Date().toISOString();
 const secret = (prefix: string) => `${prefix}${randomBytes(18).toString("base64url")}`;
 
 const REGION = {
@@ -184,7 +188,17 @@ const ACTOR = {
   avatar_url: "https://example.invalid/a.png",
 };
 
+/** What PlanetScale answers beyond its OpenAPI description's per-operation statuses (docs/emulators.md). */
+export const PLANETSCALE_UNLISTED_STATUSES = {
+  409: "a conflict with the branch's state: deleting a default branch, restoring an unfinished backup",
+  422: "input PlanetScale refuses: a name taken or invalid, a seed the database cannot give",
+  429: "past the API's rate limit (600 requests a minute), with Retry-After",
+} as const;
+
 export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<PlanetScaleEmulator> {
+  // Time as the test's clock tells it (test/helpers/clock.ts), else the wall clock.
+  const clock = options.clock ?? Date;
+  const now = () => new Date(clock.now()).toISOString();
   const readyAfterMs = options.readyAfterMs ?? 300;
   const backupAfterMs = options.backupAfterMs ?? 200;
   const tokens = options.tokens ?? [{ id: "emu-token-id", token: "pscale_tkn_emulator" }];
@@ -249,7 +263,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
   // Shapes (every field the spec requires).
 
   const accessHost = (kind: DatabaseKind) => planes[kind]?.accessHost ?? NO_DATA_PLANE;
-  const ready = (b: EmuBranch) => Date.now() >= b.readyAt;
+  const ready = (b: EmuBranch) => clock.now() >= b.readyAt;
   const branchJson = (org: Org, db: EmuDatabase, b: EmuBranch) => {
     const host = accessHost(db.kind);
     return {
@@ -411,7 +425,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
     actor: ACTOR,
     query_safety_settings: { require_where_on_delete: "off", require_where_on_update: "off" },
   });
-  const backupState = (k: EmuBackup) => (Date.now() >= k.doneAt ? "success" : "running");
+  const backupState = (k: EmuBackup) => (clock.now() >= k.doneAt ? "success" : "running");
   const backupJson = (b: EmuBranch, k: EmuBackup) => ({
     id: k.id,
     name: k.name,
@@ -489,7 +503,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
 
   /** Passwords and roles whose `ttl` ran out stop working, as on PlanetScale. */
   async function expire(): Promise<void> {
-    const t = Date.now();
+    const t = clock.now();
     for (const org of orgs.values()) {
       for (const db of org.databases.values()) {
         for (const b of db.branches.values()) {
@@ -656,7 +670,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
           name,
           parent: parent.name,
           production: false,
-          readyAt: Date.now() + readyAfterMs,
+          readyAt: clock.now() + readyAfterMs,
           clusterName,
           madeBy,
           restoredFrom,
@@ -705,7 +719,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
         };
         const retention =
           body.retention_unit && body.retention_value
-            ? new Date(Date.now() + unitMs[body.retention_unit]! * body.retention_value).toISOString()
+            ? new Date(clock.now() + unitMs[body.retention_unit]! * body.retention_value).toISOString()
             : null;
         const backup: EmuBackup = {
           id,
@@ -713,7 +727,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
           branch: branch.name,
           storage: storageName(id),
           createdAt: now(),
-          doneAt: Date.now() + backupAfterMs,
+          doneAt: clock.now() + backupAfterMs,
           expiresAt: retention,
         };
         // The copy is taken now: the backup holds the branch as of this call.
@@ -778,7 +792,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
           role: body.role ?? "admin",
           username: makeId("u").slice(0, 20),
           createdAt: now(),
-          expiresAt: ttl === null ? null : new Date(Date.now() + ttl * 1000).toISOString(),
+          expiresAt: ttl === null ? null : new Date(clock.now() + ttl * 1000).toISOString(),
           ttl,
           deleted: false,
           expired: false,
@@ -845,7 +859,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
           username: `pscale_api_${makeId("").slice(0, 10)}`,
           inherited: body.inherited_roles ?? [],
           createdAt: now(),
-          expiresAt: ttl > 0 ? new Date(Date.now() + ttl * 1000).toISOString() : null,
+          expiresAt: ttl > 0 ? new Date(clock.now() + ttl * 1000).toISOString() : null,
           ttl,
           deleted: false,
           expired: false,
@@ -888,7 +902,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
       const limit = options.rateLimit;
       if (limit) {
         const key = req.headers.authorization ?? "";
-        const t = Date.now();
+        const t = clock.now();
         const recent = (seen.get(key) ?? []).filter((at) => at > t - limit.windowMs);
         if (recent.length >= limit.requests) {
           seen.set(key, recent);
@@ -908,6 +922,7 @@ export async function start(options: PlanetScaleEmulatorOptions = {}): Promise<P
     name: "planetscale",
     spec: "planetscale",
     prefix: "/v1",
+    unlistedStatuses: PLANETSCALE_UNLISTED_STATUSES,
     routes: limited,
     port: options.port,
     authorized: (value) => tokens.some((t) => value === `${t.id}:${t.token}`),

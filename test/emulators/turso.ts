@@ -23,10 +23,16 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireLibsql } from "../../src/native-sqlite.js";
-import { startEmulator, type EmuRequest, type EmuResponse, type VendorEmulator } from "./_base.js";
+import { checkRequest, checkResponse, loadSpec, startEmulator } from "./_base.js";
+import type { EmuRequest, EmuResponse, VendorEmulator } from "./_base.js";
 import { HranaServer, type HranaPipeline } from "./_hrana.js";
 
 export interface TursoEmulatorOptions {
+  /**
+   * Where its time comes from: token expiry, snapshots and `seed.timestamp` follow it. A test moves it
+   * on to see a token expire without waiting. @default Date
+   */
+  readonly clock?: { now(): number };
   /** API port (0 = free). */
   readonly port?: number;
   /** Database server port (0 = free). */
@@ -80,6 +86,11 @@ export interface TursoEmulator extends VendorEmulator {
   tokenWorks(jwt: string): boolean;
 }
 
+/** What Turso answers beyond its OpenAPI description's per-operation statuses (docs/emulators.md). */
+export const TURSO_UNLISTED_STATUSES = {
+  401: "a missing, wrong or expired token: Turso's API documents 401 for every call, its OpenAPI for none",
+} as const;
+
 const UNIT_SECONDS: Record<string, number> = { w: 604_800, d: 86_400, h: 3_600, m: 60, s: 1 };
 
 const b64url = (data: string | Buffer) => Buffer.from(data).toString("base64url");
@@ -87,6 +98,8 @@ const b64url = (data: string | Buffer) => Buffer.from(data).toString("base64url"
 const err = (status: number, error: string): EmuResponse => ({ status, body: { error } });
 
 export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEmulator> {
+  // Time as the test's clock tells it (test/helpers/clock.ts), else the wall clock.
+  const clock = options.clock ?? Date;
   const platformToken = options.token ?? "turso-emulator-token";
   const organization = options.organization ?? "acme";
   const windowMs = options.pointInTimeWindowMs ?? 24 * 3600_000;
@@ -123,11 +136,11 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     const target = dbById(claims.id);
     if (!target || (db && target !== db)) return false;
     if (claims.gen !== target.generation) return false;
-    return claims.exp === undefined || claims.exp * 1000 > Date.now();
+    return claims.exp === undefined || claims.exp * 1000 > clock.now();
   };
 
   /** A copy of the database's committed state now, for point-in-time seeds. */
-  const snapshot = (db: EmulatedDatabase, at = Date.now()) => {
+  const snapshot = (db: EmulatedDatabase, at = clock.now()) => {
     const file = join(dir, `${db.dbId}.${++seq}.snap`);
     const conn = new Database(db.file);
     try {
@@ -155,9 +168,9 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
       hostname: `${name}-${org}.turso.io`,
       group,
       file,
-      createdAt: Date.now(),
+      createdAt: clock.now(),
       parent: from
-        ? { id: from.source.dbId, name: from.source.name, branched_at: new Date().toISOString() }
+        ? { id: from.source.dbId, name: from.source.name, branched_at: new Date(clock.now()).toISOString() }
         : null,
       encrypted,
       history: [],
@@ -220,8 +233,8 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     if (body.seed.timestamp !== undefined) {
       const at = Date.parse(body.seed.timestamp);
       if (Number.isNaN(at)) return err(400, `invalid timestamp ${body.seed.timestamp}: use RFC 3339`);
-      if (at > Date.now()) return err(400, "the timestamp is in the future");
-      if (at < source.createdAt || at < Date.now() - windowMs) {
+      if (at > clock.now()) return err(400, "the timestamp is in the future");
+      if (at < source.createdAt || at < clock.now() - windowMs) {
         return err(400, "the timestamp is outside the point-in-time recovery window of the source database");
       }
       const then = source.history.filter((h) => h.at <= at).at(-1);
@@ -251,6 +264,7 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     name: "turso",
     spec: "turso",
     prefix: "",
+    unlistedStatuses: TURSO_UNLISTED_STATUSES,
     port: options.port ?? 0,
     requestIdHeader: "x-request-id",
     authorized: (value) => value === `Bearer ${platformToken}`,
@@ -350,7 +364,7 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
           let seconds = 0;
           for (const [, n, u] of expiration.matchAll(/(\d+)([wdhms])/g))
             seconds += Number(n) * UNIT_SECONDS[u!]!;
-          const iat = Math.floor(Date.now() / 1000);
+          const iat = Math.floor(clock.now() / 1000);
           const exp = expiration === "never" ? undefined : iat + seconds;
           const jwt = sign({
             a: authorization === "read-only" ? "ro" : "rw",
@@ -380,30 +394,50 @@ export async function start(options: TursoEmulatorOptions = {}): Promise<TursoEm
     ],
   });
 
-  // The database server: `/<hostname>/v2` (version probe) and `/<hostname>/v2/pipeline`.
+  // The database server: `/<hostname>/v2` (version probe) and `/<hostname>/v2/pipeline`. Every
+  // exchange is checked against the Hrana shapes (specs/hrana.json, docs/emulators.md), into the same
+  // `violations` as the Platform API's.
+  const hranaSpec = await loadSpec("hrana");
   const dbServer = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const answer = (status: number, body: unknown) => {
-        dbRequests.push({ path: req.url ?? "", status });
-        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-      };
+      const url = new URL(req.url ?? "/", "http://db");
+      const m = /^\/([^/]+)(\/v\d+(?:\/pipeline)?)\/?$/.exec(url.pathname);
+      const raw = Buffer.concat(chunks).toString("utf8");
+      let body: unknown;
       try {
-        const m = /^\/([^/]+)\/(v2|v3)(\/pipeline)?\/?$/.exec(new URL(req.url ?? "/", "http://db").pathname);
+        body = raw ? JSON.parse(raw) : undefined;
+      } catch {
+        body = raw;
+      }
+      const method = (req.method ?? "GET").toUpperCase();
+      const operation = checkRequest(
+        hranaSpec,
+        { method, path: m?.[2] ?? url.pathname, query: url.searchParams, headers: req.headers, body },
+        api.violations,
+      );
+      const answer = (status: number, answerBody: unknown) => {
+        dbRequests.push({ path: req.url ?? "", status });
+        if (operation) checkResponse(hranaSpec, operation, { status, body: answerBody }, api.violations);
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(answerBody));
+      };
+      // Hrana's errors are its `Error` structure: `message`, and a machine-readable `code`.
+      const refuse = (status: number, message: string, code: string) => answer(status, { message, code });
+      try {
         const db = m ? [...databases.values()].find((d) => d.hostname === m[1]) : undefined;
-        if (!m || !db) return answer(404, { error: "no such database" });
-        if (m[2] !== "v2") return answer(404, { error: "only Hrana v2 over JSON is emulated" });
-        if (!m[3]) return answer(200, {});
+        if (!m || !db) return refuse(404, "no such database", "NOT_FOUND");
+        if (!m[2]!.startsWith("/v2")) return refuse(404, "only Hrana v2 over JSON is emulated", "NOT_FOUND");
+        if (m[2] === "/v2") return answer(200, {});
         const jwt = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-        if (!jwt || !tokenWorks(jwt, db))
-          return answer(401, { error: "Unauthorized: invalid or expired token" });
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as HranaPipeline;
-        const result = hrana.pipeline(db.file, body);
+        if (!jwt || !tokenWorks(jwt, db)) {
+          return refuse(401, "Unauthorized: invalid or expired token", "UNAUTHORIZED");
+        }
+        const result = hrana.pipeline(db.file, body as HranaPipeline);
         if (result.wrote) snapshot(db);
         answer(result.status, result.body);
       } catch (error) {
-        answer(500, { error: String(error) });
+        refuse(500, String(error), "INTERNAL");
       }
     });
   });

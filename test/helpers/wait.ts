@@ -13,11 +13,24 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Poll `check` until it holds; fail after `timeoutMs` (a bound, never an assertion on speed). */
-export async function waitFor(check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((r) => setTimeout(r, 20));
+/**
+ * Poll `check` until it holds. No deadline of its own: the test's timeout is the only limit, because a
+ * bound shorter than it is a speed assertion in disguise, and fails on a busy machine (vitest's
+ * `expect.poll` and `vi.waitFor` give up after one second unless told otherwise).
+ */
+export async function waitFor(check: () => boolean | Promise<boolean>, intervalMs = 20): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, intervalMs));
+}
+
+/** Poll `read` until `until(value)` holds, and return that value (as `waitFor`, no deadline). */
+export async function waitForValue<T>(
+  read: () => T | Promise<T>,
+  until: (value: T) => boolean,
+  intervalMs = 20,
+): Promise<T> {
+  for (;;) {
+    const value = await read();
+    if (until(value)) return value;
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

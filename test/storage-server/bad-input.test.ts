@@ -5,7 +5,6 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
 import { request } from "node:http";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
@@ -20,7 +19,8 @@ import {
 import { Sha256 } from "@aws-crypto/sha256-js";
 import { SignatureV4 } from "@smithy/signature-v4";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CREDS, errorCode, s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
+import { CREDS, errorCode, s3Error, signedRaw, startHarness, tempFiles, uniqueBucket } from "./helpers.js";
+import { waitFor } from "../helpers/wait.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
@@ -78,13 +78,8 @@ function rawHead(method: string, path: string, headers: Record<string, string>):
     .join("")}\r\n`;
 }
 
-async function tmpEmptySoon(): Promise<boolean> {
-  for (let i = 0; i < 50; i++) {
-    if ((await readdir(join(h.root, "tmp"))).length === 0) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
+/** Until the server has finished with every request body it took (stored or discarded). */
+const tmpEmpty = () => waitFor(async () => (await tempFiles(h.root)).length === 0);
 
 describe("malformed XML", () => {
   test("DeleteObjects, CompleteMultipartUpload, CreateBucket and PutObjectTagging answer MalformedXML", async () => {
@@ -213,16 +208,16 @@ describe("bodies", () => {
       const sock = connect(Number(new URL(h.server.url).port), "127.0.0.1", () => {
         sock.write(rawHead("PUT", path, headers));
         sock.write(randomBytes(1024 * 1024), () => {
-          // Give the server time to start streaming to a temp file, then vanish.
-          setTimeout(() => {
+          // Once the server streams the body to a temp file, vanish.
+          waitFor(async () => (await tempFiles(h.root)).length > 0).then(() => {
             sock.destroy();
             resolve();
-          }, 100);
+          }, reject);
         });
       });
       sock.on("error", reject);
     });
-    expect(await tmpEmptySoon()).toBe(true);
+    await tmpEmpty();
     expect(await exists(key)).toBe(false);
   });
 

@@ -13,7 +13,8 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { describe, expect, test } from "vitest";
-import { errorCode, harnessWithBucket, s3Error } from "./helpers.js";
+import { errorCode, harnessWithBucket, s3Error, tempFiles } from "./helpers.js";
+import { waitFor } from "../helpers/wait.js";
 import type { Harness } from "./helpers.js";
 import { signHeaders } from "./wire.js";
 
@@ -168,10 +169,11 @@ describe("a write that changes the key while a conditional upload is in flight",
       });
       req.on("error", reject);
       req.write(body.subarray(0, 50_000));
-      // Let the server take the request (and pass the up-front check) before the other write.
-      setTimeout(() => {
-        meanwhile().then(() => req.end(body.subarray(50_000)), reject);
-      }, 200);
+      // Once the server has taken the request (passed the up-front check, streams the body to a temp
+      // file), the other write; then the rest of the body.
+      waitFor(async () => (await tempFiles(h.root)).length > 0)
+        .then(meanwhile)
+        .then(() => req.end(body.subarray(50_000)), reject);
     });
   }
 

@@ -25,6 +25,7 @@ import {
 import { build } from "esbuild";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { CREDS } from "./helpers.js";
+import { waitFor } from "../helpers/wait.js";
 
 const REPO = resolve(import.meta.dirname, "../..");
 const BUCKET = "crash-test";
@@ -205,13 +206,7 @@ test(
     for (let round = 0; round < 2; round++) {
       const load = startLoad(s3, round);
       // Let the load run until some multipart uploads and many PUTs are acknowledged, then SIGKILL.
-      const deadline = Date.now() + 15_000;
-      while (
-        Date.now() < deadline &&
-        ([...load.acked].filter((k) => k.startsWith("mp/")).length < 1 || load.acked.size < 20)
-      ) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(() => [...load.acked].some((k) => k.startsWith("mp/")) && load.acked.size >= 20, 50);
       child.kill("SIGKILL");
       await load.stop();
       s3.destroy();

@@ -38,6 +38,7 @@ import { startStorageServer } from "../../src/storage-server/index.js";
 import type { StorageServer } from "../../src/storage-server/index.js";
 import { safeLog } from "../../src/storage-server/log.js";
 import { CREDS, s3Error } from "./helpers.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** A small real filesystem mounted at a fresh folder; `unmount` undoes everything. */
 interface Mounted {
@@ -229,7 +230,7 @@ describe.each(KINDS)("on a full small %s", (kind, skipped) => {
       for (let i = 0; i < 3; i++)
         await s3.send(new DeleteObjectCommand({ Bucket: "reclaim", Key: `old-${i}` }));
       // The deleted objects' files go within moments; the same upload then fits.
-      await expect.poll(tryPut, { timeout: 10_000, interval: 100 }).toBe(true);
+      await waitFor(tryPut, 100);
       const got = await s3.send(new GetObjectCommand({ Bucket: "reclaim", Key: "fresh" }));
       expect(md5(Buffer.from(await got.Body!.transformToByteArray()))).toBe(md5(fresh));
       rmSync(filler);
@@ -270,13 +271,13 @@ describe.skipIf(!existsSync("/dev/full") || !existsSync(DAEMON))(
       try {
         // The first log line ("listening at …") used to be the end of it.
         let ok = false;
-        for (let i = 0; i < 100 && exited === undefined && !ok; i++) {
-          await new Promise((r) => setTimeout(r, 100));
+        await waitFor(async () => {
           ok = await s3.send(new CreateBucketCommand({ Bucket: "logless" })).then(
             () => true,
             () => false,
           );
-        }
+          return ok || exited !== undefined;
+        }, 100);
         expect(exited).toBeUndefined();
         expect(ok).toBe(true);
         await s3.send(new PutObjectCommand({ Bucket: "logless", Key: "k", Body: "v" }));

@@ -25,6 +25,7 @@ import {
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
+import { waitFor } from "../helpers/wait.js";
 
 let h: Harness;
 beforeAll(async () => {
@@ -381,7 +382,7 @@ async function reclaimPassRan(bucket: string): Promise<void> {
   const body = `sentinel-${Math.random()}`;
   await put(bucket, "sentinel", body);
   await del(bucket, "sentinel");
-  await expect.poll(() => existsSync(blobFile(shaOf(body))), { timeout: 10_000 }).toBe(false);
+  await waitFor(() => !existsSync(blobFile(shaOf(body))));
 }
 
 describe("prompt reclamation (no GC pass asked for)", () => {
@@ -392,7 +393,7 @@ describe("prompt reclamation (no GC pass asked for)", () => {
     await put(b, "k", body);
     expect(existsSync(blobFile(shaOf(body)))).toBe(true);
     await del(b, "k");
-    await expect.poll(() => existsSync(blobFile(shaOf(body))), { timeout: 10_000 }).toBe(false);
+    await waitFor(() => !existsSync(blobFile(shaOf(body))));
     expect(await get(b, "k")).toBeUndefined();
   });
 
@@ -402,7 +403,7 @@ describe("prompt reclamation (no GC pass asked for)", () => {
     const [old, now] = [`old-${Math.random()}`, `new-${Math.random()}`];
     await put(b, "k", old);
     await put(b, "k", now);
-    await expect.poll(() => existsSync(blobFile(shaOf(old))), { timeout: 10_000 }).toBe(false);
+    await waitFor(() => !existsSync(blobFile(shaOf(old))));
     expect(existsSync(blobFile(shaOf(now)))).toBe(true);
     expect(await get(b, "k")).toBe(now);
   });
@@ -488,6 +489,6 @@ describe("prompt reclamation (no GC pass asked for)", () => {
     const file = blobFile(createHash("sha256").update(Body).digest("hex"));
     expect(existsSync(file)).toBe(true);
     await del(b, "mp");
-    await expect.poll(() => existsSync(file), { timeout: 10_000 }).toBe(false);
+    await waitFor(() => !existsSync(file));
   });
 });

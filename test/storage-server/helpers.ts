@@ -3,7 +3,7 @@
  * real SDK clients pointed at it (IP endpoint ⇒ path-style, region "auto" as Tigris uses).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,15 @@ export const CREDS = {
   accessKeyId: "FSTESTACCESSKEY00001",
   secretAccessKey: "test-secret-key-0123456789abcdefghijklmn",
 };
+
+/**
+ * The files in the store's temp folder. A body being received streams into one from the moment the
+ * server accepts the request (store/blobs.ts), and it is gone once the server has finished with the
+ * request, stored or not: the events the cut-connection tests wait on instead of a delay.
+ */
+export function tempFiles(root: string): Promise<string[]> {
+  return readdir(join(root, "tmp"));
+}
 
 export interface Harness {
   readonly root: string;

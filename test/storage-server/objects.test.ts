@@ -32,6 +32,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { raw, s3Error, signedRaw, startHarness, uniqueBucket } from "./helpers.js";
 import type { Harness } from "./helpers.js";
+import { waitFor } from "../helpers/wait.js";
 
 let h: Harness;
 let bucket: string;
@@ -156,7 +157,7 @@ describe("put / get / head", () => {
             return false;
           }
         }).length;
-      await expect.poll(openBlobs).toBe(0);
+      await waitFor(() => openBlobs() === 0);
     }
   });
 

@@ -11,7 +11,8 @@ import { GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand } from "@a
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { CREDS, errorCode, s3Error, startHarness, uniqueBucket } from "./helpers.js";
+import { CREDS, errorCode, s3Error, startHarness, tempFiles, uniqueBucket } from "./helpers.js";
+import { waitFor, waitForValue } from "../helpers/wait.js";
 import type { Harness } from "./helpers.js";
 
 let h: Harness;
@@ -633,8 +634,12 @@ describe("policy violations get S3's errors and store nothing", () => {
       });
       req.on("error", () => resolve());
       req.on("close", () => resolve());
-      req.write(head + "partial data", () => setTimeout(() => req.destroy(), 100));
+      // Cut once the server streams the file to disk; check once it has finished with the request.
+      req.write(head + "partial data", () => {
+        void waitFor(async () => (await tempFiles(h.root)).length > 0).then(() => req.destroy());
+      });
     });
+    await waitFor(async () => (await tempFiles(h.root)).length === 0);
     await absent("v/cut");
     expect((await post({ key: "v/after-cut", ...signedFields(policyFor(base(""))) }, "fine")).status).toBe(
       204,
@@ -671,14 +676,17 @@ describe("policy violations get S3's errors and store nothing", () => {
       // Half the body is sent and the request is still open: the bytes must already be on disk.
       void (async () => {
         const tmp = join(h.root, "tmp");
-        let onDisk = 0;
-        for (let i = 0; i < 200 && onDisk < 6 * 1024 * 1024; i++) {
-          await new Promise((r) => setTimeout(r, 25));
-          onDisk = 0;
+        const onDisk = async () => {
+          let bytes = 0;
           for (const name of await readdir(tmp))
-            onDisk += (await stat(join(tmp, name)).catch(() => ({ size: 0 }))).size;
-        }
-        expect(onDisk).toBeGreaterThanOrEqual(6 * 1024 * 1024);
+            bytes += (await stat(join(tmp, name)).catch(() => ({ size: 0 }))).size;
+          return bytes;
+        };
+        // Until 6 of the 8 MiB sent are on disk: a server that buffered the body whole never gets
+        // there (the rest is held back until then), and the test times out.
+        expect(await waitForValue(onDisk, (bytes) => bytes >= 6 * 1024 * 1024, 25)).toBeGreaterThanOrEqual(
+          6 * 1024 * 1024,
+        );
         for (let i = 0; i < 8; i++) req.write(chunk);
         req.end(`\r\n--${boundary}--\r\n`);
       })().catch(reject);

@@ -10,10 +10,10 @@ import { spawn } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { cp, mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { cleanEnv, cli, REPO, removeProject, tempProject, type CliResult } from "../helpers/project.js";
 import { sql } from "../helpers/sql.js";
+import { waitFor } from "../helpers/wait.js";
 
 const VITEST = join(REPO, "node_modules/vitest/vitest.mjs");
 const FILES = 6;
@@ -141,14 +141,6 @@ function startVitest(options: { env?: Record<string, string>; underRun?: boolean
   return { child, done };
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 describe("forkstack/vitest: one env per worker", () => {
   beforeAll(async () => {
     root = await tempProject(null, { suite: true });
@@ -238,7 +230,7 @@ describe("forkstack/vitest: one env per worker", () => {
     await waitFor(async () => {
       const text = existsSync(join(root, "hanging")) ? await readFile(join(root, "hanging"), "utf8") : "";
       return new Set(text.split("\n").filter(Boolean)).size === 4;
-    }, "4 hanging workers");
+    }, 100); // 4 hanging workers
     expect(await workerEnvs()).toEqual(["test-1", "test-2", "test-3", "test-4"]);
     return run;
   }
@@ -291,7 +283,7 @@ describe("forkstack/vitest: one env per worker", () => {
     process.kill(-interrupted.child.pid!, "SIGINT");
     const result = await interrupted.done;
     expect(result.code).not.toBe(0);
-    await waitFor(async () => (await workerEnvs()).length === 0, "the workers' cleanup", 20_000);
+    await waitFor(async () => (await workerEnvs()).length === 0, 100); // the workers' cleanup
     expect(await envNames()).toEqual(["dev", "test-template"]);
   });
 });

@@ -15,6 +15,7 @@ import { endianness } from "node:os";
 import { pathToFileURL } from "node:url";
 import { ensurePrivateFile } from "../../durable-fs.js";
 import { ProviderError } from "../../errors.js";
+import type { Clock } from "../types.js";
 import { requireLibsql } from "../../native-sqlite.js";
 
 export type Connection = LibsqlDatabase.Database;
@@ -66,6 +67,8 @@ export interface WriteLockOptions {
   readonly signal?: AbortSignal | undefined;
   /** The error to throw when the lock stays taken past `timeoutMs`. */
   readonly onTimeout: (cause: unknown) => Error;
+  /** What the timeout and the pauses between attempts are measured on (`ProviderContext.clock`). */
+  readonly clock?: Clock | undefined;
 }
 
 export interface WriteLock {
@@ -123,7 +126,9 @@ export async function lockForWrite(
       // Busy (e.g. another connection is recovering the WAL): then we clone the WAL, which is always correct.
       if (!/^SQLITE_(BUSY|LOCKED)/.test(sqliteCode(error))) throw error;
     }
-    const deadline = Date.now() + options.timeoutMs;
+    const clock = options.clock;
+    const now = () => (clock ? clock.now() : Date.now());
+    const deadline = now() + options.timeoutMs;
     for (;;) {
       options.signal?.throwIfAborted();
       try {
@@ -132,8 +137,9 @@ export async function lockForWrite(
         break;
       } catch (error) {
         if (!/^SQLITE_(BUSY|LOCKED)/.test(sqliteCode(error))) throw error;
-        if (Date.now() >= deadline) throw options.onTimeout(error);
-        await sleep(RETRY_DELAY_MS);
+        if (now() >= deadline) throw options.onTimeout(error);
+        // The signal is checked at the top of the loop (an AbortError, as from the caller's own checks).
+        await (clock ? clock.sleep(RETRY_DELAY_MS) : sleep(RETRY_DELAY_MS));
       }
     }
     // Fails early (SQLITE_NOTADB, SQLITE_CORRUPT) if the file is not a usable database.

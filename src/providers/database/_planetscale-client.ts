@@ -87,6 +87,7 @@ export function planetscaleClient(options: PlanetScaleOptions, context: Provider
       defaultBaseUrl: DEFAULT_BASE_URL,
       auth: serviceTokenAuth(idEnv, tokenEnv),
       log: context.log,
+      clock: context.clock,
     }));
   const req = (op: OpContext, action: string) => ({ signal: op.signal, log: op.log, action });
 

@@ -45,6 +45,7 @@ const provider: ProviderFactory<NeonOptions, DatabaseProvider> = (options, conte
       defaultBaseUrl: DEFAULT_BASE_URL,
       auth: bearerAuth(keyVariable),
       log: context.log,
+      clock: context.clock,
     }));
   const projectId = () => {
     const id = options.projectId ?? process.env.NEON_PROJECT_ID;

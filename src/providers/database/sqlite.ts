@@ -189,6 +189,7 @@ const provider: ProviderFactory<SqliteOptions, DatabaseProvider> = (options, con
         lock = await lockForWrite(PROVIDER_NAME, from, {
           timeoutMs: busyTimeoutMs,
           signal: op.signal,
+          clock: context.clock,
           onTimeout: (cause) =>
             new ProviderError(
               PROVIDER_NAME,

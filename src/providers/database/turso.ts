@@ -62,6 +62,7 @@ const provider: ProviderFactory<TursoOptions, DatabaseProvider> = (options, cont
       defaultBaseUrl: DEFAULT_API,
       auth: bearerAuth(options.apiToken.env),
       log: context.log,
+      clock: context.clock,
     }));
 
   const organization = (): string => {

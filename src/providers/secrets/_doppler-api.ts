@@ -6,7 +6,7 @@
  * naming rules for configs forkstack makes.
  */
 import { bearerAuth, createApiClient } from "../_http.js";
-import type { EnvRef, Logger, OpContext } from "../types.js";
+import type { Clock, EnvRef, Logger, OpContext } from "../types.js";
 
 export const PROVIDER_NAME = "doppler";
 /** Doppler's reference gives no length limit; forkstack keeps config names to this, short and safe. */
@@ -59,6 +59,7 @@ export interface DopplerApiOptions {
   readonly token: string | undefined;
   readonly baseUrl?: string | undefined;
   readonly log: Logger;
+  readonly clock?: Clock | undefined;
 }
 
 export type DopplerApi = ReturnType<typeof dopplerApi>;
@@ -71,6 +72,7 @@ export function dopplerApi(options: DopplerApiOptions) {
     defaultBaseUrl: "https://api.doppler.com",
     auth: bearerAuth(options.tokenEnv, options.token),
     log: options.log,
+    clock: options.clock,
   });
   const req = (op: OpContext, action: string) => ({ signal: op.signal, log: op.log, action });
 

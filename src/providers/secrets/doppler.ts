@@ -80,6 +80,7 @@ const provider: ProviderFactory<DopplerOptions, SecretsProvider> = (options, con
     token: process.env[tokenEnv],
     baseUrl: options.baseUrl,
     log: context.log,
+    clock: context.clock,
   });
   const asked = options.serviceTokens;
   const tokens = asked

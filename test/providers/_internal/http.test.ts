@@ -2,7 +2,8 @@
  * The API client every cloud provider uses, against a real `node:http` server on 127.0.0.1 that plays
  * scripted answers (one handler per request, in order). Waits go through a fake clock: retries and
  * polls are asserted by counting attempts and recorded sleeps, never by wall-clock time. Only the
- * timeout tests really wait, a fraction of a second.
+ * timeout tests really wait, a fraction of a second, for a server that never answers (so they cannot
+ * go the other way on a busy machine).
  */
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
@@ -23,6 +24,7 @@ import type { ApiClientOptions } from "../../../src/providers/_http.js";
 import { limit, mapLimit } from "../../../src/providers/_limit.js";
 import { InterruptedError, ProviderError, UserError } from "../../../src/errors.js";
 import type { Logger } from "../../../src/providers/types.js";
+import { waitFor } from "../../helpers/wait.js";
 
 // ---------------------------------------------------------------------------------------------------
 // The scripted server.
@@ -488,7 +490,7 @@ describe("providers/_http: timeouts and aborts", () => {
     play(hang);
     // A POST: nothing may turn the abort into a retry or a "may have been applied" network error.
     const pending = api.request("POST", "/branches", { body: {}, signal: controller.signal });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => seen.length === 1); // in flight: the server has it
     controller.abort();
     const error = await failure(pending);
     expect(error).toBeInstanceOf(InterruptedError);

@@ -1,20 +1,25 @@
 /**
  * The `neon` provider against the real Neon API, when NEON_API_KEY and NEON_PROJECT_ID are set (use a
  * project kept for tests: each test makes branches named `fs-<random>/…` in it, at most a few at a
- * time). Skipped otherwise, with the reason. The suite removes every branch it made after each test,
+ * time). Skipped otherwise, with the reason — also when FORKSTACK_NEON_API_URL points elsewhere. The suite removes every branch it made after each test,
  * passed or failed; `afterAll` then deletes, in `finally`, any `fs-…` branch of this run still there.
  * Here the point-in-time test runs for real (the emulator cannot keep history).
  */
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, expect, it } from "vitest";
 import provider from "../../../src/providers/database/neon.js";
 import { optionsSchema } from "../../../src/providers/database/neon.options.js";
 import { databaseSuite, tempProject } from "../../../src/testing/index.js";
+import { describeLive, liveGuard } from "../../helpers/live.js";
 import { pgQuery as query } from "../../helpers/pg-query.js";
 
-const live = Boolean(process.env.NEON_API_KEY && process.env.NEON_PROJECT_ID);
+const guard = liveGuard({
+  vendor: "Neon",
+  provider: "neon",
+  credentials: ["NEON_API_KEY", "NEON_PROJECT_ID"],
+});
 const projects = new Set<string>();
 
-describe.skipIf(!live)("neon provider, live (NEON_API_KEY and NEON_PROJECT_ID set)", () => {
+describeLive(guard, "neon provider, live (NEON_API_KEY and NEON_PROJECT_ID set)", () => {
   databaseSuite({
     provider: (project) => {
       projects.add(project.context.project);
@@ -55,8 +60,4 @@ describe.skipIf(!live)("neon provider, live (NEON_API_KEY and NEON_PROJECT_ID se
       await project.cleanup();
     }
   }, 600_000);
-});
-
-describe.skipIf(live)("neon provider, live", () => {
-  it.skip("skipped: set NEON_API_KEY and NEON_PROJECT_ID (a Neon project kept for tests) to run", () => {});
 });

@@ -12,15 +12,19 @@ import type { DatabaseProvider } from "../../../src/providers/types.js";
 import { coreDriver, databaseSuite, expectProviderError, tempProject } from "../../../src/testing/index.js";
 import type { TestProject } from "../../../src/testing/index.js";
 import { start, type NeonEmulator } from "../../emulators/neon.js";
+import { testClock } from "../../helpers/clock.js";
 import { pgQuery as query } from "../../helpers/pg-query.js";
 import { freePort, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
+// The provider's polls and backoffs sleep on this clock, the emulator's operations run on it: an
+// operation "of 10 s" is polled as Neon's would be, without anyone waiting for it.
+const clock = testClock();
 let server: PgServer;
 let emulator: NeonEmulator;
 const saved = { ...process.env };
 beforeAll(async () => {
   server = await startPostgres({ settings: { fsync: "off" } });
-  emulator = await start({ pgUrl: server.url });
+  emulator = await start({ pgUrl: server.url, clock });
   // The production code path: the API URL from FORKSTACK_NEON_API_URL, the key from NEON_API_KEY.
   Object.assign(process.env, emulator.variables);
 }, 120_000);
@@ -36,7 +40,7 @@ afterAll(async () => {
 });
 
 const make = (project: TestProject, extra: Record<string, unknown> = {}): DatabaseProvider =>
-  provider(optionsSchema.parse(extra), project.context);
+  provider(optionsSchema.parse(extra), { ...project.context, clock });
 
 /** What the emulator holds for a name, or undefined. */
 const held = (name: string) => emulator.branches().find((b) => b.name === name);
@@ -118,8 +122,9 @@ describe("neon provider: roots, history, expiry, operations", () => {
     const core = coreDriver(p, project);
     try {
       await core.create("dev");
-      const at = new Date();
-      await new Promise((r) => setTimeout(r, 50));
+      // A moment on the clock the emulator keeps (it is ahead of the wall clock by every skipped wait).
+      const at = new Date(clock.now());
+      emulator.setOperationDelay(10_000); // Neon's operations take seconds: they are polled
       const expiresAt = new Date(Date.now() + 2 * 3600_000);
       const mark = emulator.exchanges.length;
       const info = await p.fork(core.env("dev"), core.env("pr-1"), project.op, {
@@ -139,9 +144,11 @@ describe("neon provider: roots, history, expiry, operations", () => {
         expires_at: expiresAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
       });
       expect(body.endpoints).toEqual([{ type: "read_write" }]);
-      // Both operations (create_branch, start_compute) were read until they finished, before the return.
+      emulator.setOperationDelay(100);
+      // Both operations (create_branch, start_compute) were read until they finished, before the return:
+      // more than once each, the provider's clock moving on by its growing interval in between.
       const polls = since(mark).filter((e) => e.operation === "getProjectOperation");
-      expect(polls.length).toBeGreaterThanOrEqual(2);
+      expect(polls.length).toBeGreaterThanOrEqual(4);
       // Before the POST: the parent read and the child's name looked up (at once); the URI comes
       // with the create answer, so no connection_uri request.
       const first = since(mark).findIndex((e) => e.operation === "createProjectBranch");
@@ -233,7 +240,7 @@ describe("neon provider: roots, history, expiry, operations", () => {
           headers: { authorization: `Bearer ${emulator.apiKey}`, "content-type": "application/json" },
           body: JSON.stringify({ branch: { name, parent_id: dev.data!.branchId } }),
         });
-      emulator.setOperationDelay(1000);
+      emulator.setOperationDelay(60_000);
       const first = await post(`${project.context.project}/a`);
       emulator.setOperationDelay(100);
       expect(first.status).toBe(201);
@@ -242,14 +249,14 @@ describe("neon provider: roots, history, expiry, operations", () => {
       const body = (await second.json()) as { code: string; message: string; request_id: string };
       expect(body.message).toMatch(/running create_branch operation/);
       expect(second.headers.get("x-request-id")).toBe(body.request_id);
-      await new Promise((r) => setTimeout(r, 1100));
+      clock.advance(60_000); // the first operation has finished
       expect((await post(`${project.context.project}/b`)).status).toBe(201);
       expect((await post(`${project.context.project}/b`)).status).toBe(409);
     } finally {
       // Through the provider, by what its target names for each (no record holds them).
       const core = coreDriver(p, project);
       for (const name of ["a", "b"]) {
-        await new Promise((r) => setTimeout(r, 150));
+        clock.advance(100); // b's operation has finished
         await core.remove(name);
       }
       await core.remove("dev");

@@ -8,7 +8,8 @@
  * answer the emulator gives is checked against PlanetScale's OpenAPI description (afterAll).
  *
  * Live tests run against PlanetScale itself when PLANETSCALE_SERVICE_TOKEN_ID, PLANETSCALE_SERVICE_TOKEN,
- * PLANETSCALE_ORG and PLANETSCALE_DATABASE are set, and clean up what they made even when they fail.
+ * PLANETSCALE_ORG and PLANETSCALE_DATABASE are set and FORKSTACK_PLANETSCALE_API_URL is not, and clean up
+ * what they made even when they fail.
  */
 import mysql from "mysql2/promise";
 import { pgQuery } from "../../helpers/pg-query.js";
@@ -26,6 +27,8 @@ import {
 } from "../../../src/testing/index.js";
 import type { Row, TestProject } from "../../../src/testing/index.js";
 import { start, type PlanetScaleEmulator } from "../../emulators/planetscale.js";
+import { testClock } from "../../helpers/clock.js";
+import { describeLive, liveGuard } from "../../helpers/live.js";
 import { startMariaDb, type MariaDbServer } from "../../helpers/mariadb-server.js";
 import { freePort, startPostgres, type PgServer } from "../../helpers/postgres-server.js";
 
@@ -33,6 +36,11 @@ import { freePort, startPostgres, type PgServer } from "../../helpers/postgres-s
 const ID_ENV = "FS_TEST_PSCALE_TOKEN_ID";
 const TOKEN_ENV = "FS_TEST_PSCALE_TOKEN";
 const LIMITED = { id: "limited-token-id", token: "pscale_tkn_limited_to_shop_pg", databases: ["shop-pg"] };
+
+const READY_AFTER_MS = 300_000;
+const BACKUP_AFTER_MS = 120_000;
+const POLL_INTERVAL_MS = 30_000;
+const clock = testClock();
 
 let maria: MariaDbServer;
 let pg: PgServer;
@@ -42,8 +50,11 @@ beforeAll(async () => {
   emu = await start({
     mariadb: maria.url,
     postgres: pg.url,
-    readyAfterMs: 60,
-    backupAfterMs: 30,
+    // PlanetScale-like waits, on the clock the provider sleeps on: skipped, never waited for. The
+    // provider polls every 30 s of it, so a branch is ready after 10 polls, a backup after 4.
+    clock,
+    readyAfterMs: READY_AFTER_MS,
+    backupAfterMs: BACKUP_AFTER_MS,
     tokens: [{ id: "emu-token-id", token: "pscale_tkn_emulator" }, LIMITED],
   });
   process.env[ID_ENV] = emu.variables.PLANETSCALE_SERVICE_TOKEN_ID;
@@ -66,10 +77,10 @@ const make = (project: TestProject, extra: Record<string, unknown> = {}): Databa
       baseUrl: emu.url,
       // The local servers speak no TLS.
       urlQuery: "",
-      pollIntervalMs: 20,
+      pollIntervalMs: POLL_INTERVAL_MS,
       ...extra,
     }),
-    project.context,
+    { ...project.context, clock },
   );
 
 /** SQL as an app runs it: its own connection to the env's DATABASE_URL. */
@@ -293,7 +304,7 @@ describe("planetscale provider: what a fork copies, said honestly", () => {
         body: "{}",
       });
       expect(backup.status).toBe(201);
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      clock.advance(BACKUP_AFTER_MS); // the backup finishes
       await mysqlQuery(devUrl, undefined, "INSERT INTO t VALUES ('after')");
       const alice = await core.fork("dev", "alice");
       expect(alice.data).toMatchObject({ copied: "data", via: "seed" });
@@ -315,15 +326,22 @@ describe("planetscale provider: what a fork copies, said honestly", () => {
     try {
       await core.create("dev");
       const mark = emu.exchanges.length;
+      const slept = clock.sleeps.length;
       await core.fork("dev", "alice");
+      const seen = exchangesSince(mark);
       const branch = `/organizations/acme/databases/shop/branches/${project.context.project}-alice`;
-      const polls = exchangesSince(mark).filter((e) => e.method === "GET" && e.path === branch);
-      // One look before (the name must be free), then at least two polls: the first answer is not ready.
-      expect(polls.length).toBeGreaterThanOrEqual(3);
-      const created = exchangesSince(mark).findIndex((e) => e.operation === "create_branch");
-      const password = exchangesSince(mark).findIndex((e) => e.operation === "create_password");
+      const created = seen.findIndex((e) => e.operation === "create_branch");
+      const password = seen.findIndex((e) => e.operation === "create_password");
       expect(created).toBeGreaterThan(-1);
       expect(password).toBeGreaterThan(created);
+      // Between the create and the password only polls of the branch, one interval of the provider's
+      // clock apart, until READY_AFTER_MS of it had passed (about 10; the first answers were not ready).
+      const polls = seen.slice(created + 1, password);
+      expect(polls.every((e) => e.method === "GET" && e.path === branch)).toBe(true);
+      expect(polls.length).toBeGreaterThanOrEqual(2);
+      const waits = clock.sleeps.slice(slept);
+      expect(waits).toEqual(polls.slice(1).map(() => POLL_INTERVAL_MS));
+      expect(waits.length * POLL_INTERVAL_MS).toBeLessThanOrEqual(READY_AFTER_MS);
       expect(project.logs.some((l) => l.message.includes("pending after"))).toBe(true);
     } finally {
       await cleanup();
@@ -621,9 +639,9 @@ const LIVE = [
   "PLANETSCALE_ORG",
   "PLANETSCALE_DATABASE",
 ];
-const live = LIVE.every((name) => process.env[name]);
+const guard = liveGuard({ vendor: "PlanetScale", provider: "planetscale", credentials: LIVE });
 
-describe.skipIf(!live)(`planetscale provider, live (needs ${LIVE.join(", ")})`, () => {
+describeLive(guard, `planetscale provider, live (needs ${LIVE.join(", ")})`, () => {
   it("forks the default branch, connects with the env's credential, removes it", async () => {
     const project = await tempProject();
     const p = provider(

@@ -15,6 +15,8 @@ import { bundleForChild, coreDriver, makeReadOnly, mountReflinkFs, tempProject }
 import type { ReflinkFs } from "../_helpers.js";
 import { databaseSuite, expectProviderError } from "../../../src/testing/index.js";
 import type { DatabaseSuiteContext, Row } from "../../../src/testing/index.js";
+import { testClock } from "../../helpers/clock.js";
+import { waitFor } from "../../helpers/wait.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "_fixtures");
 
@@ -138,16 +140,20 @@ describe("providers: database/sqlite", () => {
       });
 
       it("a parent locked for longer than busyTimeoutMs is refused, leaving nothing behind", async () => {
-        const provider = sqlite({ busyTimeoutMs: 300 }, ctx.project.context);
+        // The provider waits on a test clock: its pauses are counted, the timeout is on that clock.
+        const clock = testClock();
+        const provider = sqlite({ busyTimeoutMs: 300 }, { ...ctx.project.context, clock });
         const core = coreDriver(provider, ctx.project);
         const dev = await core.create("dev");
         await exec(dev, "CREATE TABLE t (x)");
         const holder = createClient({ url: dev.vars.DATABASE_URL! });
         const tx = await holder.transaction("write");
         await tx.execute("INSERT INTO t VALUES (1)");
-        const started = Date.now();
+        const started = clock.now();
         const error = await expectProviderError(core.fork("dev", "alice"), provider, "E_ENV_BUSY");
-        expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+        // It tried again and again until busyTimeoutMs had passed on its clock, then gave up.
+        expect(clock.sleeps.length).toBeGreaterThan(1);
+        expect(clock.now() - started).toBeGreaterThanOrEqual(300);
         expect(error.message).toContain('"dev"');
         expect(error.hint).toContain("busyTimeoutMs");
         await tx.commit();
@@ -165,12 +171,15 @@ describe("providers: database/sqlite", () => {
         await tx.execute("INSERT INTO t VALUES (1)");
         await mkdir(ctx.project.context.envDir("alice"), { recursive: true });
         const controller = new AbortController();
-        const forking = ctx.provider.fork(ctx.core.env("dev"), ctx.core.env("alice"), {
+        // Aborted while it waits: on its first pause between attempts at the lock, not after a delay.
+        const clock = testClock({ onSleep: () => controller.abort() });
+        const provider = sqlite({ busyTimeoutMs: 600_000 }, { ...ctx.project.context, clock });
+        const forking = provider.fork(ctx.core.env("dev"), ctx.core.env("alice"), {
           ...ctx.project.op,
           signal: controller.signal,
         });
-        setTimeout(() => controller.abort(), 100);
         await expect(forking).rejects.toMatchObject({ name: "AbortError" });
+        expect(clock.sleeps).toHaveLength(1);
         await tx.commit();
         holder.close();
         expect(await filesIn(ctx, "alice")).toEqual([]);
@@ -292,14 +301,15 @@ describe("providers: database/sqlite", () => {
       });
       try {
         await waitForLine(writer, "ready");
-        while (committed < 100) await new Promise((r) => setTimeout(r, 10));
+        await waitFor(() => committed >= 100, 10);
         const forks: Array<{ name: string; atLeast: number }> = [];
         for (let i = 1; i <= 6; i++) {
           const atLeast = committed;
           const name = `fork-${i}`;
           await core.fork("dev", name);
           forks.push({ name, atLeast });
-          await new Promise((r) => setTimeout(r, 100));
+          // The next fork only once the writer has committed more since this one started.
+          await waitFor(() => committed > atLeast + 20, 10);
         }
         writer.kill("SIGTERM");
         await once(writer, "exit");

@@ -6,18 +6,25 @@
  * database it lists for it afterwards, passed or failed, so a run leaves nothing in the organization.
  * Skipped, with the reason in its title, without credentials.
  */
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import provider from "../../../src/providers/database/turso.js";
 import { optionsSchema } from "../../../src/providers/database/turso.options.js";
 import { databaseSuite, envRef, tempProject } from "../../../src/testing/index.js";
+import { DB_URL_VARIABLE } from "../../../src/providers/database/_turso.js";
+import { describeLive, liveGuard } from "../../helpers/live.js";
 import { libsqlQuery } from "./_turso.js";
 
-const live = Boolean(process.env.TURSO_API_TOKEN && process.env.TURSO_ORG);
-// A live run must reach Turso, not an emulator a shell left configured.
-const overridden = Boolean(process.env.FORKSTACK_TURSO_API_URL || process.env.FORKSTACK_TURSO_DB_URL);
+// A live run must reach Turso, not an emulator a shell left configured (its database URL too).
+const guard = liveGuard({
+  vendor: "Turso",
+  provider: "turso",
+  credentials: ["TURSO_API_TOKEN", "TURSO_ORG"],
+  overrides: [DB_URL_VARIABLE],
+});
 const options = () => optionsSchema.parse({ group: process.env.TURSO_GROUP ?? "default" });
 
-describe.skipIf(!live || overridden)(
+describeLive(
+  guard,
   "turso provider, live (needs TURSO_API_TOKEN and TURSO_ORG, and no FORKSTACK_TURSO_* overrides)",
   () => {
     databaseSuite({

@@ -21,12 +21,15 @@ import {
   type TestProject,
 } from "../../../src/testing/index.js";
 import { start, type TursoEmulator } from "../../emulators/turso.js";
+import { testClock } from "../../helpers/clock.js";
 import { libsqlQuery } from "./_turso.js";
 
+// The emulator's clock: a token's expiry is seen by moving it on, never by waiting.
+const clock = testClock();
 let emulator: TursoEmulator;
 const saved = { ...process.env };
 beforeAll(async () => {
-  emulator = await start();
+  emulator = await start({ clock });
   Object.assign(process.env, emulator.variables);
 });
 afterAll(async () => {
@@ -104,11 +107,17 @@ describe("turso provider: tokens, groups, adoption", () => {
     const { core } = await fresh({ tokenExpiration: "1s" });
     const dev = await core.create("dev");
     expect(emulator.tokens.at(-1)!.expiration).toBe("1s");
-    await new Promise((r) => setTimeout(r, 1100));
-    expect(emulator.tokenWorks(dev.secretVars!.DATABASE_AUTH_TOKEN!)).toBe(false);
-    await expect(
-      libsqlQuery(dev.vars.DATABASE_URL!, dev.secretVars!.DATABASE_AUTH_TOKEN, "SELECT 1"),
-    ).rejects.toThrow(/401|nauthori/);
+    // Two seconds later on the emulator's clock, then back: the file's other tests compare the
+    // emulator's times with the wall clock (point-in-time forks).
+    clock.advance(2_000);
+    try {
+      expect(emulator.tokenWorks(dev.secretVars!.DATABASE_AUTH_TOKEN!)).toBe(false);
+      await expect(
+        libsqlQuery(dev.vars.DATABASE_URL!, dev.secretVars!.DATABASE_AUTH_TOKEN, "SELECT 1"),
+      ).rejects.toThrow(/401|nauthori/);
+    } finally {
+      clock.advance(-2_000);
+    }
   });
 
   it("forks into the parent's group whatever the configured group", async () => {

@@ -1,7 +1,7 @@
 /**
  * The `doppler` secrets provider against the Doppler emulator (test/emulators/doppler.ts) through the
  * same HTTP client and code path as production, and against the real API when DOPPLER_TOKEN and
- * DOPPLER_PROJECT are set.
+ * DOPPLER_PROJECT are set and FORKSTACK_DOPPLER_API_URL is not (test/helpers/live.ts).
  */
 import { mkdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +20,7 @@ import {
 } from "../../../src/testing/index.js";
 import type { TestProject } from "../../../src/testing/index.js";
 import { DEFAULT_TOKEN, start, type DopplerEmulator } from "../../emulators/doppler.js";
+import { describeLive, liveGuard } from "../../helpers/live.js";
 
 let emulator: DopplerEmulator;
 const saved = { token: process.env.DOPPLER_TOKEN };
@@ -253,8 +254,12 @@ describe("providers: secrets/doppler (emulator)", () => {
   });
 });
 
-const live = process.env.DOPPLER_TOKEN && process.env.DOPPLER_PROJECT;
-describe.skipIf(!live)("providers: secrets/doppler (live API: DOPPLER_TOKEN + DOPPLER_PROJECT)", () => {
+const guard = liveGuard({
+  vendor: "Doppler",
+  provider: "doppler",
+  credentials: ["DOPPLER_TOKEN", "DOPPLER_PROJECT"],
+});
+describeLive(guard, "providers: secrets/doppler (live API: DOPPLER_TOKEN + DOPPLER_PROJECT)", () => {
   // A throwaway environment with an empty root config, made by the test and deleted in the end.
   const slug = `fs-${uniqueProjectName().slice(3)}`;
   const api = (method: string, path: string, body?: unknown) =>

@@ -24,6 +24,7 @@ import {
   readBucket,
   storageSuite,
 } from "../../../src/testing/index.js";
+import { waitFor } from "../../helpers/wait.js";
 
 /** The project's own server, started in this process on a free port, as `forkstack up` would run it. */
 async function withInProcessServer(project: TestProject, options: { buckets?: string[] } = {}) {
@@ -318,8 +319,7 @@ describe("providers: storage/local server lifecycle", () => {
     await local({}, project.context).prepare!(project.op);
     const { pid } = JSON.parse(await readFile(paths().pid, "utf8")) as { pid: number };
     await rm(paths().pid);
-    const deadline = Date.now() + 10_000;
-    while (processAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await waitFor(() => !processAlive(pid), 100);
     expect(processAlive(pid)).toBe(false);
   });
 

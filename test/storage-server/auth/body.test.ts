@@ -162,8 +162,11 @@ describe("decodeBody: plain bodies", () => {
 
   it("a client disconnecting mid-upload over real HTTP → IncompleteBody, nothing reported as complete", async () => {
     let server: ReturnType<typeof createServer> | undefined;
+    let arrived!: () => void;
+    const taken = new Promise<void>((resolve) => (arrived = resolve));
     const outcome = new Promise<unknown>((resolve) => {
       server = createServer((req: IncomingMessage) => {
+        arrived();
         const head: RequestHead = { method: req.method ?? "", rawUrl: req.url ?? "", headers: req.headers };
         const auth = authenticate(head, lookup);
         const decoded = decodeBody(req, head, auth);
@@ -182,7 +185,8 @@ describe("decodeBody: plain bodies", () => {
         });
         const req = request({ host: "127.0.0.1", port, method: "PUT", path: "/b/k", headers: head.headers });
         req.on("error", () => undefined);
-        req.write(randomBytes(30_000), () => setTimeout(() => req.destroy(), 50));
+        // Cut once the server is reading the body (its handler has the request), not after a delay.
+        req.write(randomBytes(30_000), () => void taken.then(() => req.destroy()));
       });
     });
     const result = await outcome;

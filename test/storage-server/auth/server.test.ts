@@ -23,6 +23,8 @@ import type { RequestHead } from "../../../src/storage-server/auth/index.js";
 import { startStorageServer } from "../../../src/storage-server/index.js";
 import type { StorageServer } from "../../../src/storage-server/index.js";
 import { b64, encodeChunked, randomSizes, signHead } from "./helpers.js";
+import { tempFiles } from "../helpers.js";
+import { waitFor } from "../../helpers/wait.js";
 
 const creds = generateCredentials();
 const region = "us-east-1";
@@ -63,7 +65,10 @@ function send(
     );
     req.on("error", reject);
     if (options.cutAfter !== undefined && body !== undefined) {
-      req.write(body.subarray(0, options.cutAfter), () => setTimeout(() => req.destroy(), 50));
+      // Cut once the server streams the body to a temp file (it took the request, body and all).
+      req.write(body.subarray(0, options.cutAfter), () => {
+        void waitFor(async () => (await tempFiles(root)).length > 0).then(() => req.destroy());
+      });
       return;
     }
     req.end(body);
@@ -192,7 +197,8 @@ describe("signed aws-chunked uploads through the server", () => {
       headers: { "content-length": String(data.length) },
     });
     await send(head, data, { cutAfter: 70_000 }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 200));
+    // Once the server has finished with the cut request (its temp file gone), nothing was stored.
+    await waitFor(async () => (await tempFiles(root)).length === 0);
     expect(await fetchBytes("cut.bin")).toBe("NoSuchKey");
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "keep.bin" }));
   });

@@ -20,11 +20,12 @@ import {
   writeTree,
   type ClientEnv,
   wrongSecret,
+  CLIENT_TEST_TIMEOUT_MS,
 } from "./harness.js";
 
 const rclone = findOnPath("rclone")[0];
 
-describe.skipIf(rclone === undefined)("rclone", () => {
+describe.skipIf(rclone === undefined)("rclone", { timeout: CLIENT_TEST_TIMEOUT_MS }, () => {
   const bin = rclone ?? "rclone";
   let env: ClientEnv;
   let work: string;
@@ -113,7 +114,7 @@ describe.skipIf(rclone === undefined)("rclone", () => {
     expect((await rc(["size", "--json", `fs:${bucket}/big`])).replace(/\s/g, "")).toContain(
       `"bytes":${data.length}`,
     );
-  }, 60_000);
+  });
 
   it("a wrong secret fails with SignatureDoesNotMatch", async () => {
     const r = await run(bin, ["lsd", `fs:${bucket}`], {

@@ -21,6 +21,7 @@ import {
   writeTree,
   type ClientEnv,
   wrongSecret,
+  CLIENT_TEST_TIMEOUT_MS,
 } from "./harness.js";
 
 const s3cmd = findOnPath("s3cmd")[0];
@@ -41,7 +42,7 @@ function config(host: string, accessKey: string, secretKey: string): string {
   ].join("\n");
 }
 
-describe.skipIf(s3cmd === undefined)("s3cmd", () => {
+describe.skipIf(s3cmd === undefined)("s3cmd", { timeout: CLIENT_TEST_TIMEOUT_MS }, () => {
   const bin = s3cmd ?? "s3cmd";
   let env: ClientEnv;
   let work: string;
@@ -112,7 +113,7 @@ describe.skipIf(s3cmd === undefined)("s3cmd", () => {
     expect(head.ETag).toMatch(/^"[0-9a-f]{32}-3"$/);
     await cmd(["get", "--force", `s3://${bucket}/big/big.bin`, join(work, "big.out")]);
     expect(sha256(await readFile(join(work, "big.out")))).toBe(sha256(data));
-  }, 60_000);
+  });
 
   it("del --recursive removes a prefix (DeleteObjects with Content-MD5)", async () => {
     await cmd(["del", "--recursive", "--force", `s3://${bucket}/sync/`]);
